@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Stack cost: what the block layer costs per I/O, measured in one run against
+# its floor and a peer.
+#
+#   1. 4k randread, iodepth 64, one thread, null irqmode=0 memory_backed=0:
+#      blkbench through the full blk-mq path, blkbench --bypass (the driver
+#      alone), and fio --ioengine=null (fio's own loop with no device).
+#   2. Two threads on two hw queues (submit_queues=2, one CPU each) against
+#      one thread on the same device. Target: 1.7x.
+#   3. Merging: 4k sequential writes, iodepth 32, submitted under one plug;
+#      the mean request size reaching the driver (diskstats). Target: 128 KiB.
+#      The same without plugging, for contrast.
+#
+# Writes bench/results/stack.csv (benchmark,config,value,unit) and, with
+# gnuplot, bench/results/stack.png. RUNTIME (seconds, default 5) per run.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$top/$BUILD ;; esac
+RUNTIME=${RUNTIME:-5}
+bb=$BUILD/tools/blkbench
+py=/usr/bin/python3
+out=$top/bench/results
+csv=$out/stack.csv
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+[ -x "$bb" ] || { echo "stack.sh: $bb is not built (make first)" >&2; exit 1; }
+[ -x "$py" ] || { echo "stack.sh: needs $py" >&2; exit 1; }
+mkdir -p "$out"
+
+# json FILE EXPR: evaluate EXPR with d = the JSON document in FILE
+json() {
+	"$py" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# blkbench NAME ARGS...: one run, JSON kept in $tmp/NAME.json
+blkbench() {
+	local name=$1
+	shift
+	echo "  blkbench $*" >&2
+	"$bb" --eta=never --output-format=json --runtime="$RUNTIME" --time_based \
+		"$@" >"$tmp/$name.json"
+}
+
+iops() { json "$tmp/$1.json" 'round(sum(j["read"]["iops"] + j["write"]["iops"] for j in d["jobs"]))'; }
+ratio() { "$py" -c "print(f'{$1 / $2:.2f}')"; }
+
+null0="null:size=1G,irqmode=0,memory_backed=0"
+
+echo "Stack cost (4k randread, iodepth 64, 1 thread, $RUNTIME s each)" >&2
+blkbench mq --name=blkmq --rw=randread --bs=4k --iodepth=64 --filename=$null0
+blkbench bypass --name=bypass --rw=randread --bs=4k --iodepth=64 \
+	--filename=$null0 --bypass
+fio_iops=
+if command -v fio >/dev/null; then
+	echo "  fio --ioengine=null ..." >&2
+	fio --ioengine=null --rw=randread --bs=4k --iodepth=64 --size=1G \
+		--time_based --runtime="$RUNTIME" --name=x --output-format=json \
+		>"$tmp/fio.json"
+	fio_iops=$(json "$tmp/fio.json" 'round(d["jobs"][0]["read"]["iops"])')
+else
+	echo "  fio not found: the peer column stays empty" >&2
+fi
+mq_iops=$(iops mq)
+bp_iops=$(iops bypass)
+
+echo "Scaling (submit_queues=2, one CPU per job)" >&2
+null2="null:size=1G,irqmode=0,memory_backed=0,submit_queues=2"
+blkbench one --rw=randread --bs=4k --iodepth=64 --filename=$null2 \
+	--cpus_allowed=0
+blkbench two --rw=randread --bs=4k --iodepth=64 --filename=$null2 \
+	--numjobs=2 --cpus_allowed=0-1 --cpus_allowed_policy=split \
+	--group_reporting
+one_iops=$(iops one)
+two_iops=$(iops two)
+
+echo "Merging (4k sequential writes, iodepth 32)" >&2
+blkbench plug --rw=write --bs=4k --iodepth=32 --filename=$null0
+blkbench noplug --rw=write --bs=4k --iodepth=32 --filename=$null0 \
+	--iodepth_batch_submit=1
+plug_kb=$(json "$tmp/plug.json" 'round(d["disk"]["mean_request_kb"], 1)')
+noplug_kb=$(json "$tmp/noplug.json" 'round(d["disk"]["mean_request_kb"], 1)')
+
+ns() { "$py" -c "print(f'{1e9 / $1:.1f}')"; }
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//; s/,/ /g')
+{
+	echo "benchmark,config,value,unit"
+	echo "meta,date,$(date -u +%Y-%m-%dT%H:%M:%SZ),"
+	echo "meta,machine,$cpu ($(nproc) CPUs),"
+	echo "meta,kernel,$(uname -r),"
+	echo "stack_cost,blkbench blk-mq,$mq_iops,IOPS"
+	echo "stack_cost,blkbench --bypass,$bp_iops,IOPS"
+	[ -z "$fio_iops" ] || echo "stack_cost,fio ioengine=null,$fio_iops,IOPS"
+	echo "stack_cost,blkbench blk-mq,$(ns "$mq_iops"),ns/IO"
+	echo "stack_cost,blkbench --bypass,$(ns "$bp_iops"),ns/IO"
+	[ -z "$fio_iops" ] || echo "stack_cost,fio ioengine=null,$(ns "$fio_iops"),ns/IO"
+	echo "stack_cost,block layer (blk-mq - bypass),$("$py" -c "print(f'{1e9 / $mq_iops - 1e9 / $bp_iops:.1f}')"),ns/IO"
+	echo "stack_cost,blk-mq / bypass,$(ratio "$mq_iops" "$bp_iops"),x"
+	[ -z "$fio_iops" ] || echo "stack_cost,blk-mq / fio null,$(ratio "$mq_iops" "$fio_iops"),x"
+	echo "scaling,1 thread,$one_iops,IOPS"
+	echo "scaling,2 threads 2 hw queues,$two_iops,IOPS"
+	echo "scaling,2 threads / 1 thread,$(ratio "$two_iops" "$one_iops"),x"
+	echo "merging,plug on (batch 32),$plug_kb,KiB"
+	echo "merging,plug off (batch 1),$noplug_kb,KiB"
+} >"$csv"
+
+echo
+echo "Stack cost, 4k randread qd64, one thread ($(date -u +%F), $(nproc) CPUs):"
+printf '  %-28s %12s IOPS %8s ns/IO\n' "blkbench (blk-mq)" "$mq_iops" "$(ns "$mq_iops")"
+printf '  %-28s %12s IOPS %8s ns/IO\n' "blkbench --bypass" "$bp_iops" "$(ns "$bp_iops")"
+[ -z "$fio_iops" ] ||
+	printf '  %-28s %12s IOPS %8s ns/IO\n' "fio --ioengine=null" "$fio_iops" "$(ns "$fio_iops")"
+echo "  blk-mq / bypass = $(ratio "$mq_iops" "$bp_iops")x${fio_iops:+, blk-mq / fio null = $(ratio "$mq_iops" "$fio_iops")x}"
+echo "Two threads, two hw queues / one thread = $(ratio "$two_iops" "$one_iops")x (target 1.7x)"
+echo "Merging, plug on: mean request $plug_kb KiB (target >= 128 KiB); plug off: $noplug_kb KiB"
+echo "wrote $csv"
+
+if command -v gnuplot >/dev/null; then
+	grep -E '^(stack_cost|scaling),.*,IOPS$' "$csv" |
+		awk -F, '{ printf "\"%s\" %s\n", $2 ($1 == "scaling" ? " (scaling)" : ""), $3 / 1e6 }' \
+		>"$tmp/plot.dat"
+	gnuplot <<EOF
+set terminal png size 900,520 noenhanced
+set output "$out/stack.png"
+set title "blkstack: 4k randread on null_blk, MIOPS (higher is better)"
+set style data histograms
+set style fill solid 0.7
+set boxwidth 0.8
+set yrange [0:*]
+set xtics rotate by 20 right
+set bmargin 7
+set ylabel "million IOPS"
+unset key
+plot "$tmp/plot.dat" using 2:xtic(1)
+EOF
+	echo "wrote $out/stack.png"
+fi

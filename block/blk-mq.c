@@ -1,0 +1,1465 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The blk-mq I/O path (the kernel's block/blk-mq.c): request allocation,
+ * blk_mq_submit_bio(), plugging, insertion into software queues,
+ * dispatch to the driver with budget and driver tags, direct issue,
+ * completion (single and batched), requeue and queue runs.
+ *
+ * Setup and teardown of queues, hctxs and ctxs live in blk-mq-init.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blk.h"
+#include "blk-trace.h"
+
+#define BLK_MQ_RESOURCE_DELAY	3	/* ms before retrying a busy driver */
+#define BLK_MQ_BUDGET_DELAY	3
+#define BLK_MAX_REQUEST_COUNT	32	/* plug flush threshold (requests) */
+#define BLK_PLUG_FLUSH_SIZE	(128 * 1024)	/* ... and (bytes of last rq) */
+#define TAG_COMP_BATCH		32
+
+/* ---- mapping ---- */
+
+/*
+ * The software queue of the CPU we run on. A CPU beyond the map (a
+ * simulated topology, or a CPU that appeared later) uses CPU 0's ctx,
+ * which always maps to hctx 0: never an hctx without tags.
+ */
+struct blk_mq_ctx *blk_mq_get_ctx(struct request_queue *q)
+{
+	unsigned int cpu = raw_smp_processor_id();
+
+	if (unlikely(cpu >= q->nr_cpu_ids))
+		cpu = 0;
+	return &q->queue_ctx[cpu];
+}
+
+struct blk_mq_hw_ctx *blk_mq_map_queue(struct request_queue *q,
+				       blk_opf_t opf, struct blk_mq_ctx *ctx)
+{
+	enum hctx_type type = HCTX_TYPE_DEFAULT;
+
+	if (opf & REQ_POLLED)
+		type = HCTX_TYPE_POLL;
+	else if ((opf & REQ_OP_MASK) == REQ_OP_READ)
+		type = HCTX_TYPE_READ;
+	return ctx->hctxs[type];
+}
+
+bool blk_mq_hctx_stopped(struct blk_mq_hw_ctx *hctx)
+{
+	return hctx_test_bit(BLK_MQ_S_STOPPED, hctx);
+}
+
+/* ---- request allocation ---- */
+
+static struct request *blk_mq_rq_ctx_init(struct blk_mq_alloc_data *data,
+					  struct blk_mq_tags *tags,
+					  unsigned int tag)
+{
+	struct request_queue *q = data->q;
+	struct request *rq = tags->static_rqs[tag];
+
+	rq->q = q;
+	rq->mq_ctx = data->ctx;
+	rq->mq_hctx = data->hctx;
+	rq->cmd_flags = data->cmd_flags;
+	rq->rq_flags = 0;
+	if (q->elevator) {
+		rq->tag = BLK_MQ_NO_TAG;
+		rq->internal_tag = (int)tag;
+		rq->rq_flags |= RQF_SCHED_TAGS;
+		/* only bare flushes and passthrough go around the scheduler */
+		if (bio_op_of(data->cmd_flags) != REQ_OP_FLUSH &&
+		    bio_op_of(data->cmd_flags) < REQ_OP_DRV_IN)
+			rq->rq_flags |= RQF_USE_SCHED;
+	} else {
+		rq->tag = (int)tag;
+		rq->internal_tag = BLK_MQ_NO_TAG;
+		atomic_store_explicit(&tags->rqs[tag], rq,
+				      memory_order_release);
+	}
+	if (data->flags & BLK_MQ_REQ_PM)
+		rq->rq_flags |= RQF_PM;
+	if (data->flags & BLK_MQ_REQ_RESERVED)
+		rq->rq_flags |= RQF_RESV;
+	if (blk_queue_io_stat(q))
+		rq->rq_flags |= RQF_IO_STAT;
+	rq->timeout = 0;
+	rq->__data_len = 0;
+	rq->__sector = (sector_t)-1;
+	rq->bio = rq->biotail = NULL;
+	INIT_LIST_HEAD(&rq->queuelist);
+	INIT_LIST_HEAD(&rq->hash);
+	rq->rq_next = NULL;
+	rq->ioc = NULL;
+	rq->start_time_ns = blk_time_get_ns();
+	rq->alloc_time_ns = rq->start_time_ns;
+	rq->io_start_time_ns = 0;
+	rq->deadline = 0;
+	rq->nr_phys_segments = 0;
+	rq->ioprio = 0;
+	rq->stats_sectors = 0;
+	rq->mq_cpu = (int)data->ctx->cpu;
+	rq->end_io = NULL;
+	rq->end_io_data = NULL;
+	rq->flush.seq = 0;
+	INIT_LIST_HEAD(&rq->flush.list);
+	INIT_LIST_HEAD(&rq->elv.list);
+	rq->elv.priv[0] = rq->elv.priv[1] = rq->elv.priv[2] = NULL;
+	atomic_store_explicit(&rq->state, MQ_RQ_IDLE, memory_order_relaxed);
+	atomic_store_explicit(&rq->ref, 1, memory_order_relaxed);
+	return rq;
+}
+
+/* Scheduler hooks run once the request knows its issuer. */
+static void blk_mq_rq_sched_prepare(struct request *rq)
+{
+	struct elevator_queue *e = rq->q->elevator;
+
+	if (!(rq->rq_flags & RQF_USE_SCHED))
+		return;
+	if (e->type->ops.prepare_request) {
+		e->type->ops.prepare_request(rq);
+		rq->rq_flags |= RQF_ELV;
+	}
+}
+
+static struct request *__blk_mq_alloc_requests(struct blk_mq_alloc_data *data)
+{
+	struct request_queue *q = data->q;
+	struct elevator_queue *e = q->elevator;
+	struct blk_mq_tags *tags;
+	int tag;
+
+	if (data->cmd_flags & REQ_NOWAIT)
+		data->flags |= BLK_MQ_REQ_NOWAIT;
+retry:
+	data->ctx = blk_mq_get_ctx(q);
+	data->hctx = blk_mq_map_queue(q, data->cmd_flags, data->ctx);
+	if (e) {
+		/*
+		 * Flushes and passthrough go around the scheduler; reserved
+		 * tags are not limited.
+		 */
+		if (bio_op_of(data->cmd_flags) != REQ_OP_FLUSH &&
+		    bio_op_of(data->cmd_flags) < REQ_OP_DRV_IN &&
+		    e->type->ops.limit_depth &&
+		    !(data->flags & BLK_MQ_REQ_RESERVED))
+			e->type->ops.limit_depth(data->cmd_flags, data);
+	} else {
+		blk_mq_tag_busy(data->hctx);
+	}
+	tag = blk_mq_get_tag(data);
+	if (tag == BLK_MQ_NO_TAG) {
+		if (data->flags & BLK_MQ_REQ_NOWAIT)
+			return NULL;
+		/* the hctx went inactive under us: map again */
+		goto retry;
+	}
+	tags = e ? data->hctx->sched_tags : data->hctx->tags;
+	return blk_mq_rq_ctx_init(data, tags, (unsigned int)tag);
+}
+
+struct request *blk_mq_alloc_request(struct request_queue *q, blk_opf_t opf,
+				     unsigned int flags)
+{
+	struct blk_mq_alloc_data data = {
+		.q = q,
+		.flags = flags,
+		.cmd_flags = opf,
+	};
+	struct request *rq;
+
+	if (blk_queue_enter(q, flags))
+		return NULL;
+	rq = __blk_mq_alloc_requests(&data);
+	if (!rq) {
+		blk_queue_exit(q);
+		return NULL;
+	}
+	rq->__sector = 0;
+	return rq;
+}
+
+/* ---- freeing ---- */
+
+static void __blk_mq_free_request(struct request *rq)
+{
+	struct request_queue *q = rq->q;
+	struct blk_mq_ctx *ctx = rq->mq_ctx;
+	struct blk_mq_hw_ctx *hctx = rq->mq_hctx;
+	const int sched_tag = rq->internal_tag;
+
+	if (rq->ioc) {
+		put_io_context(rq->ioc);
+		rq->ioc = NULL;
+	}
+	if (rq->tag != BLK_MQ_NO_TAG) {
+		atomic_store_explicit(&hctx->tags->rqs[rq->tag], NULL,
+				      memory_order_relaxed);
+		blk_mq_put_tag(hctx->tags, ctx, (unsigned int)rq->tag);
+	}
+	if (sched_tag != BLK_MQ_NO_TAG)
+		blk_mq_put_tag(hctx->sched_tags, ctx, (unsigned int)sched_tag);
+	blk_mq_sched_restart(hctx);
+	blk_queue_exit(q);
+}
+
+static void blk_mq_dec_active(struct request *rq)
+{
+	if (rq->rq_flags & RQF_MQ_INFLIGHT) {
+		rq->rq_flags &= ~RQF_MQ_INFLIGHT;
+		atomic_fetch_sub_explicit(&rq->mq_hctx->nr_active, 1,
+					  memory_order_relaxed);
+	}
+}
+
+void blk_mq_free_request(struct request *rq)
+{
+	struct elevator_queue *e = rq->q->elevator;
+
+	if ((rq->rq_flags & RQF_ELV) && e->type->ops.finish_request)
+		e->type->ops.finish_request(rq);
+	blk_mq_dec_active(rq);
+	atomic_store_explicit(&rq->state, MQ_RQ_IDLE, memory_order_release);
+	if (atomic_fetch_sub_explicit(&rq->ref, 1, memory_order_acq_rel) == 1)
+		__blk_mq_free_request(rq);
+}
+
+/* A time-out scan held a reference and dropped the last one. */
+void blk_mq_put_rq_ref(struct request *rq)
+{
+	if (atomic_fetch_sub_explicit(&rq->ref, 1, memory_order_acq_rel) == 1)
+		__blk_mq_free_request(rq);
+}
+
+void blk_mq_free_plug_rqs(struct blk_plug *plug)
+{
+	struct request *rq;
+
+	while ((rq = plug->mq_list)) {
+		plug->mq_list = rq->rq_next;
+		blk_mq_free_request(rq);
+	}
+	plug->mq_tail = NULL;
+	plug->rq_count = 0;
+}
+
+/* ---- completion ---- */
+
+/*
+ * Complete @nr_bytes of @rq's bios. Bios fully done are ended (except
+ * inside a flush sequence, which ends them at the end of the sequence).
+ * Returns true if bytes remain.
+ */
+bool blk_update_request(struct request *rq, blk_status_t error,
+			unsigned int nr_bytes)
+{
+	unsigned int total = nr_bytes;
+
+	trace_block_rq_complete(rq, error, nr_bytes);
+	if (!rq->bio)
+		return false;
+	blk_account_io_completion(rq, nr_bytes);
+	if (unlikely(error) && !blk_rq_is_passthrough(rq))
+		pr_debug("%s: %s error, sector %llu op %s",
+			 rq->q->disk ? rq->q->disk->disk_name : "?",
+			 blk_status_to_str(error),
+			 (unsigned long long)blk_rq_pos(rq),
+			 blk_op_str(req_op(rq)));
+	while (rq->bio) {
+		struct bio *bio = rq->bio;
+		unsigned int bio_bytes = min(bio->bi_iter.bi_size, nr_bytes);
+
+		if (error)
+			bio->bi_status = error;
+		if (bio_bytes == bio->bi_iter.bi_size)
+			rq->bio = bio->bi_next;
+		bio_advance(bio, bio_bytes);
+		nr_bytes -= bio_bytes;
+		if (bio->bi_iter.bi_size == 0) {
+			bio->bi_next = NULL;
+			bio_endio(bio);
+		}
+		if (!nr_bytes)
+			break;
+	}
+	if (!rq->bio) {
+		rq->__data_len = 0;
+		return false;
+	}
+	rq->__data_len -= total;
+	rq->__sector += total >> SECTOR_SHIFT;
+	return true;
+}
+
+void __blk_mq_end_request(struct request *rq, blk_status_t error)
+{
+	uint64_t now = 0;
+
+	if (rq->rq_flags & RQF_IO_STAT) {
+		now = ktime_get_ns();
+		blk_account_io_done(rq, now);
+	}
+	if (rq->rq_flags & RQF_ELV) {
+		struct elevator_queue *e = rq->q->elevator;
+
+		if (e->type->ops.completed_request)
+			e->type->ops.completed_request(rq, now ? now :
+						       ktime_get_ns());
+	}
+	if (rq->end_io) {
+		if (rq->end_io(rq, error) == RQ_END_IO_FREE)
+			blk_mq_free_request(rq);
+	} else {
+		blk_mq_free_request(rq);
+	}
+}
+
+void blk_mq_end_request(struct request *rq, blk_status_t error)
+{
+	/* a flush sequence step: the flush machinery ends the bios later */
+	if (!(rq->rq_flags & RQF_FLUSH_SEQ) &&
+	    blk_update_request(rq, error, blk_rq_bytes(rq)))
+		BUG();
+	__blk_mq_end_request(rq, error);
+}
+
+bool blk_mq_mark_complete(struct request *rq)
+{
+	int expected = MQ_RQ_IN_FLIGHT;
+
+	/* first of completion and time-out wins; the other is ignored */
+	return atomic_compare_exchange_strong(&rq->state, &expected,
+					      MQ_RQ_COMPLETE);
+}
+
+bool blk_mq_complete_request(struct request *rq)
+{
+	if (!blk_mq_mark_complete(rq))
+		return false;
+	if (WARN_ON_ONCE(!rq->q->mq_ops->complete))
+		blk_mq_end_request(rq, BLK_STS_OK);
+	else
+		rq->q->mq_ops->complete(rq);
+	return true;
+}
+
+bool blk_mq_add_to_batch(struct request *rq, struct io_comp_batch *iob,
+			 int ioerror, void (*complete)(struct io_comp_batch *))
+{
+	/* errors, end_io and flush steps need the one-by-one path */
+	if (ioerror || rq->end_io || (rq->rq_flags & RQF_FLUSH_SEQ))
+		return false;
+	if (!iob->complete)
+		iob->complete = complete;
+	else if (iob->complete != complete)
+		return false;
+	if (rq->rq_flags & RQF_IO_STAT)
+		iob->need_ts = true;
+	rq->rq_next = iob->req_list;
+	iob->req_list = rq;
+	return true;
+}
+
+static void blk_mq_flush_tag_batch(struct blk_mq_hw_ctx *hctx, int *tags,
+				   int nr_tags)
+{
+	struct request_queue *q = hctx->queue;
+
+	blk_mq_put_tags(hctx->tags, tags, nr_tags);
+	blk_mq_sched_restart(hctx);
+	for (int i = 0; i < nr_tags; i++)
+		blk_queue_exit(q);
+}
+
+/*
+ * End a batch of successfully completed requests: bios first, then the
+ * driver tags of each hctx go back in one sbitmap operation.
+ */
+void blk_mq_end_request_batch(struct io_comp_batch *iob)
+{
+	int tags[TAG_COMP_BATCH], nr_tags = 0;
+	struct blk_mq_hw_ctx *cur_hctx = NULL;
+	uint64_t now = iob->need_ts ? ktime_get_ns() : 0;
+	struct request *rq;
+
+	while ((rq = iob->req_list)) {
+		iob->req_list = rq->rq_next;
+		rq->rq_next = NULL;
+		if (blk_update_request(rq, BLK_STS_OK, blk_rq_bytes(rq)))
+			BUG();
+		if (rq->rq_flags & RQF_IO_STAT)
+			blk_account_io_done(rq, now);
+		if (rq->rq_flags & RQF_ELV) {
+			struct elevator_queue *e = rq->q->elevator;
+
+			if (e->type->ops.completed_request)
+				e->type->ops.completed_request(rq, now);
+			if (e->type->ops.finish_request)
+				e->type->ops.finish_request(rq);
+		}
+		blk_mq_dec_active(rq);
+		atomic_store_explicit(&rq->state, MQ_RQ_IDLE,
+				      memory_order_release);
+		if (atomic_fetch_sub_explicit(&rq->ref, 1,
+					      memory_order_acq_rel) != 1)
+			continue;
+		/* scheduler-tagged requests take the ordinary path */
+		if (rq->internal_tag != BLK_MQ_NO_TAG || rq->ioc ||
+		    rq->tag == BLK_MQ_NO_TAG) {
+			__blk_mq_free_request(rq);
+			continue;
+		}
+		if (nr_tags == TAG_COMP_BATCH || cur_hctx != rq->mq_hctx) {
+			if (cur_hctx)
+				blk_mq_flush_tag_batch(cur_hctx, tags, nr_tags);
+			nr_tags = 0;
+			cur_hctx = rq->mq_hctx;
+		}
+		atomic_store_explicit(&cur_hctx->tags->rqs[rq->tag], NULL,
+				      memory_order_relaxed);
+		tags[nr_tags++] = rq->tag;
+	}
+	if (nr_tags)
+		blk_mq_flush_tag_batch(cur_hctx, tags, nr_tags);
+}
+
+int blk_mq_poll_hctx(struct blk_mq_hw_ctx *hctx)
+{
+	struct request_queue *q = hctx->queue;
+	DEFINE_IO_COMP_BATCH(iob);
+	int ret;
+
+	if (!q->mq_ops->poll)
+		return 0;
+	ret = q->mq_ops->poll(hctx, &iob);
+	if (iob.req_list)
+		iob.complete(&iob);
+	return ret;
+}
+
+/* ---- starting and requeueing ---- */
+
+void blk_mq_start_request(struct request *rq)
+{
+	uint64_t now = blk_time_get_ns();
+
+	rq->io_start_time_ns = now;
+	rq->stats_sectors = blk_rq_sectors(rq);
+	trace_block_rq_issue(rq);
+	WARN_ON_ONCE(blk_mq_rq_state(rq) != MQ_RQ_IDLE);
+	blk_add_timer(rq);
+	atomic_store_explicit(&rq->state, MQ_RQ_IN_FLIGHT,
+			      memory_order_release);
+}
+
+static void __blk_mq_requeue_request(struct request *rq)
+{
+	blk_mq_put_driver_tag(rq);
+	trace_block_rq_requeue(rq);
+	atomic_fetch_add_explicit(&rq->mq_hctx->requeued, 1,
+				  memory_order_relaxed);
+	if (blk_mq_rq_state(rq) != MQ_RQ_IDLE) {
+		atomic_store_explicit(&rq->state, MQ_RQ_IDLE,
+				      memory_order_release);
+		rq->rq_flags &= ~RQF_TIMED_OUT;
+	}
+}
+
+void blk_mq_requeue_request(struct request *rq, bool kick)
+{
+	struct request_queue *q = rq->q;
+	struct elevator_queue *e = q->elevator;
+
+	__blk_mq_requeue_request(rq);
+	atomic_fetch_add_explicit(&q->nr_requeues, 1, memory_order_relaxed);
+	if ((rq->rq_flags & RQF_ELV) && e->type->ops.requeue_request)
+		e->type->ops.requeue_request(rq);
+	pthread_spin_lock(&q->requeue_lock);
+	list_add_tail(&rq->queuelist, &q->requeue_list);
+	pthread_spin_unlock(&q->requeue_lock);
+	if (kick)
+		blk_mq_kick_requeue_list(q);
+}
+
+void blk_mq_kick_requeue_list(struct request_queue *q)
+{
+	kblockd_mod_delayed_work(&q->requeue_work, 0);
+}
+
+void blk_mq_delay_kick_requeue_list(struct request_queue *q,
+				    unsigned long msecs)
+{
+	kblockd_mod_delayed_work(&q->requeue_work, msecs);
+}
+
+void blk_mq_requeue_work(struct work_struct *work)
+{
+	struct request_queue *q = container_of(work, struct request_queue,
+					       requeue_work.work);
+	LIST_HEAD(rq_list);
+	struct request *rq, *next;
+
+	pthread_spin_lock(&q->requeue_lock);
+	list_splice_init(&q->requeue_list, &rq_list);
+	pthread_spin_unlock(&q->requeue_lock);
+	pthread_rwlock_rdlock(&q->hctx_lock);
+
+	list_for_each_entry_safe(rq, next, &rq_list, queuelist) {
+		list_del_init(&rq->queuelist);
+		/* flush steps go first; prepared ones skip the scheduler */
+		if (rq->rq_flags & RQF_FLUSH_SEQ)
+			blk_mq_request_bypass_insert(rq, true, false);
+		else if (rq->rq_flags & RQF_DONTPREP)
+			blk_mq_request_bypass_insert(rq, false, false);
+		else
+			blk_mq_insert_request(rq, true, false, false);
+	}
+	blk_mq_run_hw_queues(q, false);
+	pthread_rwlock_unlock(&q->hctx_lock);
+}
+
+/* ---- insertion ---- */
+
+static void blk_mq_hctx_mark_pending(struct blk_mq_hw_ctx *hctx,
+				     struct blk_mq_ctx *ctx)
+{
+	unsigned int bit = ctx->index_hw[hctx->type];
+
+	if (!sbitmap_test_bit(&hctx->ctx_map, bit))
+		sbitmap_set_bit(&hctx->ctx_map, bit);
+}
+
+static void blk_mq_hctx_clear_pending(struct blk_mq_hw_ctx *hctx,
+				      struct blk_mq_ctx *ctx)
+{
+	sbitmap_clear_bit(&hctx->ctx_map, ctx->index_hw[hctx->type]);
+}
+
+/* Put @rq straight on the hctx dispatch list (no scheduler, no ctx). */
+void blk_mq_request_bypass_insert(struct request *rq, bool at_head, bool run)
+{
+	struct blk_mq_hw_ctx *hctx = rq->mq_hctx;
+
+	pthread_spin_lock(&hctx->lock);
+	if (at_head)
+		list_add(&rq->queuelist, &hctx->dispatch);
+	else
+		list_add_tail(&rq->queuelist, &hctx->dispatch);
+	pthread_spin_unlock(&hctx->lock);
+	if (run)
+		blk_mq_run_hw_queue(hctx, false);
+}
+
+static void blk_mq_insert_ctx_list(struct blk_mq_hw_ctx *hctx,
+				   struct blk_mq_ctx *ctx,
+				   struct list_head *list, bool at_head)
+{
+	struct request *rq;
+	unsigned long n = 0;
+
+	list_for_each_entry(rq, list, queuelist) {
+		BUG_ON(rq->mq_ctx != ctx);
+		trace_block_rq_insert(rq);
+		n++;
+	}
+	pthread_spin_lock(&ctx->lock);
+	if (at_head)
+		list_splice_init(list, &ctx->rq_lists[hctx->type]);
+	else
+		list_splice_tail_init(list, &ctx->rq_lists[hctx->type]);
+	blk_mq_hctx_mark_pending(hctx, ctx);
+	pthread_spin_unlock(&ctx->lock);
+	atomic_fetch_add_explicit(&hctx->queued, n, memory_order_relaxed);
+}
+
+/*
+ * Insert one request where it belongs: the flush machinery's requests go
+ * to the dispatch list, others to the scheduler or the CPU's ctx list.
+ */
+void blk_mq_insert_request(struct request *rq, bool at_head, bool run,
+			   bool async)
+{
+	struct request_queue *q = rq->q;
+	struct blk_mq_hw_ctx *hctx = rq->mq_hctx;
+	LIST_HEAD(list);
+
+	if (blk_rq_is_passthrough(rq) || (rq->rq_flags & RQF_FLUSH_SEQ)) {
+		trace_block_rq_insert(rq);
+		blk_mq_request_bypass_insert(rq, at_head, false);
+	} else if (q->elevator && (rq->rq_flags & RQF_USE_SCHED)) {
+		trace_block_rq_insert(rq);
+		list_add(&rq->queuelist, &list);
+		q->elevator->type->ops.insert_requests(hctx, &list, at_head);
+		atomic_fetch_add_explicit(&hctx->queued, 1,
+					  memory_order_relaxed);
+	} else {
+		list_add(&rq->queuelist, &list);
+		blk_mq_insert_ctx_list(hctx, rq->mq_ctx, &list, at_head);
+	}
+	if (run)
+		blk_mq_run_hw_queue(hctx, async);
+}
+
+/* ---- dispatch ---- */
+
+bool blk_mq_hctx_has_pending(struct blk_mq_hw_ctx *hctx)
+{
+	struct elevator_queue *e = hctx->queue->elevator;
+
+	return !list_empty(&hctx->dispatch) ||
+	       sbitmap_any_bit_set(&hctx->ctx_map) ||
+	       (e && e->type->ops.has_work(hctx));
+}
+
+struct flush_busy_ctx_data {
+	struct blk_mq_hw_ctx *hctx;
+	struct list_head *list;
+};
+
+static bool flush_busy_ctx(struct sbitmap *sb, unsigned int bitnr, void *data)
+{
+	struct flush_busy_ctx_data *flush_data = data;
+	struct blk_mq_hw_ctx *hctx = flush_data->hctx;
+	struct blk_mq_ctx *ctx = hctx->ctxs[bitnr];
+	enum hctx_type type = hctx->type;
+
+	pthread_spin_lock(&ctx->lock);
+	list_splice_tail_init(&ctx->rq_lists[type], flush_data->list);
+	sbitmap_clear_bit(sb, bitnr);
+	pthread_spin_unlock(&ctx->lock);
+	return true;
+}
+
+/* Move every request of every busy ctx of @hctx to @list. */
+void blk_mq_flush_busy_ctxs(struct blk_mq_hw_ctx *hctx, struct list_head *list)
+{
+	struct flush_busy_ctx_data data = { .hctx = hctx, .list = list };
+
+	sbitmap_for_each_set(&hctx->ctx_map, flush_busy_ctx, &data);
+}
+
+/* Take one request from the ctxs of @hctx, starting at @start. */
+struct request *blk_mq_dequeue_from_ctx(struct blk_mq_hw_ctx *hctx,
+					struct blk_mq_ctx *start)
+{
+	unsigned int first = start ? start->index_hw[hctx->type] : 0;
+	struct request *rq = NULL;
+
+	for (unsigned int i = 0; i < hctx->nr_ctx && !rq; i++) {
+		unsigned int idx = (first + i) % hctx->nr_ctx;
+		struct blk_mq_ctx *ctx = hctx->ctxs[idx];
+		struct list_head *l = &ctx->rq_lists[hctx->type];
+
+		if (!sbitmap_test_bit(&hctx->ctx_map, idx))
+			continue;
+		pthread_spin_lock(&ctx->lock);
+		if (!list_empty(l)) {
+			rq = list_first_entry(l, struct request, queuelist);
+			list_del_init(&rq->queuelist);
+		}
+		if (list_empty(l))
+			blk_mq_hctx_clear_pending(hctx, ctx);
+		pthread_spin_unlock(&ctx->lock);
+	}
+	return rq;
+}
+
+static int blk_mq_get_dispatch_budget(struct request_queue *q)
+{
+	if (q->mq_ops->get_budget)
+		return q->mq_ops->get_budget(q) ? 0 : -1;
+	return 0;
+}
+
+static void blk_mq_put_dispatch_budget(struct request_queue *q)
+{
+	if (q->mq_ops->put_budget)
+		q->mq_ops->put_budget(q);
+}
+
+/*
+ * Driver tag for a request allocated from sched_tags (or re-tag after a
+ * requeue). Shared tag sets are fair-shared with hctx_may_queue().
+ */
+bool __blk_mq_get_driver_tag(struct blk_mq_hw_ctx *hctx, struct request *rq)
+{
+	struct blk_mq_tags *tags = hctx->tags;
+	struct sbitmap_queue *bt = &tags->bitmap_tags;
+	unsigned int offset = tags->nr_reserved_tags;
+	int tag;
+
+	if (rq->rq_flags & RQF_RESV) {
+		bt = &tags->breserved_tags;
+		offset = 0;
+	} else if (!hctx_may_queue(hctx, bt)) {
+		return false;
+	}
+	tag = __sbitmap_queue_get(bt);
+	if (tag < 0)
+		return false;
+	rq->tag = tag + (int)offset;
+	if (hctx->flags & BLK_MQ_F_TAG_QUEUE_SHARED) {
+		rq->rq_flags |= RQF_MQ_INFLIGHT;
+		atomic_fetch_add_explicit(&hctx->nr_active, 1,
+					  memory_order_relaxed);
+	}
+	atomic_store_explicit(&tags->rqs[rq->tag], rq, memory_order_release);
+	return true;
+}
+
+bool blk_mq_get_driver_tag(struct request *rq)
+{
+	if (rq->tag == BLK_MQ_NO_TAG)
+		return __blk_mq_get_driver_tag(rq->mq_hctx, rq);
+	/* a flush request borrows its tag: claim the slot for lookups */
+	atomic_store_explicit(&rq->mq_hctx->tags->rqs[rq->tag], rq,
+			      memory_order_release);
+	return true;
+}
+
+/* Give back a driver tag taken at dispatch (scheduler requests only). */
+void blk_mq_put_driver_tag(struct request *rq)
+{
+	struct blk_mq_hw_ctx *hctx = rq->mq_hctx;
+
+	if (rq->tag == BLK_MQ_NO_TAG || rq->internal_tag == BLK_MQ_NO_TAG)
+		return;
+	atomic_store_explicit(&hctx->tags->rqs[rq->tag], NULL,
+			      memory_order_relaxed);
+	blk_mq_put_tag(hctx->tags, rq->mq_ctx, (unsigned int)rq->tag);
+	rq->tag = BLK_MQ_NO_TAG;
+	blk_mq_dec_active(rq);
+}
+
+static bool blk_mq_dispatch_wake(struct sbq_wait *wait)
+{
+	struct blk_mq_hw_ctx *hctx = wait->private;
+
+	atomic_store(&hctx->dispatch_wait_active, 0);
+	blk_mq_run_hw_queue(hctx, true);
+	return true;
+}
+
+/*
+ * No driver tag: make sure something reruns us once one frees. For an
+ * unshared tag map the SCHED_RESTART bit does (our own completions); a
+ * shared map may be drained by other queues, so wait on its wait queue.
+ * Returns true if a tag was had after all.
+ */
+static bool blk_mq_mark_tag_wait(struct blk_mq_hw_ctx *hctx,
+				 struct request *rq)
+{
+	struct sbitmap_queue *sbq = &hctx->tags->bitmap_tags;
+	bool ret;
+
+	if (!(hctx->flags & BLK_MQ_F_TAG_QUEUE_SHARED)) {
+		blk_mq_sched_mark_restart_hctx(hctx);
+		/* a tag freed between our try and the mark is caught here */
+		return blk_mq_get_driver_tag(rq);
+	}
+	if (atomic_exchange(&hctx->dispatch_wait_active, 1))
+		return false;	/* already waiting */
+	hctx->dispatch_wait.func = blk_mq_dispatch_wake;
+	hctx->dispatch_wait.private = hctx;
+	sbitmap_add_wait_queue(sbq, sbq_wait_ptr(sbq, &sbq->wake_index),
+			       &hctx->dispatch_wait);
+	ret = blk_mq_get_driver_tag(rq);
+	if (ret) {
+		sbitmap_del_wait_queue(&hctx->dispatch_wait);
+		atomic_store(&hctx->dispatch_wait_active, 0);
+	}
+	return ret;
+}
+
+/* EWMA of "the driver was busy", in 1/16 units (kernel: weight 8, 4 bits) */
+#define BLK_MQ_DISPATCH_BUSY_EWMA_WEIGHT 8
+#define BLK_MQ_DISPATCH_BUSY_EWMA_FACTOR 4
+static void blk_mq_update_dispatch_busy(struct blk_mq_hw_ctx *hctx, bool busy)
+{
+	unsigned int ewma = atomic_load_explicit(&hctx->dispatch_busy,
+						 memory_order_relaxed);
+
+	if (!ewma && !busy)
+		return;
+	ewma *= BLK_MQ_DISPATCH_BUSY_EWMA_WEIGHT - 1;
+	if (busy)
+		ewma += 1 << BLK_MQ_DISPATCH_BUSY_EWMA_FACTOR;
+	ewma /= BLK_MQ_DISPATCH_BUSY_EWMA_WEIGHT;
+	atomic_store_explicit(&hctx->dispatch_busy, ewma,
+			      memory_order_relaxed);
+}
+
+enum prep_dispatch {
+	PREP_DISPATCH_OK,
+	PREP_DISPATCH_NO_TAG,
+	PREP_DISPATCH_NO_BUDGET,
+};
+
+static enum prep_dispatch blk_mq_prep_dispatch_rq(struct request *rq,
+						  bool need_budget)
+{
+	struct blk_mq_hw_ctx *hctx = rq->mq_hctx;
+
+	if (need_budget && blk_mq_get_dispatch_budget(rq->q) < 0)
+		return PREP_DISPATCH_NO_BUDGET;
+	if (!blk_mq_get_driver_tag(rq) && !blk_mq_mark_tag_wait(hctx, rq)) {
+		if (need_budget)
+			blk_mq_put_dispatch_budget(rq->q);
+		return PREP_DISPATCH_NO_TAG;
+	}
+	return PREP_DISPATCH_OK;
+}
+
+static void blk_mq_count_dispatch(struct blk_mq_hw_ctx *hctx,
+				  unsigned int queued)
+{
+	/* bucket 0: nothing; then 1, 2-3, 4-7, ... 32+ (debugfs "dispatched") */
+	unsigned int b = queued ? 1 + (31 - (unsigned int)__builtin_clz(queued)) : 0;
+
+	if (b >= ARRAY_SIZE(hctx->dispatched))
+		b = ARRAY_SIZE(hctx->dispatched) - 1;
+	atomic_fetch_add_explicit(&hctx->dispatched[b], 1,
+				  memory_order_relaxed);
+}
+
+/*
+ * Send the requests on @list to the driver. Returns true if all went;
+ * otherwise the rest is parked on hctx->dispatch and a rerun is arranged:
+ * right away if nothing else will, after a delay for BLK_STS_RESOURCE,
+ * or by the next completion (SCHED_RESTART).
+ */
+bool blk_mq_dispatch_rq_list(struct blk_mq_hw_ctx *hctx,
+			     struct list_head *list, unsigned int nr_budgets)
+{
+	struct request_queue *q = hctx->queue;
+	enum prep_dispatch prep = PREP_DISPATCH_OK;
+	blk_status_t ret = BLK_STS_OK;
+	bool needs_resource = false;
+	unsigned int queued = 0;
+	struct request *rq;
+
+	if (list_empty(list))
+		return false;
+	do {
+		struct blk_mq_queue_data bd;
+
+		rq = list_first_entry(list, struct request, queuelist);
+		WARN_ON_ONCE(hctx != rq->mq_hctx);
+		prep = blk_mq_prep_dispatch_rq(rq, !nr_budgets);
+		if (prep != PREP_DISPATCH_OK)
+			break;
+		list_del_init(&rq->queuelist);
+		bd.rq = rq;
+		bd.last = list_empty(list);
+		if (nr_budgets)
+			nr_budgets--;
+		ret = q->mq_ops->queue_rq(hctx, &bd);
+		switch (ret) {
+		case BLK_STS_OK:
+			queued++;
+			break;
+		case BLK_STS_RESOURCE:
+			needs_resource = true;
+			/* fallthrough */
+		case BLK_STS_DEV_RESOURCE:
+			list_add(&rq->queuelist, list);
+			__blk_mq_requeue_request(rq);
+			blk_mq_put_dispatch_budget(q);
+			goto out;
+		default:
+			blk_mq_end_request(rq, ret);
+		}
+	} while (!list_empty(list));
+out:
+	blk_mq_count_dispatch(hctx, queued);
+	/* we told the driver more was coming; it was not */
+	if ((!list_empty(list) || ret != BLK_STS_OK) &&
+	    q->mq_ops->commit_rqs && queued)
+		q->mq_ops->commit_rqs(hctx);
+	if (!list_empty(list)) {
+		bool needs_restart;
+		bool no_tag = prep == PREP_DISPATCH_NO_TAG &&
+			      (hctx->flags & BLK_MQ_F_TAG_QUEUE_SHARED);
+
+		while (nr_budgets--)
+			blk_mq_put_dispatch_budget(q);
+		pthread_spin_lock(&hctx->lock);
+		list_splice_tail_init(list, &hctx->dispatch);
+		pthread_spin_unlock(&hctx->lock);
+		/*
+		 * Order the splice before reading SCHED_RESTART: a completion
+		 * clears the bit then looks at the dispatch list.
+		 */
+		smp_mb();
+		needs_restart = blk_mq_sched_needs_restart(hctx);
+		if (prep == PREP_DISPATCH_NO_BUDGET)
+			needs_resource = true;
+		if (!needs_restart ||
+		    (no_tag && !atomic_load(&hctx->dispatch_wait_active)))
+			blk_mq_run_hw_queue(hctx, true);
+		else if (needs_resource)
+			blk_mq_delay_run_hw_queue(hctx, BLK_MQ_RESOURCE_DELAY);
+		blk_mq_update_dispatch_busy(hctx, true);
+		return false;
+	}
+	blk_mq_update_dispatch_busy(hctx, false);
+	return true;
+}
+
+/* ---- queue runs ---- */
+
+/*
+ * Dispatch sections are counted so quiesce can wait for them to end; a
+ * section that starts after quiesce sees the flag and dispatches nothing.
+ */
+static bool blk_mq_dispatch_enter(struct request_queue *q);
+static void blk_mq_dispatch_exit(struct request_queue *q);
+
+static void __blk_mq_run_hw_queue(struct blk_mq_hw_ctx *hctx)
+{
+	struct request_queue *q = hctx->queue;
+
+	if (!blk_mq_dispatch_enter(q))
+		return;
+	blk_mq_sched_dispatch_requests(hctx);
+	blk_mq_dispatch_exit(q);
+}
+
+void blk_mq_run_hw_queue(struct blk_mq_hw_ctx *hctx, bool async)
+{
+	if (unlikely(blk_mq_hctx_stopped(hctx) ||
+		     blk_queue_quiesced(hctx->queue)))
+		return;
+	if (!blk_mq_hctx_has_pending(hctx))
+		return;
+	if (async) {
+		kblockd_mod_delayed_work(&hctx->run_work, 0);
+		return;
+	}
+	__blk_mq_run_hw_queue(hctx);
+}
+
+void blk_mq_run_hw_queues(struct request_queue *q, bool async)
+{
+	struct blk_mq_hw_ctx *hctx;
+	unsigned int i;
+
+	queue_for_each_hw_ctx(q, hctx, i) {
+		if (hctx_test_bit(BLK_MQ_S_INACTIVE, hctx))
+			continue;
+		blk_mq_run_hw_queue(hctx, async);
+	}
+}
+
+void blk_mq_delay_run_hw_queue(struct blk_mq_hw_ctx *hctx,
+			       unsigned long msecs)
+{
+	if (unlikely(blk_mq_hctx_stopped(hctx)))
+		return;
+	kblockd_schedule_delayed_work(&hctx->run_work, msecs);
+}
+
+void blk_mq_run_work_fn(struct work_struct *work)
+{
+	struct blk_mq_hw_ctx *hctx = container_of(work, struct blk_mq_hw_ctx,
+						  run_work.work);
+
+	__blk_mq_run_hw_queue(hctx);
+}
+
+void blk_mq_stop_hw_queue(struct blk_mq_hw_ctx *hctx)
+{
+	cancel_delayed_work_sync(&hctx->run_work);
+	hctx_set_bit(BLK_MQ_S_STOPPED, hctx);
+}
+
+void blk_mq_start_hw_queue(struct blk_mq_hw_ctx *hctx)
+{
+	hctx_clear_bit(BLK_MQ_S_STOPPED, hctx);
+	blk_mq_run_hw_queue(hctx, false);
+}
+
+void blk_mq_start_stopped_hw_queues(struct request_queue *q, bool async)
+{
+	struct blk_mq_hw_ctx *hctx;
+	unsigned int i;
+
+	queue_for_each_hw_ctx(q, hctx, i) {
+		if (!blk_mq_hctx_stopped(hctx))
+			continue;
+		hctx_clear_bit(BLK_MQ_S_STOPPED, hctx);
+		blk_mq_run_hw_queue(hctx, async);
+	}
+}
+
+/* ---- quiesce ---- */
+
+static bool blk_mq_dispatch_enter(struct request_queue *q)
+{
+	return percpu_ref_tryget_live(&q->dispatch_counter);
+}
+
+static void blk_mq_dispatch_exit(struct request_queue *q)
+{
+	percpu_ref_put(&q->dispatch_counter);
+}
+
+void blk_mq_quiesce_queue(struct request_queue *q)
+{
+	if (atomic_fetch_add(&q->quiesce_depth, 1) == 0) {
+		blk_queue_flag_set(QUEUE_FLAG_QUIESCED, q);
+		percpu_ref_kill(&q->dispatch_counter);
+	}
+	blk_mq_wait_quiesce_done(q);
+}
+
+void blk_mq_wait_quiesce_done(struct request_queue *q)
+{
+	percpu_ref_wait_zero(&q->dispatch_counter);
+}
+
+void blk_mq_unquiesce_queue(struct request_queue *q)
+{
+	int old = atomic_fetch_sub(&q->quiesce_depth, 1);
+
+	BUG_ON(old <= 0);
+	if (old == 1) {
+		blk_queue_flag_clear(QUEUE_FLAG_QUIESCED, q);
+		percpu_ref_resurrect(&q->dispatch_counter);
+		blk_mq_run_hw_queues(q, true);
+	}
+}
+
+/* ---- direct issue ---- */
+
+static blk_status_t __blk_mq_issue_directly(struct blk_mq_hw_ctx *hctx,
+					    struct request *rq, bool last)
+{
+	struct blk_mq_queue_data bd = { .rq = rq, .last = last };
+	blk_status_t ret;
+
+	ret = rq->q->mq_ops->queue_rq(hctx, &bd);
+	switch (ret) {
+	case BLK_STS_OK:
+		blk_mq_update_dispatch_busy(hctx, false);
+		break;
+	case BLK_STS_RESOURCE:
+	case BLK_STS_DEV_RESOURCE:
+		blk_mq_update_dispatch_busy(hctx, true);
+		__blk_mq_requeue_request(rq);
+		break;
+	default:
+		blk_mq_update_dispatch_busy(hctx, false);
+		break;
+	}
+	return ret;
+}
+
+static bool blk_mq_get_budget_and_tag(struct request *rq)
+{
+	if (blk_mq_get_dispatch_budget(rq->q) < 0)
+		return false;
+	if (!blk_mq_get_driver_tag(rq)) {
+		blk_mq_put_dispatch_budget(rq->q);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Issue @rq to the driver now, skipping the software queue. Anything that
+ * stands in the way (stopped, quiesced, no budget or tag, a busy driver)
+ * falls back to queueing.
+ */
+static void blk_mq_try_issue_directly(struct blk_mq_hw_ctx *hctx,
+				      struct request *rq)
+{
+	struct request_queue *q = rq->q;
+	blk_status_t ret;
+
+	if (!blk_mq_dispatch_enter(q)) {
+		blk_mq_insert_request(rq, false, false, false);
+		return;
+	}
+	if (blk_mq_hctx_stopped(hctx) || blk_queue_quiesced(q)) {
+		blk_mq_insert_request(rq, false, false, false);
+		goto out;
+	}
+	if ((rq->rq_flags & RQF_USE_SCHED) || !blk_mq_get_budget_and_tag(rq)) {
+		blk_mq_insert_request(rq, false, false, false);
+		blk_mq_dispatch_exit(q);
+		blk_mq_run_hw_queue(hctx, false);
+		return;
+	}
+	ret = __blk_mq_issue_directly(hctx, rq, true);
+	switch (ret) {
+	case BLK_STS_OK:
+		break;
+	case BLK_STS_RESOURCE:
+	case BLK_STS_DEV_RESOURCE:
+		blk_mq_put_dispatch_budget(q);
+		blk_mq_request_bypass_insert(rq, false, false);
+		blk_mq_dispatch_exit(q);
+		blk_mq_run_hw_queue(hctx, false);
+		return;
+	default:
+		blk_mq_end_request(rq, ret);
+		break;
+	}
+	blk_mq_count_dispatch(hctx, 1);
+out:
+	blk_mq_dispatch_exit(q);
+}
+
+/* ---- bios to requests ---- */
+
+static void blk_mq_bio_to_request(struct request *rq, struct bio *bio,
+				  unsigned int nr_segs)
+{
+	if (bio->bi_opf & REQ_RAHEAD)
+		rq->cmd_flags |= REQ_FAILFAST_MASK;
+	rq->__sector = bio->bi_iter.bi_sector;
+	rq->ioprio = bio->bi_ioprio;
+	if (bio->bi_ioc) {
+		get_io_context(bio->bi_ioc);
+		rq->ioc = bio->bi_ioc;
+	}
+	blk_rq_bio_prep(rq, bio, nr_segs);
+	blk_account_io_start(rq);
+}
+
+/* ---- plugging ---- */
+
+static unsigned short blk_plug_max_rq_count(struct blk_plug *plug)
+{
+	if (plug->multiple_queues)
+		return BLK_MAX_REQUEST_COUNT * 2;
+	return BLK_MAX_REQUEST_COUNT;
+}
+
+static void blk_add_rq_to_plug(struct blk_plug *plug, struct request *rq)
+{
+	struct request *last = plug->mq_tail;
+
+	if (!plug->rq_count) {
+		trace_block_plug(rq->q);
+	} else if (plug->rq_count >= blk_plug_max_rq_count(plug) ||
+		   (!blk_queue_nomerges(rq->q) &&
+		    blk_rq_bytes(last) >= BLK_PLUG_FLUSH_SIZE)) {
+		blk_mq_flush_plug_list(plug, false);
+		last = NULL;
+		trace_block_plug(rq->q);
+	}
+	if (!plug->multiple_queues && last && last->q != rq->q)
+		plug->multiple_queues = true;
+	if (!plug->has_elevator && (rq->rq_flags & RQF_SCHED_TAGS))
+		plug->has_elevator = true;
+	rq->rq_next = NULL;
+	if (plug->mq_tail)
+		plug->mq_tail->rq_next = rq;
+	else
+		plug->mq_list = rq;
+	plug->mq_tail = rq;
+	plug->rq_count++;
+}
+
+/* Order for dispatching a mixed plug list: queue, hctx, ctx, sector. */
+static int plug_rq_cmp(const struct request *a, const struct request *b)
+{
+	if (a->q != b->q)
+		return (uintptr_t)a->q < (uintptr_t)b->q ? -1 : 1;
+	if (a->mq_hctx != b->mq_hctx)
+		return a->mq_hctx->queue_num < b->mq_hctx->queue_num ? -1 : 1;
+	if (a->mq_ctx != b->mq_ctx)
+		return a->mq_ctx->cpu < b->mq_ctx->cpu ? -1 : 1;
+	if (blk_rq_pos(a) != blk_rq_pos(b))
+		return blk_rq_pos(a) < blk_rq_pos(b) ? -1 : 1;
+	return 0;
+}
+
+/* Stable merge sort of an rq_next-linked list. */
+static struct request *rq_list_sort(struct request *head, unsigned int n)
+{
+	struct request *a, *b, **tail, *out = NULL;
+	unsigned int half = n / 2;
+
+	if (n < 2)
+		return head;
+	b = head;
+	for (unsigned int i = 1; i < half; i++)
+		b = b->rq_next;
+	a = head;
+	head = b->rq_next;
+	b->rq_next = NULL;
+	a = rq_list_sort(a, half);
+	b = rq_list_sort(head, n - half);
+	tail = &out;
+	while (a && b) {
+		struct request **pick = plug_rq_cmp(b, a) < 0 ? &b : &a;
+
+		*tail = *pick;
+		tail = &(*pick)->rq_next;
+		*pick = (*pick)->rq_next;
+	}
+	*tail = a ? a : b;
+	return out;
+}
+
+/* Try the driver's batch entry; what it leaves is issued one by one. */
+static void blk_mq_plug_issue_direct(struct blk_plug *plug)
+{
+	struct blk_mq_hw_ctx *hctx = NULL;
+	struct request *rq;
+	unsigned int depth = 0;
+	blk_status_t ret = BLK_STS_OK;
+
+	while ((rq = plug->mq_list)) {
+		bool last = rq->rq_next == NULL;
+
+		if (hctx != rq->mq_hctx) {
+			if (hctx && hctx->queue->mq_ops->commit_rqs && depth)
+				hctx->queue->mq_ops->commit_rqs(hctx);
+			depth = 0;
+			hctx = rq->mq_hctx;
+		}
+		if (blk_mq_hctx_stopped(hctx) || blk_queue_quiesced(rq->q) ||
+		    !blk_mq_get_budget_and_tag(rq))
+			break;
+		plug->mq_list = rq->rq_next;
+		rq->rq_next = NULL;
+		ret = __blk_mq_issue_directly(hctx, rq, last);
+		switch (ret) {
+		case BLK_STS_OK:
+			depth++;
+			break;
+		case BLK_STS_RESOURCE:
+		case BLK_STS_DEV_RESOURCE:
+			blk_mq_put_dispatch_budget(rq->q);
+			blk_mq_request_bypass_insert(rq, false, false);
+			blk_mq_run_hw_queue(hctx, false);
+			goto out;
+		default:
+			blk_mq_end_request(rq, ret);
+			break;
+		}
+	}
+out:
+	if (!plug->mq_list)
+		plug->mq_tail = NULL;
+	if (ret != BLK_STS_OK && hctx && hctx->queue->mq_ops->commit_rqs &&
+	    depth)
+		hctx->queue->mq_ops->commit_rqs(hctx);
+}
+
+/*
+ * Queue a run of requests for one (hctx, ctx) from the head of the plug
+ * list: to the scheduler, or the ctx list, then run the queue.
+ */
+static void blk_mq_dispatch_plug_list(struct blk_plug *plug, bool from_sched)
+{
+	struct request *rq = plug->mq_list;
+	struct blk_mq_hw_ctx *this_hctx = rq->mq_hctx;
+	struct blk_mq_ctx *this_ctx = rq->mq_ctx;
+	struct request_queue *q = rq->q;
+	LIST_HEAD(list);
+	unsigned int depth = 0;
+
+	while ((rq = plug->mq_list) && rq->mq_hctx == this_hctx &&
+	       rq->mq_ctx == this_ctx) {
+		plug->mq_list = rq->rq_next;
+		rq->rq_next = NULL;
+		list_add_tail(&rq->queuelist, &list);
+		depth++;
+	}
+	if (!plug->mq_list)
+		plug->mq_tail = NULL;
+	trace_block_unplug(q, depth, !from_sched);
+	if (q->elevator) {
+		struct request *pos, *n;
+
+		/* flush-sequence or bypass requests never go to the elevator */
+		list_for_each_entry_safe(pos, n, &list, queuelist) {
+			if (pos->rq_flags & RQF_USE_SCHED)
+				continue;
+			list_del_init(&pos->queuelist);
+			blk_mq_insert_request(pos, false, false, false);
+		}
+		list_for_each_entry(pos, &list, queuelist)
+			trace_block_rq_insert(pos);
+		if (!list_empty(&list))
+			q->elevator->type->ops.insert_requests(this_hctx,
+							       &list, false);
+	} else {
+		blk_mq_insert_ctx_list(this_hctx, this_ctx, &list, false);
+	}
+	blk_mq_run_hw_queue(this_hctx, from_sched);
+}
+
+void blk_mq_flush_plug_list(struct blk_plug *plug, bool from_schedule)
+{
+	unsigned int depth = plug->rq_count;
+
+	if (!depth)
+		return;
+	plug->rq_count = 0;
+	plug->cur_ktime = 0;	/* issue times are taken afresh */
+	atomic_fetch_add_explicit(&plug->mq_list->q->nr_plug_flushes, 1,
+				  memory_order_relaxed);
+	if (!plug->multiple_queues && !plug->has_elevator && !from_schedule) {
+		struct request_queue *q = plug->mq_list->q;
+
+		trace_block_unplug(q, depth, true);
+		if (q->mq_ops->queue_rqs && blk_mq_dispatch_enter(q)) {
+			if (!blk_queue_quiesced(q)) {
+				q->mq_ops->queue_rqs(&plug->mq_list);
+				plug->mq_tail = NULL;
+				for (struct request *r = plug->mq_list; r;
+				     r = r->rq_next)
+					plug->mq_tail = r;
+			}
+			blk_mq_dispatch_exit(q);
+			if (!plug->mq_list)
+				return;
+		}
+		if (blk_mq_dispatch_enter(q)) {
+			blk_mq_plug_issue_direct(plug);
+			blk_mq_dispatch_exit(q);
+		}
+		if (!plug->mq_list)
+			return;
+	}
+	if (plug->multiple_queues) {
+		unsigned int n = 0;
+
+		for (struct request *r = plug->mq_list; r; r = r->rq_next)
+			n++;
+		plug->mq_list = rq_list_sort(plug->mq_list, n);
+	}
+	do {
+		blk_mq_dispatch_plug_list(plug, from_schedule);
+	} while (plug->mq_list);
+	plug->multiple_queues = false;
+	plug->has_elevator = false;
+}
+
+/* ---- the entry ---- */
+
+/*
+ * Turn @bio into a request and send it on (the kernel's
+ * blk_mq_submit_bio()). The caller (__submit_bio) has not entered the
+ * queue; we do, and the reference stays with the request.
+ */
+void blk_mq_submit_bio(struct bio *bio)
+{
+	struct request_queue *q = bio->bi_disk->queue;
+	struct blk_plug *plug = blk_current_plug();
+	const bool is_sync = op_is_sync(bio->bi_opf);
+	struct blk_mq_hw_ctx *hctx;
+	struct blk_mq_alloc_data data = { .q = q };
+	unsigned int nr_segs = 1;
+	struct request *rq;
+
+	if (unlikely(!bio_queue_enter(bio)))
+		return;
+	trace_block_bio_queue(bio);
+	bio = __bio_split_to_limits(bio, &q->limits, &nr_segs);
+	if (!bio)
+		goto queue_exit;
+	if (!op_is_flush(bio->bi_opf) && !blk_queue_nomerges(q) &&
+	    blk_attempt_plug_merge(q, bio, nr_segs))
+		goto queue_exit;
+	if (blk_mq_sched_bio_merge(q, bio, nr_segs))
+		goto queue_exit;
+
+	data.cmd_flags = bio->bi_opf;
+	rq = __blk_mq_alloc_requests(&data);
+	if (unlikely(!rq)) {
+		bio->bi_status = (bio->bi_opf & REQ_NOWAIT) ? BLK_STS_AGAIN :
+							      BLK_STS_IOERR;
+		bio_endio(bio);
+		goto queue_exit;
+	}
+	trace_block_getrq(bio);
+	blk_mq_bio_to_request(rq, bio, nr_segs);
+	blk_mq_rq_sched_prepare(rq);
+	if (bio->bi_opf & REQ_POLLED)
+		bio->bi_cookie = rq->mq_hctx->queue_num;
+
+	if (op_is_flush(bio->bi_opf) && blk_insert_flush(rq))
+		return;
+	if (plug) {
+		blk_add_rq_to_plug(plug, rq);
+		return;
+	}
+	hctx = rq->mq_hctx;
+	if ((rq->rq_flags & RQF_USE_SCHED) ||
+	    (atomic_load_explicit(&hctx->dispatch_busy, memory_order_relaxed) &&
+	     (q->nr_hw_queues == 1 || !is_sync))) {
+		blk_mq_insert_request(rq, false, false, false);
+		blk_mq_run_hw_queue(hctx, true);
+	} else {
+		blk_mq_try_issue_directly(hctx, rq);
+	}
+	return;
+
+queue_exit:
+	blk_queue_exit(q);
+}
+
+/* ---- passthrough ---- */
+
+struct blk_rq_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	blk_status_t ret;
+};
+
+static rq_end_io_ret_t blk_end_sync_rq(struct request *rq, blk_status_t ret)
+{
+	struct blk_rq_wait *wait = rq->end_io_data;
+
+	pthread_mutex_lock(&wait->lock);
+	wait->ret = ret;
+	wait->done = true;
+	pthread_cond_signal(&wait->cond);
+	pthread_mutex_unlock(&wait->lock);
+	return RQ_END_IO_NONE;
+}
+
+blk_status_t blk_execute_rq(struct request *rq, bool at_head)
+{
+	struct blk_rq_wait wait = {
+		.lock = PTHREAD_MUTEX_INITIALIZER,
+		.cond = PTHREAD_COND_INITIALIZER,
+	};
+
+	rq->end_io_data = &wait;
+	rq->end_io = blk_end_sync_rq;
+	blk_account_io_start(rq);
+	blk_mq_insert_request(rq, at_head, true, false);
+	pthread_mutex_lock(&wait.lock);
+	while (!wait.done) {
+		pthread_mutex_unlock(&wait.lock);
+		if (rq->mq_hctx->type == HCTX_TYPE_POLL)
+			blk_mq_poll_hctx(rq->mq_hctx);
+		pthread_mutex_lock(&wait.lock);
+		if (!wait.done && rq->mq_hctx->type != HCTX_TYPE_POLL)
+			pthread_cond_wait(&wait.cond, &wait.lock);
+	}
+	pthread_mutex_unlock(&wait.lock);
+	return wait.ret;
+}
+
+struct request *blk_mq_tag_to_rq(struct blk_mq_hw_ctx *hctx, int tag)
+{
+	if (tag < 0 || (unsigned int)tag >= hctx->tags->nr_tags)
+		return NULL;
+	return atomic_load_explicit(&hctx->tags->rqs[tag],
+				    memory_order_acquire);
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A usage counter that is cheap to take and drop from many threads and can
+ * be "killed" (no new users) and waited on until it drains: the kernel's
+ * percpu_ref as the request queue's q_usage_counter uses it.
+ *
+ * Each thread counts in its own slot (cache line). Getting a reference is
+ * an increment of the slot and a check of ->dying; killing sets ->dying and
+ * then sums the slots. The ordering (seq_cst increment then load, store
+ * then loads) means a getter either sees ->dying and backs out on its own
+ * slot, or its increment is seen by the sum, so the sum can never read
+ * zero while a successful holder remains. A reference may be put from a
+ * different thread (slot) than the one that took it: only the sum matters.
+ */
+#ifndef BLKSTACK_LIB_PERCPU_REF_H
+#define BLKSTACK_LIB_PERCPU_REF_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "compiler.h"
+
+#define PERCPU_REF_SLOTS 16
+
+struct percpu_ref_slot {
+	_Atomic long count;
+} ____cacheline_aligned;
+
+struct percpu_ref {
+	struct percpu_ref_slot slot[PERCPU_REF_SLOTS];
+	_Atomic int dying ____cacheline_aligned;
+	pthread_mutex_t lock;
+	pthread_cond_t wq;	/* waiters for "drained" and for "alive" */
+	_Atomic int waiters;
+};
+
+void percpu_ref_init(struct percpu_ref *ref);
+void percpu_ref_exit(struct percpu_ref *ref);
+/* Take a reference unless the ref is dying. */
+bool percpu_ref_tryget_live(struct percpu_ref *ref);
+void percpu_ref_get(struct percpu_ref *ref);
+void percpu_ref_put(struct percpu_ref *ref);
+/* No new live references from now on. */
+void percpu_ref_kill(struct percpu_ref *ref);
+/* Allow live references again and wake those waiting for it. */
+void percpu_ref_resurrect(struct percpu_ref *ref);
+bool percpu_ref_is_zero(struct percpu_ref *ref);
+bool percpu_ref_is_dying(struct percpu_ref *ref);
+long percpu_ref_sum(struct percpu_ref *ref);
+/* Sleep until the ref is zero (after kill). */
+void percpu_ref_wait_zero(struct percpu_ref *ref);
+/* Sleep until the ref is alive again, or @give_up(arg) says stop. */
+void percpu_ref_wait_live(struct percpu_ref *ref,
+			  bool (*give_up)(void *arg), void *arg);
+/* Wake everyone sleeping in wait_zero/wait_live to recheck. */
+void percpu_ref_wake(struct percpu_ref *ref);
+
+#endif

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install the Debian packages blkstack needs to build, test and benchmark.
+# Idempotent: packages already present are skipped; apt runs only when
+# something is missing.
+set -euo pipefail
+
+PKGS=(
+	build-essential pkg-config
+	clang libclang-rt-14-dev     # TSan/ASan/UBSan runtimes for check-asan/tsan
+	lcov                         # make coverage
+	fio                          # bench: fio --ioengine=null peer
+	gnuplot-nox                  # bench plots
+	valgrind linux-perf          # profiling
+	liburing-dev                 # io_uring driver (next issue)
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all ${#PKGS[@]} packages present"
+	exit 0
+fi
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# blkbench end to end on in-process null devices: the default job, JSON with
+# fio's fields, verify passing through forced splits and merges on a
+# memory-backed device and failing on one that keeps no data, --bypass,
+# irqmode 1 and 2, several jobs pinned per CPU, and the messages for bad
+# options. About 15 s.
+set -u
+top=${BLKSTACK_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$top/$BUILD ;; esac
+bb=$BUILD/tools/blkbench
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+[ -x "$bb" ] || { echo "FAIL: $bb is not built"; exit 1; }
+[ -x "$py" ] || { echo "SKIP: the JSON checks need $py"; exit 77; }
+
+failures=0
+ok() { echo "ok   $*"; }
+fail() {
+	echo "FAIL $*"
+	failures=$((failures + 1))
+	[ -n "${name:-}" ] && sed 's/^/     | /' "$tmp/$name.err" | tail -n 5
+}
+
+# run NAME ARGS...: blkbench with a time limit; $tmp/NAME.out/.err, $rc.
+run() {
+	name=$1
+	shift
+	timeout -k 5 40 "$bb" --eta=never "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+	rc=$?
+}
+
+# holds EXPR...: each Python expression holds for the JSON of the last run
+# (d = the document, j = its first job, k = the disk object).
+holds() {
+	"$py" - "$tmp/$name.out" "$@" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+j, k = d["jobs"][0], d["disk"]
+bad = [e for e in sys.argv[2:] if not eval(e)]
+for e in bad:
+    print("     | does not hold:", e)
+sys.exit(1 if bad else 0)
+EOF
+}
+
+# 1. the default job, shortened: fio-style summary and disk stats
+run default --runtime=1 --time_based
+if [ $rc -eq 0 ] && grep -q '^  read: IOPS=' "$tmp/default.out" &&
+   grep -q 'clat percentiles' "$tmp/default.out" &&
+   grep -q '^Disk stats' "$tmp/default.out" &&
+   grep -q '^   READ: bw=' "$tmp/default.out"; then
+	ok "default job (4k randread, iodepth 32 on null)"
+else
+	fail "default job (exit $rc)"
+fi
+
+# 2. JSON parses, has fio's names, IOPS and the percentiles
+pcts='["1.000000","50.000000","99.000000","99.900000","99.990000"]'
+run json --runtime=1 --time_based --output-format=json
+if [ $rc -eq 0 ] && holds 'd["fio version"].startswith("blkbench")' \
+	'j["read"]["iops"] > 0' 'j["read"]["total_ios"] > 0' \
+	'j["write"]["total_ios"] == 0' "all(p in j['read']['clat_ns']['percentile'] for p in $pcts)" \
+	"all(p in j['read']['lat_ns']['percentile'] for p in $pcts)" \
+	'j["read"]["lat_ns"]["min"] <= j["read"]["lat_ns"]["mean"] <= j["read"]["lat_ns"]["max"]' \
+	'k["read_ios"] >= j["read"]["total_ios"]' 'k["in_flight"] == 0' \
+	'3.9 < k["mean_request_kb"] < 4.1'; then
+	ok "JSON: iops > 0, percentiles, disk object"
+else
+	fail "JSON (exit $rc)"
+fi
+
+# 3. verify through merges: sequential 4k writes with an 8 KiB request cap,
+# four jobs on their own 64 MiB regions
+mem=null:size=1G,memory_backed=1
+run vmerge --rw=write --bs=4k --size=64m --numjobs=4 --offset_increment=64m \
+	--verify=crc32c --queue=max_sectors_kb=8 --filename=$mem \
+	--group_reporting --output-format=json
+if [ $rc -eq 0 ] && holds 'j["verify"]["bad"] == 0' \
+	'j["verify"]["blocks"] == 4 * 16384' 'k["write_merges"] > 0' \
+	'k["write_sectors"] == 4 * 64 * 2048'; then
+	ok "verify=crc32c passes, writes merged (max_sectors_kb=8, 4 jobs)"
+else
+	fail "verify through merges (exit $rc)"
+fi
+
+# 4. verify through splits: 64k random writes cut into 8 KiB requests
+run vsplit --rw=randwrite --bs=64k --size=64m --numjobs=4 \
+	--offset_increment=64m --verify=crc32c --queue=max_sectors_kb=8 \
+	--filename=$mem --group_reporting --output-format=json
+if [ $rc -eq 0 ] && holds 'j["verify"]["bad"] == 0' 'j["verify"]["blocks"] > 0' \
+	'k["write_ios"] >= 8 * j["write"]["total_ios"]'; then
+	ok "verify=crc32c passes, bios split (64k over max_sectors_kb=8)"
+else
+	fail "verify through splits (exit $rc)"
+fi
+
+# 5. pattern verify, mixed random I/O on a completion thread, time based
+run vpattern --rw=randrw --runtime=1 --time_based --verify=pattern \
+	--verify_pattern=0x5aa5f00f --filename=$mem,irqmode=1
+if [ $rc -eq 0 ] && grep -q 'verify       : [1-9][0-9]* blocks read back, 0 bad' \
+	"$tmp/vpattern.out"; then
+	ok "verify=pattern passes (randrw, irqmode=1)"
+else
+	fail "verify=pattern (exit $rc)"
+fi
+
+# 6. the check can fail: a device without memory keeps nothing
+run vfail --rw=write --size=4m --verify=crc32c \
+	--filename=null:size=1G,memory_backed=0
+if [ $rc -ne 0 ] && grep -q 'verify: job 0: block at offset [0-9]* .*expected .*got' \
+	"$tmp/vfail.err" && grep -q 'of 1024 blocks bad' "$tmp/vfail.err"; then
+	ok "verify fails on memory_backed=0 (exit $rc)"
+else
+	fail "verify on memory_backed=0 should fail with offset, expected and got (exit $rc)"
+fi
+
+# 7. --bypass: I/O reaches the driver without the block layer
+run bypass --bypass --runtime=1 --time_based --output-format=json
+if [ $rc -eq 0 ] && holds 'j["read"]["iops"] > 0' 'k["read_ios"] == 0'; then
+	ok "--bypass runs, and nothing is accounted in diskstats"
+else
+	fail "--bypass (exit $rc)"
+fi
+
+# 8. completions on another thread: softirq-like and timer
+for m in 1 2; do
+	run irq$m --runtime=1 --time_based --iodepth=16 \
+		--filename=null:size=1G,irqmode=$m --output-format=json
+	if [ $rc -eq 0 ] && holds 'j["read"]["iops"] > 0' 'k["in_flight"] == 0'; then
+		ok "irqmode=$m completes"
+	else
+		fail "irqmode=$m (exit $rc)"
+	fi
+done
+
+# 9. two jobs, one CPU each, two hardware queues, one report
+run split --numjobs=2 --cpus_allowed=0 --cpus_allowed_policy=split \
+	--runtime=1 --time_based --group_reporting --output-format=json \
+	--filename=null:size=1G,submit_queues=2
+if [ $rc -eq 0 ] && holds 'len(d["jobs"]) == 1' 'j["read"]["iops"] > 0'; then
+	ok "numjobs=2 with cpus_allowed and group_reporting"
+else
+	fail "numjobs=2 (exit $rc)"
+fi
+
+# 10. bad input: exit 1 and one line naming the option and the valid values
+bad() {
+	local want=$1
+	shift
+	run bad "$@"
+	if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/bad.err")" -eq 1 ] &&
+	   grep -qF -- "$want" "$tmp/bad.err"; then
+		ok "bad input $*: $(cat "$tmp/bad.err")"
+	else
+		fail "bad input $* (exit $rc, wanted '$want')"
+	fi
+}
+bad 'blkbench: --rw=foo: valid values are read, write, randread, randwrite, randrw, readwrite' --rw=foo
+bad 'blkbench: --bs=4q: expected a size' --bs=4q
+bad 'blkbench: --iodepth=0: must be a whole number from 1 to 4096' --iodepth=0
+bad 'blkbench: unknown option --bogus' --bogus=1
+bad 'blkbench: --output-format=xml: valid values are normal, json, json+' --output-format=xml
+bad 'blkbench: --verify: needs a job that writes' --verify=crc32c
+bad 'blkbench: --filename=null:bogus=1: ' --filename=null:bogus=1
+bad 'blkbench: --filename=nosuchdriver:x=1: ' --filename=nosuchdriver:x=1
+bad 'blkbench: --queue: nosuchattr=1: ' --queue=nosuchattr=1
+bad 'does not fit nullb0' --size=2g
+
+echo "$failures failed"
+[ $failures -eq 0 ]
