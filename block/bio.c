@@ -181,14 +181,22 @@ static void bio_free(struct bio *bio)
 
 void bio_get(struct bio *bio)
 {
+	bio_set_flag(bio, BIO_REFFED);
 	atomic_fetch_add_explicit(&bio->__bi_cnt, 1, memory_order_relaxed);
 }
 
+/* A bio nobody took an extra reference on is freed without an atomic. */
 void bio_put(struct bio *bio)
 {
-	int old = atomic_fetch_sub_explicit(&bio->__bi_cnt, 1,
-					    memory_order_acq_rel);
+	int old;
 
+	if (!bio_flagged(bio, BIO_REFFED)) {
+		BUG_ON(atomic_load_explicit(&bio->__bi_cnt,
+					    memory_order_relaxed) != 1);
+		bio_free(bio);
+		return;
+	}
+	old = atomic_fetch_sub_explicit(&bio->__bi_cnt, 1, memory_order_acq_rel);
 	BUG_ON(old <= 0);
 	if (old == 1)
 		bio_free(bio);

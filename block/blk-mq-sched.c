@@ -275,10 +275,9 @@ bool blk_bio_list_merge(struct request_queue *q, struct list_head *list,
 }
 
 bool blk_mq_sched_bio_merge(struct request_queue *q, struct bio *bio,
-			    unsigned int nr_segs)
+			    unsigned int nr_segs, struct blk_mq_ctx *ctx)
 {
 	struct elevator_queue *e = q->elevator;
-	struct blk_mq_ctx *ctx;
 	struct blk_mq_hw_ctx *hctx;
 	bool ret = false;
 	enum hctx_type type;
@@ -288,11 +287,10 @@ bool blk_mq_sched_bio_merge(struct request_queue *q, struct bio *bio,
 	if (e || blk_queue_nomerges(q) || op_is_flush(bio->bi_opf))
 		return false;
 
-	ctx = blk_mq_get_ctx(q);
 	hctx = blk_mq_map_queue(q, bio->bi_opf, ctx);
 	type = hctx->type;
-	if (!(hctx->flags & BLK_MQ_F_SHOULD_MERGE) ||
-	    list_empty(&ctx->rq_lists[type]))
+	if (list_empty(&ctx->rq_lists[type]) ||
+	    !(hctx->flags & BLK_MQ_F_SHOULD_MERGE))
 		return false;
 	pthread_spin_lock(&ctx->lock);
 	/* the request may have been merged or dispatched meanwhile */

@@ -136,8 +136,9 @@ static struct request *__blk_mq_alloc_requests(struct blk_mq_alloc_data *data)
 
 	if (data->cmd_flags & REQ_NOWAIT)
 		data->flags |= BLK_MQ_REQ_NOWAIT;
+	if (!data->ctx)
+		data->ctx = blk_mq_get_ctx(q);
 retry:
-	data->ctx = blk_mq_get_ctx(q);
 	data->hctx = blk_mq_map_queue(q, data->cmd_flags, data->ctx);
 	if (e) {
 		/*
@@ -157,6 +158,7 @@ retry:
 		if (data->flags & BLK_MQ_REQ_NOWAIT)
 			return NULL;
 		/* the hctx went inactive under us: map again */
+		data->ctx = blk_mq_get_ctx(q);
 		goto retry;
 	}
 	tags = e ? data->hctx->sched_tags : data->hctx->tags;
@@ -301,7 +303,7 @@ void __blk_mq_end_request(struct request *rq, blk_status_t error)
 	uint64_t now = 0;
 
 	if (rq->rq_flags & RQF_IO_STAT) {
-		now = ktime_get_ns();
+		now = blk_time_get_ns();
 		blk_account_io_done(rq, now);
 	}
 	if (rq->rq_flags & RQF_ELV) {
@@ -384,7 +386,7 @@ void blk_mq_end_request_batch(struct io_comp_batch *iob)
 {
 	int tags[TAG_COMP_BATCH], nr_tags = 0;
 	struct blk_mq_hw_ctx *cur_hctx = NULL;
-	uint64_t now = iob->need_ts ? ktime_get_ns() : 0;
+	uint64_t now = iob->need_ts ? blk_time_get_ns() : 0;
 	struct request *rq;
 
 	while ((rq = iob->req_list)) {
@@ -1125,7 +1127,8 @@ static void blk_mq_bio_to_request(struct request *rq, struct bio *bio,
 		rq->cmd_flags |= REQ_FAILFAST_MASK;
 	rq->__sector = bio->bi_iter.bi_sector;
 	rq->ioprio = bio->bi_ioprio;
-	if (bio->bi_ioc) {
+	/* schedulers keep per-issuer state: only they need the reference */
+	if (bio->bi_ioc && (rq->rq_flags & RQF_USE_SCHED)) {
 		get_io_context(bio->bi_ioc);
 		rq->ioc = bio->bi_ioc;
 	}
@@ -1373,7 +1376,8 @@ void blk_mq_submit_bio(struct bio *bio)
 	if (!op_is_flush(bio->bi_opf) && !blk_queue_nomerges(q) &&
 	    blk_attempt_plug_merge(q, bio, nr_segs))
 		goto queue_exit;
-	if (blk_mq_sched_bio_merge(q, bio, nr_segs))
+	data.ctx = blk_mq_get_ctx(q);
+	if (blk_mq_sched_bio_merge(q, bio, nr_segs, data.ctx))
 		goto queue_exit;
 
 	data.cmd_flags = bio->bi_opf;

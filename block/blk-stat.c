@@ -10,9 +10,18 @@
 
 #include "blk.h"
 
+/*
+ * A thread keeps to one slot (sched_getcpu() per I/O costs more than the
+ * counters): threads spread round-robin over the slots.
+ */
+static _Atomic unsigned int next_stat_slot;
+static _Thread_local int stat_slot = -1;
+
 static struct disk_stats *this_stats(struct gendisk *disk)
 {
-	return &disk->stats[raw_smp_processor_id() % disk->nr_stats];
+	if (unlikely(stat_slot < 0))
+		stat_slot = (int)atomic_fetch_add(&next_stat_slot, 1);
+	return &disk->stats[(unsigned int)stat_slot % disk->nr_stats];
 }
 
 int op_stat_group(blk_opf_t op)

@@ -482,7 +482,7 @@ static inline bool blk_mq_tag_is_reserved(struct blk_mq_tags *tags,
 /* ---- blk-mq-sched.c ---- */
 void blk_mq_sched_dispatch_requests(struct blk_mq_hw_ctx *hctx);
 bool blk_mq_sched_bio_merge(struct request_queue *q, struct bio *bio,
-			    unsigned int nr_segs);
+			    unsigned int nr_segs, struct blk_mq_ctx *ctx);
 bool blk_mq_sched_try_merge(struct request_queue *q, struct bio *bio,
 			    unsigned int nr_segs, struct request **merged);
 bool blk_mq_sched_try_insert_merge(struct request_queue *q,

@@ -41,6 +41,7 @@ enum {
 	BIO_QUIESCE_CHECKED,
 	BIO_SPLIT_DONE,		/* already split to the queue limits */
 	BIO_CACHED,		/* came from a per-thread cache */
+	BIO_REFFED,		/* bio_get() was called: count references */
 	BIO_FLAG_LAST
 };
 
