@@ -133,6 +133,26 @@ static unsigned int bio_split_write_zeroes_at(const struct bio *bio,
 }
 
 /*
+ * The common case needs no walk: one segment that fits every limit (the
+ * kernel's bio_may_need_split()).
+ */
+static bool bio_fits_one_segment(const struct bio *bio,
+				 const struct queue_limits *lim)
+{
+	unsigned int size = bio->bi_iter.bi_size;
+	unsigned int sectors = size >> SECTOR_SHIFT;
+
+	if (bio->bi_vcnt != 1 || bio->bi_iter.bi_idx || bio->bi_iter.bi_bvec_done)
+		return false;
+	if (size > lim->max_segment_size || sectors > lim->max_sectors)
+		return false;
+	if (!lim->chunk_sectors)
+		return true;
+	return sectors <= blk_chunk_sectors_left(bio->bi_iter.bi_sector,
+						 lim->chunk_sectors);
+}
+
+/*
  * Split @bio to the limits if needed. Returns the bio to go on with (the
  * front part after a split, with the rest resubmitted), or NULL if the
  * bio was ended with an error.
@@ -145,6 +165,11 @@ struct bio *__bio_split_to_limits(struct bio *bio,
 	struct bio *split;
 	int sectors;
 
+	if (likely(bio_op(bio) <= REQ_OP_WRITE &&
+		   bio_fits_one_segment(bio, lim))) {
+		*nr_segs = 1;
+		return bio;
+	}
 	switch (bio_op(bio)) {
 	case REQ_OP_DISCARD:
 	case REQ_OP_SECURE_ERASE:

@@ -268,6 +268,11 @@ int blk_mq_get_tag(struct blk_mq_alloc_data *data)
 		if (tag != BLK_MQ_NO_TAG)
 			break;
 		trace_block_sleeprq(data->q, data->cmd_flags);
+		/*
+		 * Requests held in our plug own tags; sleeping on them would
+		 * wait forever. The kernel flushes the plug in schedule().
+		 */
+		blk_flush_plug(blk_current_plug(), true);
 		bt_prev = bt;
 		sbitmap_wait(&wait);
 		sbitmap_finish_wait(bt, ws, &wait);

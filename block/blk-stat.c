@@ -24,19 +24,6 @@ static struct disk_stats *this_stats(struct gendisk *disk)
 	return &disk->stats[(unsigned int)stat_slot % disk->nr_stats];
 }
 
-int op_stat_group(blk_opf_t op)
-{
-	switch (bio_op_of(op)) {
-	case REQ_OP_DISCARD:
-	case REQ_OP_SECURE_ERASE:
-		return STAT_DISCARD;
-	case REQ_OP_FLUSH:
-		return STAT_FLUSH;
-	default:
-		return op_is_write(op) ? STAT_WRITE : STAT_READ;
-	}
-}
-
 long disk_in_flight(struct gendisk *disk)
 {
 	long n = 0;

@@ -569,7 +569,18 @@ void blk_account_io_flush(struct request *rq);
 void bio_start_io_acct(struct bio *bio);
 void bio_end_io_acct(struct bio *bio, uint64_t start_ns);
 long disk_in_flight(struct gendisk *disk);
-int op_stat_group(blk_opf_t op);
+static inline int op_stat_group(blk_opf_t op)
+{
+	switch (bio_op_of(op)) {
+	case REQ_OP_DISCARD:
+	case REQ_OP_SECURE_ERASE:
+		return STAT_DISCARD;
+	case REQ_OP_FLUSH:
+		return STAT_FLUSH;
+	default:
+		return op_is_write(op) ? STAT_WRITE : STAT_READ;
+	}
+}
 
 /* ---- blk-settings.c / blk-sysfs.c ---- */
 void blk_queue_apply_limits(struct request_queue *q);
