@@ -69,10 +69,12 @@ $(SHARED_LIB): $(LIB_OBJS) libblkstack.map
 	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
 	ln -sf $(notdir $@) $(BUILD)/libblkstack.so
 
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	     -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|'
+
 $(BUILD)/blkstack.pc: blkstack.pc.in Makefile
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(PC_SED) $< > $@
 
 $(BUILD)/tools/%: $(BUILD)/tools/%.o $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC_LIB) $(LDLIBS)
@@ -117,7 +119,7 @@ install: all
 	ln -sf $(notdir $(SHARED_LIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(notdir $(SHARED_LIB)) $(DESTDIR)$(LIBDIR)/libblkstack.so
 	install -m 644 include/blkstack/*.h $(DESTDIR)$(INCLUDEDIR)/blkstack/
-	install -m 644 $(BUILD)/blkstack.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	$(PC_SED) blkstack.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/blkstack.pc
 	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/
 
 uninstall:
