@@ -11,6 +11,9 @@
 static _Thread_local bug_dump_fn bug_dumper;
 static _Thread_local void *bug_dumper_arg;
 static _Atomic unsigned long warn_count;
+#if defined(__SANITIZE_THREAD__)
+_Atomic unsigned long __smp_mb_word;
+#endif
 static pthread_mutex_t bug_print_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void bug_set_dumper(bug_dump_fn fn, void *arg)

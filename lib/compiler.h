@@ -39,7 +39,17 @@
 #define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #define smp_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define smp_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+/*
+ * ThreadSanitizer does not model fences (and gcc refuses them under
+ * -fsanitize=thread): there, a full barrier is a seq_cst read-modify-write
+ * of one shared word, which orders every smp_mb() against every other.
+ */
+#if defined(__SANITIZE_THREAD__)
+extern _Atomic unsigned long __smp_mb_word;
+#define smp_mb()	((void)atomic_fetch_add(&__smp_mb_word, 0))
+#else
 #define smp_mb()	__atomic_thread_fence(__ATOMIC_SEQ_CST)
+#endif
 
 #define BUILD_BUG_ON(cond) _Static_assert(!(cond), #cond)
 
