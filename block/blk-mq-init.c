@@ -552,6 +552,13 @@ int blk_mq_update_nr_hw_queues(struct blk_mq_tag_set *set,
 		blk_freeze_queue_start(q);
 	list_for_each_entry(q, &set->tag_list, tag_set_list)
 		blk_mq_freeze_queue_wait(q);
+	/*
+	 * Frozen means no requests, not no queue runs: a run queued by a
+	 * completion may still dispatch (reading q->elevator, ctx_map,
+	 * ctxs[]). Quiesce so none overlaps the teardown and remap.
+	 */
+	list_for_each_entry(q, &set->tag_list, tag_set_list)
+		blk_mq_quiesce_queue(q);
 	/* schedulers keep per-hctx state: detach them across the change */
 	list_for_each_entry(q, &set->tag_list, tag_set_list) {
 		sched[n] = q->elevator ? q->elevator->type->elevator_name : NULL;
@@ -567,8 +574,10 @@ int blk_mq_update_nr_hw_queues(struct blk_mq_tag_set *set,
 			elevator_switch(q, sched[n]);
 		n++;
 	}
-	list_for_each_entry(q, &set->tag_list, tag_set_list)
+	list_for_each_entry(q, &set->tag_list, tag_set_list) {
+		blk_mq_unquiesce_queue(q);
 		blk_mq_unfreeze_queue(q);
+	}
 	pthread_mutex_unlock(&set->tag_list_lock);
 	if (ret)
 		return blk_err(ret, "cannot change to %u hardware queues: "

@@ -79,7 +79,7 @@ static int __blk_mq_do_dispatch_sched(struct blk_mq_hw_ctx *hctx)
 
 		if (e->type->ops.has_work && !e->type->ops.has_work(hctx))
 			break;
-		if (!list_empty(&hctx->dispatch)) {
+		if (hctx_dispatch_busy_list(hctx)) {
 			busy = true;
 			break;
 		}
@@ -182,7 +182,7 @@ static int blk_mq_do_dispatch_ctx(struct blk_mq_hw_ctx *hctx)
 	int ret = 0;
 
 	do {
-		if (!list_empty(&hctx->dispatch)) {
+		if (hctx_dispatch_busy_list(hctx)) {
 			ret = -EAGAIN;
 			break;
 		}
@@ -210,9 +210,10 @@ static int __blk_mq_sched_dispatch_requests(struct blk_mq_hw_ctx *hctx)
 	LIST_HEAD(rq_list);
 
 	/* what the driver refused before goes first, for fairness */
-	if (!list_empty(&hctx->dispatch)) {
+	if (hctx_dispatch_busy_list(hctx)) {
 		pthread_spin_lock(&hctx->lock);
 		list_splice_init(&hctx->dispatch, &rq_list);
+		__hctx_dispatch_update(hctx);
 		pthread_spin_unlock(&hctx->lock);
 	}
 	if (!list_empty(&rq_list)) {
@@ -289,8 +290,9 @@ bool blk_mq_sched_bio_merge(struct request_queue *q, struct bio *bio,
 
 	hctx = blk_mq_map_queue(q, bio->bi_opf, ctx);
 	type = hctx->type;
-	if (list_empty(&ctx->rq_lists[type]) ||
-	    !(hctx->flags & BLK_MQ_F_SHOULD_MERGE))
+	/* the pending bit is the lock-free "this ctx has requests" */
+	if (!(hctx->flags & BLK_MQ_F_SHOULD_MERGE) ||
+	    !sbitmap_test_bit(&hctx->ctx_map, ctx->index_hw[type]))
 		return false;
 	pthread_spin_lock(&ctx->lock);
 	/* the request may have been merged or dispatched meanwhile */

@@ -552,6 +552,7 @@ void blk_mq_request_bypass_insert(struct request *rq, bool at_head, bool run)
 		list_add(&rq->queuelist, &hctx->dispatch);
 	else
 		list_add_tail(&rq->queuelist, &hctx->dispatch);
+	__hctx_dispatch_update(hctx);
 	pthread_spin_unlock(&hctx->lock);
 	if (run)
 		blk_mq_run_hw_queue(hctx, false);
@@ -613,7 +614,7 @@ bool blk_mq_hctx_has_pending(struct blk_mq_hw_ctx *hctx)
 {
 	struct elevator_queue *e = hctx->queue->elevator;
 
-	return !list_empty(&hctx->dispatch) ||
+	return hctx_dispatch_busy_list(hctx) ||
 	       sbitmap_any_bit_set(&hctx->ctx_map) ||
 	       (e && e->type->ops.has_work(hctx));
 }
@@ -892,6 +893,7 @@ out:
 			blk_mq_put_dispatch_budget(q);
 		pthread_spin_lock(&hctx->lock);
 		list_splice_tail_init(list, &hctx->dispatch);
+		__hctx_dispatch_update(hctx);
 		pthread_spin_unlock(&hctx->lock);
 		/*
 		 * Order the splice before reading SCHED_RESTART: a completion

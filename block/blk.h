@@ -72,6 +72,8 @@ struct blk_mq_hw_ctx {
 	struct {
 		pthread_spinlock_t lock;	/* protects ->dispatch */
 		struct list_head dispatch;
+		/* !list_empty(&dispatch), readable without the lock */
+		_Atomic bool dispatch_pending;
 		_Atomic unsigned long state;
 	} ____cacheline_aligned;
 	struct delayed_work run_work;
@@ -431,6 +433,25 @@ void blk_mq_realloc_hw_ctxs(struct blk_mq_tag_set *set,
 void blk_mq_map_swqueue(struct request_queue *q);
 void blk_mq_put_rq_ref(struct request *rq);
 int blk_mq_poll_hctx(struct blk_mq_hw_ctx *hctx);
+
+/*
+ * The dispatch list is peeked at without its lock on hot paths (the
+ * kernel's list_empty_careful()); the peek reads a flag kept in step
+ * under the lock, so the unlocked read is a proper atomic one.
+ */
+static inline bool hctx_dispatch_busy_list(struct blk_mq_hw_ctx *hctx)
+{
+	return atomic_load_explicit(&hctx->dispatch_pending,
+				    memory_order_acquire);
+}
+
+/* Caller holds hctx->lock, after changing ->dispatch. */
+static inline void __hctx_dispatch_update(struct blk_mq_hw_ctx *hctx)
+{
+	atomic_store_explicit(&hctx->dispatch_pending,
+			      !list_empty(&hctx->dispatch),
+			      memory_order_release);
+}
 
 static inline bool blk_mq_sched_needs_restart(struct blk_mq_hw_ctx *hctx)
 {
