@@ -5,23 +5,85 @@
  * in-flight counts, io_ticks sampled as the kernel does (at most once per
  * millisecond, by whoever sees the clock move).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "blk.h"
 
 /*
- * A thread keeps to one slot (sched_getcpu() per I/O costs more than the
- * counters): threads spread round-robin over the slots.
+ * Each thread counts in a slot of its own, as the kernel counts per CPU
+ * with preemption off: a slot with a single writer needs no atomic
+ * read-modify-write, just a store that readers may see a moment late.
+ * Slots go back to the pool when their thread exits. Past
+ * BLK_STAT_SLOTS live threads, the extra ones share slots and pay for
+ * atomic adds.
  */
-static _Atomic unsigned int next_stat_slot;
+static pthread_mutex_t stat_slot_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t stat_slot_used;		/* bit per exclusive slot */
+static unsigned int stat_slot_next;	/* round-robin for shared ones */
+static pthread_key_t stat_slot_key;
+static pthread_once_t stat_slot_once = PTHREAD_ONCE_INIT;
 static _Thread_local int stat_slot = -1;
+static _Thread_local bool stat_slot_shared;
 
-static struct disk_stats *this_stats(struct gendisk *disk)
+BUILD_BUG_ON(BLK_STAT_SLOTS > 64);
+
+static void stat_slot_release(void *arg)
+{
+	int slot = (int)(intptr_t)arg - 1;
+
+	pthread_mutex_lock(&stat_slot_lock);
+	stat_slot_used &= ~(1ULL << slot);
+	pthread_mutex_unlock(&stat_slot_lock);
+}
+
+static void stat_slot_key_init(void)
+{
+	BUG_ON(pthread_key_create(&stat_slot_key, stat_slot_release));
+}
+
+static __attribute__((noinline)) void stat_slot_claim(void)
+{
+	pthread_once(&stat_slot_once, stat_slot_key_init);
+	pthread_mutex_lock(&stat_slot_lock);
+	if (~stat_slot_used) {
+		stat_slot = __builtin_ctzll(~stat_slot_used);
+		stat_slot_used |= 1ULL << stat_slot;
+		stat_slot_shared = false;
+		pthread_setspecific(stat_slot_key, (void *)(intptr_t)(stat_slot + 1));
+	} else {
+		stat_slot = (int)(stat_slot_next++ % BLK_STAT_SLOTS);
+		stat_slot_shared = true;
+	}
+	pthread_mutex_unlock(&stat_slot_lock);
+}
+
+static inline struct disk_stats *this_stats(struct gendisk *disk)
 {
 	if (unlikely(stat_slot < 0))
-		stat_slot = (int)atomic_fetch_add(&next_stat_slot, 1);
-	return &disk->stats[(unsigned int)stat_slot % disk->nr_stats];
+		stat_slot_claim();
+	return &disk->stats[stat_slot];
+}
+
+static inline void stat_add(_Atomic uint64_t *c, uint64_t v)
+{
+	if (likely(!stat_slot_shared))
+		atomic_store_explicit(c, atomic_load_explicit(c,
+				memory_order_relaxed) + v, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+
+static inline void stat_inflight_add(struct disk_stats *st, int dir, long v)
+{
+	_Atomic long *c = &st->in_flight[dir];
+
+	if (likely(!stat_slot_shared))
+		atomic_store_explicit(c, atomic_load_explicit(c,
+				memory_order_relaxed) + v, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(c, v, memory_order_relaxed);
 }
 
 long disk_in_flight(struct gendisk *disk)
@@ -51,11 +113,6 @@ static void update_io_ticks(struct gendisk *disk, uint64_t now_ms, bool end)
 					  memory_order_relaxed);
 }
 
-static void stat_add(_Atomic uint64_t *c, uint64_t v)
-{
-	atomic_fetch_add_explicit(c, v, memory_order_relaxed);
-}
-
 void blk_account_io_start(struct request *rq)
 {
 	struct gendisk *disk = rq->q->disk;
@@ -63,8 +120,7 @@ void blk_account_io_start(struct request *rq)
 	if (!(rq->rq_flags & RQF_IO_STAT) || !disk)
 		return;
 	update_io_ticks(disk, rq->start_time_ns / NSEC_PER_MSEC, false);
-	atomic_fetch_add_explicit(&this_stats(disk)->in_flight[rq_data_dir(rq)],
-				  1, memory_order_relaxed);
+	stat_inflight_add(this_stats(disk), rq_data_dir(rq), 1);
 }
 
 void blk_account_io_completion(struct request *rq, unsigned int bytes)
@@ -93,8 +149,7 @@ void blk_account_io_done(struct request *rq, uint64_t now)
 	stat_add(&st->ios[sgrp], 1);
 	stat_add(&st->nsecs[sgrp], now > rq->start_time_ns ?
 				   now - rq->start_time_ns : 0);
-	atomic_fetch_sub_explicit(&st->in_flight[rq_data_dir(rq)], 1,
-				  memory_order_relaxed);
+	stat_inflight_add(st, rq_data_dir(rq), -1);
 }
 
 void blk_account_io_flush(struct request *rq)
@@ -129,8 +184,7 @@ void blk_account_io_merge_request(struct request *rq)
 		return;
 	st = this_stats(disk);
 	stat_add(&st->merges[op_stat_group(rq->cmd_flags)], 1);
-	atomic_fetch_sub_explicit(&st->in_flight[rq_data_dir(rq)], 1,
-				  memory_order_relaxed);
+	stat_inflight_add(st, rq_data_dir(rq), -1);
 	rq->rq_flags &= ~RQF_IO_STAT;
 }
 
@@ -140,8 +194,7 @@ void bio_start_io_acct(struct bio *bio)
 	struct gendisk *disk = bio->bi_disk;
 
 	update_io_ticks(disk, ktime_get_ms(), false);
-	atomic_fetch_add_explicit(&this_stats(disk)->in_flight[op_is_write(bio->bi_opf)],
-				  1, memory_order_relaxed);
+	stat_inflight_add(this_stats(disk), op_is_write(bio->bi_opf), 1);
 }
 
 void bio_end_io_acct(struct bio *bio, uint64_t start_ns)
@@ -155,8 +208,7 @@ void bio_end_io_acct(struct bio *bio, uint64_t start_ns)
 	stat_add(&st->ios[sgrp], 1);
 	stat_add(&st->sectors[sgrp], bio_sectors(bio));
 	stat_add(&st->nsecs[sgrp], now - start_ns);
-	atomic_fetch_sub_explicit(&st->in_flight[op_is_write(bio->bi_opf)], 1,
-				  memory_order_relaxed);
+	stat_inflight_add(st, op_is_write(bio->bi_opf), -1);
 }
 
 void blk_disk_get_stats(struct gendisk *disk, struct blk_disk_stats *out)

@@ -49,7 +49,8 @@ struct blk_mq_ctx {
 	struct request_queue *queue;
 } ____cacheline_aligned;
 
-/* diskstats, one set per CPU slot (summed when read) */
+/* diskstats, one set per thread slot (summed when read), blk-stat.c */
+#define BLK_STAT_SLOTS	64
 struct disk_stats {
 	_Atomic uint64_t ios[4];
 	_Atomic uint64_t merges[4];

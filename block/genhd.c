@@ -50,14 +50,10 @@ static const struct blk_driver *find_driver(const char *name)
 struct gendisk *__alloc_disk(struct request_queue *q)
 {
 	struct gendisk *disk = calloc(1, sizeof(*disk));
-	struct cpu_topology *topo = malloc(sizeof(*topo));
 
-	if (!disk || !topo)
-		goto fail;
-	blk_cpu_topology_get(topo);
-	disk->nr_stats = max(topo->nr_cpu_ids, 1U);
-	free(topo);
-	topo = NULL;
+	if (!disk)
+		return NULL;
+	disk->nr_stats = BLK_STAT_SLOTS;
 	disk->stats = aligned_alloc(SMP_CACHE_BYTES,
 				    disk->nr_stats * sizeof(*disk->stats));
 	if (!disk->stats)
@@ -69,7 +65,6 @@ struct gendisk *__alloc_disk(struct request_queue *q)
 	INIT_LIST_HEAD(&disk->list);
 	return disk;
 fail:
-	free(topo);
 	free(disk);
 	return NULL;
 }

@@ -124,28 +124,39 @@ static inline size_t list_count(const struct list_head *h)
 #define list_last_entry(h, type, member) list_entry((h)->prev, type, member)
 #define list_first_entry_or_null(h, type, member) \
 	(list_empty(h) ? NULL : list_first_entry(h, type, member))
+/*
+ * &pos->member spelled as byte arithmetic: at the end of a walk @pos is
+ * the head's would-be container, which need not be aligned for the entry
+ * type (a list of cache-line-aligned request_queues whose head sits in a
+ * tag set); a member access through it is undefined (UBSan: misaligned).
+ */
+#define __list_member(pos, member)					\
+	((struct list_head *)((char *)(pos) +				\
+			      offsetof(__typeof__(*(pos)), member)))
+#define list_entry_is_head(pos, head, member)				\
+	(__list_member(pos, member) == (head))
 #define list_next_entry(pos, member) \
-	list_entry((pos)->member.next, __typeof__(*(pos)), member)
+	list_entry(__list_member(pos, member)->next, __typeof__(*(pos)), member)
 #define list_prev_entry(pos, member) \
-	list_entry((pos)->member.prev, __typeof__(*(pos)), member)
+	list_entry(__list_member(pos, member)->prev, __typeof__(*(pos)), member)
 
 #define list_for_each(pos, head) \
 	for (pos = (head)->next; pos != (head); pos = pos->next)
 
 #define list_for_each_entry(pos, head, member)				\
 	for (pos = list_first_entry(head, __typeof__(*pos), member);	\
-	     &pos->member != (head);					\
+	     !list_entry_is_head(pos, head, member);			\
 	     pos = list_next_entry(pos, member))
 
 #define list_for_each_entry_reverse(pos, head, member)			\
 	for (pos = list_last_entry(head, __typeof__(*pos), member);	\
-	     &pos->member != (head);					\
+	     !list_entry_is_head(pos, head, member);			\
 	     pos = list_prev_entry(pos, member))
 
 #define list_for_each_entry_safe(pos, n, head, member)			\
 	for (pos = list_first_entry(head, __typeof__(*pos), member),	\
 	     n = list_next_entry(pos, member);				\
-	     &pos->member != (head);					\
+	     !list_entry_is_head(pos, head, member);			\
 	     pos = n, n = list_next_entry(n, member))
 
 #endif
