@@ -515,11 +515,18 @@ uint64_t blk_time_get_ns(void)
 
 void blk_start_plug(struct blk_plug *plug)
 {
+	blk_start_plug_nr_ios(plug, 1);
+}
+
+void blk_start_plug_nr_ios(struct blk_plug *plug, unsigned short nr_ios)
+{
 	/* nested plugs: only the outermost one is used */
 	if (current_plug) {
 		plug->nested = true;
 		return;
 	}
+	plug->nr_ios = max_t(unsigned short, nr_ios, 1);
+	plug->cached_rq = NULL;
 	plug->mq_list = NULL;
 	plug->mq_tail = NULL;
 	plug->rq_count = 0;
@@ -541,5 +548,7 @@ void blk_finish_plug(struct blk_plug *plug)
 	if (plug != current_plug)
 		return;
 	blk_flush_plug(plug, false);
+	if (plug->cached_rq)
+		blk_mq_free_cached_rqs(plug);
 	current_plug = NULL;
 }

@@ -189,6 +189,7 @@ static struct blk_mq_hw_ctx *blk_mq_alloc_hctx(struct request_queue *q,
 	pthread_spin_init(&hctx->lock, PTHREAD_PROCESS_PRIVATE);
 	INIT_LIST_HEAD(&hctx->dispatch);
 	INIT_DELAYED_WORK(&hctx->run_work, blk_mq_run_work_fn);
+	INIT_LIST_HEAD(&hctx->hctx_list);
 	hctx->flags = set->flags;
 	hctx->queue = q;
 	hctx->queue_num = idx;
@@ -216,20 +217,77 @@ free_hctx:
 	return NULL;
 }
 
-static void blk_mq_exit_hctx(struct request_queue *q,
-			     struct blk_mq_tag_set *set,
-			     struct blk_mq_hw_ctx *hctx, unsigned int idx)
+/* Take @hctx out of service: no run pending, the driver's part undone. */
+static void blk_mq_shutdown_hctx(struct blk_mq_tag_set *set,
+				 struct blk_mq_hw_ctx *hctx, unsigned int idx)
 {
 	cancel_delayed_work_sync(&hctx->run_work);
 	sbitmap_del_wait_queue(&hctx->dispatch_wait);
 	WARN_ON(!list_empty(&hctx->dispatch));
 	if (set->ops->exit_hctx)
 		set->ops->exit_hctx(hctx, idx);
+}
+
+static void blk_mq_free_hctx(struct blk_mq_hw_ctx *hctx)
+{
+	/* a late kick may have queued a run of a parked hctx */
+	cancel_delayed_work_sync(&hctx->run_work);
 	sbitmap_free(&hctx->ctx_map);
 	free(hctx->ctxs);
 	sbq_wait_destroy(&hctx->dispatch_wait);
 	pthread_spin_destroy(&hctx->lock);
 	free(hctx);
+}
+
+static void blk_mq_exit_hctx(struct request_queue *q,
+			     struct blk_mq_tag_set *set,
+			     struct blk_mq_hw_ctx *hctx, unsigned int idx)
+{
+	blk_mq_shutdown_hctx(set, hctx, idx);
+	blk_mq_free_hctx(hctx);
+}
+
+/*
+ * An hctx that an nr_hw_queues update takes away is parked, not freed (the
+ * kernel's unused_hctx_list): a submitter that handed its queue reference
+ * to a request still kicks rq->mq_hctx after inserting it, and by then
+ * the request may have completed and the update gone ahead. A parked
+ * hctx is STOPPED, so such a late kick does nothing; it is reused when
+ * the queue grows and freed with the queue.
+ */
+static void blk_mq_park_hctx(struct request_queue *q,
+			     struct blk_mq_tag_set *set,
+			     struct blk_mq_hw_ctx *hctx, unsigned int idx)
+{
+	hctx_set_bit(BLK_MQ_S_STOPPED, hctx);
+	hctx_set_bit(BLK_MQ_S_INACTIVE, hctx);
+	blk_mq_shutdown_hctx(set, hctx, idx);
+	hctx->driver_data = NULL;
+	hctx->tags = NULL;
+	list_add(&hctx->hctx_list, &q->unused_hctx_list);
+}
+
+/* A parked hctx back in service as number @idx; NULL if none (or -ENOMEM). */
+static struct blk_mq_hw_ctx *blk_mq_unpark_hctx(struct request_queue *q,
+						struct blk_mq_tag_set *set,
+						unsigned int idx)
+{
+	struct blk_mq_hw_ctx *hctx;
+
+	hctx = list_first_entry_or_null(&q->unused_hctx_list,
+					struct blk_mq_hw_ctx, hctx_list);
+	if (!hctx)
+		return NULL;
+	hctx->flags = set->flags;
+	hctx->queue_num = idx;
+	hctx->tags = set->tags[idx];
+	atomic_store(&hctx->dispatch_busy, 0);
+	if (set->ops->init_hctx &&
+	    set->ops->init_hctx(hctx, set->driver_data, idx))
+		return NULL;
+	list_del_init(&hctx->hctx_list);
+	hctx_clear_bit(BLK_MQ_S_STOPPED, hctx);
+	return hctx;
 }
 
 /*
@@ -253,12 +311,14 @@ static int blk_mq_realloc_hw_ctxs_checked(struct blk_mq_tag_set *set,
 			hctxs[i]->tags = set->tags[i];
 			continue;
 		}
-		hctxs[i] = blk_mq_alloc_hctx(q, set, i);
+		hctxs[i] = blk_mq_unpark_hctx(q, set, i);
+		if (!hctxs[i])
+			hctxs[i] = blk_mq_alloc_hctx(q, set, i);
 		if (!hctxs[i])
 			goto fail;
 	}
 	for (i = new_nr; i < old_nr; i++)
-		blk_mq_exit_hctx(q, set, q->queue_hw_ctx[i], i);
+		blk_mq_park_hctx(q, set, q->queue_hw_ctx[i], i);
 	free(q->queue_hw_ctx);
 	q->queue_hw_ctx = hctxs;
 	q->nr_hw_queues = new_nr;
@@ -266,7 +326,7 @@ static int blk_mq_realloc_hw_ctxs_checked(struct blk_mq_tag_set *set,
 
 fail:
 	for (unsigned int j = old_nr; j < i; j++)
-		blk_mq_exit_hctx(q, set, hctxs[j], j);
+		blk_mq_park_hctx(q, set, hctxs[j], j);
 	free(hctxs);
 	return -ENOMEM;
 }
@@ -434,6 +494,7 @@ int blk_mq_init_allocated_queue(struct blk_mq_tag_set *set,
 	q->nr_requests = set->queue_depth;
 	q->rq_timeout = set->timeout;
 	percpu_ref_init(&q->dispatch_counter);
+	INIT_LIST_HEAD(&q->unused_hctx_list);
 	if (blk_mq_alloc_ctxs(q))
 		goto err_ref;
 	if (blk_mq_realloc_hw_ctxs_checked(set, q))
@@ -471,10 +532,13 @@ err_ref:
 void blk_mq_exit_queue(struct request_queue *q)
 {
 	struct blk_mq_tag_set *set = q->tag_set;
+	struct blk_mq_hw_ctx *hctx, *next;
 
 	blk_mq_del_queue_tag_set(q);
 	for (unsigned int i = 0; i < q->nr_hw_queues; i++)
 		blk_mq_exit_hctx(q, set, q->queue_hw_ctx[i], i);
+	list_for_each_entry_safe(hctx, next, &q->unused_hctx_list, hctx_list)
+		blk_mq_free_hctx(hctx);
 	free(q->queue_hw_ctx);
 	q->queue_hw_ctx = NULL;
 	q->nr_hw_queues = 0;

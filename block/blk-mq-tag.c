@@ -299,6 +299,25 @@ found_tag:
 	return tag + (int)tag_offset;
 }
 
+/*
+ * Up to @nr_tags driver tags in one go (a mask relative to *@offset), for
+ * plugged batches. Not for shallow, reserved or shared-tag allocations,
+ * which need their per-tag rules.
+ */
+unsigned long blk_mq_get_tags(struct blk_mq_alloc_data *data, int nr_tags,
+			      unsigned int *offset)
+{
+	struct blk_mq_tags *tags = blk_mq_tags_from_data(data);
+	unsigned long ret;
+
+	if (data->shallow_depth || (data->flags & BLK_MQ_REQ_RESERVED) ||
+	    (data->hctx->flags & BLK_MQ_F_TAG_QUEUE_SHARED))
+		return 0;
+	ret = __sbitmap_queue_get_batch(&tags->bitmap_tags, nr_tags, offset);
+	*offset += tags->nr_reserved_tags;
+	return ret;
+}
+
 void blk_mq_put_tag(struct blk_mq_tags *tags, struct blk_mq_ctx *ctx,
 		    unsigned int tag)
 {

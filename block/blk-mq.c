@@ -127,6 +127,40 @@ static void blk_mq_rq_sched_prepare(struct request *rq)
 	}
 }
 
+/*
+ * Allocate data->nr_tags requests with one tag-map operation; the first
+ * is returned, the rest wait in the plug's cache (each holding a queue
+ * usage reference, as the first does).
+ */
+static struct request *
+__blk_mq_alloc_requests_batch(struct blk_mq_alloc_data *data)
+{
+	struct blk_mq_tags *tags = data->hctx->tags;
+	unsigned long tag_mask;
+	unsigned int tag_offset, i, nr = 0;
+	struct request *rq;
+
+	tag_mask = blk_mq_get_tags(data, (int)data->nr_tags, &tag_offset);
+	if (!tag_mask)
+		return NULL;
+	for (i = 0; tag_mask; i++) {
+		if (!(tag_mask & (1UL << i)))
+			continue;
+		tag_mask &= ~(1UL << i);
+		rq = blk_mq_rq_ctx_init(data, tags, tag_offset + i);
+		rq->rq_next = *data->cached_rq;
+		*data->cached_rq = rq;
+		nr++;
+	}
+	for (i = 1; i < nr; i++)
+		percpu_ref_get(&data->q->q_usage_counter);
+	data->nr_tags -= min(nr, data->nr_tags);
+	rq = *data->cached_rq;
+	*data->cached_rq = rq->rq_next;
+	rq->rq_next = NULL;
+	return rq;
+}
+
 static struct request *__blk_mq_alloc_requests(struct blk_mq_alloc_data *data)
 {
 	struct request_queue *q = data->q;
@@ -152,6 +186,12 @@ retry:
 			e->type->ops.limit_depth(data->cmd_flags, data);
 	} else {
 		blk_mq_tag_busy(data->hctx);
+		if (data->nr_tags > 1) {
+			struct request *rq = __blk_mq_alloc_requests_batch(data);
+
+			if (rq)
+				return rq;
+		}
 	}
 	tag = blk_mq_get_tag(data);
 	if (tag == BLK_MQ_NO_TAG) {
@@ -236,6 +276,53 @@ void blk_mq_put_rq_ref(struct request *rq)
 {
 	if (atomic_fetch_sub_explicit(&rq->ref, 1, memory_order_acq_rel) == 1)
 		__blk_mq_free_request(rq);
+}
+
+/* Requests a plug allocated ahead and did not use. */
+void blk_mq_free_cached_rqs(struct blk_plug *plug)
+{
+	struct request *rq;
+
+	while ((rq = plug->cached_rq)) {
+		plug->cached_rq = rq->rq_next;
+		rq->rq_next = NULL;
+		blk_mq_free_request(rq);
+	}
+}
+
+/*
+ * A request from the plug's cache fits @opf if it is for @q and the
+ * hardware queue type @opf would map to (reads may use a default queue).
+ */
+static struct request *blk_mq_peek_cached_request(struct blk_plug *plug,
+						  struct request_queue *q,
+						  blk_opf_t opf)
+{
+	struct request *rq = plug ? plug->cached_rq : NULL;
+	enum hctx_type type, have;
+
+	if (!rq || rq->q != q)
+		return NULL;
+	type = (opf & REQ_POLLED) ? HCTX_TYPE_POLL :
+	       (opf & REQ_OP_MASK) == REQ_OP_READ ? HCTX_TYPE_READ :
+						    HCTX_TYPE_DEFAULT;
+	have = (enum hctx_type)rq->mq_hctx->type;
+	if (type != have &&
+	    (type != HCTX_TYPE_READ || have != HCTX_TYPE_DEFAULT))
+		return NULL;
+	if (op_is_flush(opf))
+		return NULL;
+	return rq;
+}
+
+static void blk_mq_use_cached_rq(struct request *rq, struct blk_plug *plug,
+				 struct bio *bio)
+{
+	plug->cached_rq = rq->rq_next;
+	rq->rq_next = NULL;
+	rq->cmd_flags = bio->bi_opf;
+	rq->start_time_ns = blk_time_get_ns();
+	INIT_LIST_HEAD(&rq->queuelist);
 }
 
 void blk_mq_free_plug_rqs(struct blk_plug *plug)
@@ -1369,7 +1456,9 @@ void blk_mq_submit_bio(struct bio *bio)
 	unsigned int nr_segs = 1;
 	struct request *rq;
 
-	if (unlikely(!bio_queue_enter(bio)))
+	/* a request cached in the plug already holds a usage reference */
+	rq = blk_mq_peek_cached_request(plug, q, bio->bi_opf);
+	if (!rq && unlikely(!bio_queue_enter(bio)))
 		return;
 	trace_block_bio_queue(bio);
 	bio = __bio_split_to_limits(bio, &q->limits, &nr_segs);
@@ -1378,17 +1467,36 @@ void blk_mq_submit_bio(struct bio *bio)
 	if (!op_is_flush(bio->bi_opf) && !blk_queue_nomerges(q) &&
 	    blk_attempt_plug_merge(q, bio, nr_segs))
 		goto queue_exit;
-	data.ctx = blk_mq_get_ctx(q);
+	data.ctx = rq ? rq->mq_ctx : blk_mq_get_ctx(q);
 	if (blk_mq_sched_bio_merge(q, bio, nr_segs, data.ctx))
 		goto queue_exit;
 
-	data.cmd_flags = bio->bi_opf;
-	rq = __blk_mq_alloc_requests(&data);
-	if (unlikely(!rq)) {
-		bio->bi_status = (bio->bi_opf & REQ_NOWAIT) ? BLK_STS_AGAIN :
-							      BLK_STS_IOERR;
-		bio_endio(bio);
-		goto queue_exit;
+	if (rq) {
+		blk_mq_use_cached_rq(rq, plug, bio);
+	} else {
+		data.cmd_flags = bio->bi_opf;
+		unsigned int want = 0;
+
+		if (plug && plug->nr_ios > 1) {
+			want = min_t(unsigned int, plug->nr_ios,
+				     BLK_MAX_REQUEST_COUNT);
+			data.nr_tags = want;
+			data.cached_rq = &plug->cached_rq;
+		}
+		rq = __blk_mq_alloc_requests(&data);
+		if (want) {
+			/* count what was made against what the plug expects */
+			unsigned int got = max(want - data.nr_tags, 1U);
+
+			plug->nr_ios -= (unsigned short)min_t(unsigned int, got,
+							      plug->nr_ios - 1U);
+		}
+		if (unlikely(!rq)) {
+			bio->bi_status = (bio->bi_opf & REQ_NOWAIT) ?
+					 BLK_STS_AGAIN : BLK_STS_IOERR;
+			bio_endio(bio);
+			goto queue_exit;
+		}
 	}
 	trace_block_getrq(bio);
 	blk_mq_bio_to_request(rq, bio, nr_segs);
@@ -1414,7 +1522,9 @@ void blk_mq_submit_bio(struct bio *bio)
 	return;
 
 queue_exit:
-	blk_queue_exit(q);
+	/* a cached request stays cached, with its reference */
+	if (!rq)
+		blk_queue_exit(q);
 }
 
 /* ---- passthrough ---- */

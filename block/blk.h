@@ -96,6 +96,7 @@ struct blk_mq_hw_ctx {
 	struct blk_mq_tags *tags;
 	struct blk_mq_tags *sched_tags;
 	unsigned int queue_num;
+	struct list_head hctx_list;	/* on q->unused_hctx_list if parked */
 	unsigned int numa_node;
 	/* debug counters */
 	_Atomic unsigned long queued;
@@ -259,6 +260,8 @@ struct request_queue {
 	 * workers that walk hctxs without a usage reference read-lock it.
 	 */
 	pthread_rwlock_t hctx_lock;
+	/* hctxs an nr_hw_queues update took away: parked, freed at exit */
+	struct list_head unused_hctx_list;
 
 	/* per-queue counters */
 	_Atomic unsigned long nr_timeouts;
@@ -297,7 +300,7 @@ struct blk_mq_alloc_data {
 	unsigned int shallow_depth;
 	blk_opf_t cmd_flags;
 	unsigned int nr_tags;		/* batch allocation from a plug */
-	struct request **cached_rq;
+	struct request **cached_rq;	/* where the rest of a batch goes */
 	struct blk_mq_ctx *ctx;
 	struct blk_mq_hw_ctx *hctx;
 };
@@ -423,6 +426,7 @@ bool __blk_mq_get_driver_tag(struct blk_mq_hw_ctx *hctx, struct request *rq);
 bool blk_mq_get_driver_tag(struct request *rq);
 void blk_mq_put_driver_tag(struct request *rq);
 void blk_mq_free_plug_rqs(struct blk_plug *plug);
+void blk_mq_free_cached_rqs(struct blk_plug *plug);
 void blk_mq_start_request_time(struct request *rq);
 bool blk_mq_hctx_stopped(struct blk_mq_hw_ctx *hctx);
 void blk_mq_wait_quiesce_done(struct request_queue *q);

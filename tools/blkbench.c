@@ -719,7 +719,7 @@ static bool bb_submit_batch(struct bb_job *job)
 		n = opt.batch;
 	plugged = n > 1 && !opt.bypass;
 	if (plugged)
-		blk_start_plug(&plug);
+		blk_start_plug_nr_ios(&plug, (unsigned short)n);
 	while (n--) {
 		struct bb_io *io = job->free;
 

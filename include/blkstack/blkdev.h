@@ -115,10 +115,18 @@ struct blk_plug {
 	bool multiple_queues;
 	bool has_elevator;
 	bool nested;
+	unsigned short nr_ios;		/* requests to allocate at once */
+	struct request *cached_rq;	/* allocated, not yet used */
 	uint64_t cur_ktime;		/* time cached for the plugged batch */
 };
 
 void blk_start_plug(struct blk_plug *plug);
+/*
+ * Like blk_start_plug() for a caller about to submit @nr_ios bios: tags
+ * and requests are then allocated in batches (up to 32 at a time, as
+ * many as one word of the tag map has free).
+ */
+void blk_start_plug_nr_ios(struct blk_plug *plug, unsigned short nr_ios);
 void blk_finish_plug(struct blk_plug *plug);
 /* Send what the current plug holds now (e.g. before sleeping). */
 void blk_flush_plug(struct blk_plug *plug, bool from_schedule);
