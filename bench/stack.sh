@@ -12,12 +12,15 @@
 #      The same without plugging, for contrast.
 #
 # Writes bench/results/stack.csv (benchmark,config,value,unit) and, with
-# gnuplot, bench/results/stack.png. RUNTIME (seconds, default 5) per run.
+# gnuplot, bench/results/stack.png. RUNTIME (seconds, default 5) per run;
+# each IOPS figure is the median of REPEAT (default 3) rounds, the configs
+# interleaved so that noise from the rest of the machine hits them alike.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$top/$BUILD ;; esac
 RUNTIME=${RUNTIME:-5}
+REPEAT=${REPEAT:-3}
 bb=$BUILD/tools/blkbench
 py=/usr/bin/python3
 out=$top/bench/results
@@ -45,36 +48,49 @@ blkbench() {
 
 iops() { json "$tmp/$1.json" 'round(sum(j["read"]["iops"] + j["write"]["iops"] for j in d["jobs"]))'; }
 ratio() { "$py" -c "print(f'{$1 / $2:.2f}')"; }
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 
 null0="null:size=1G,irqmode=0,memory_backed=0"
-
-echo "Stack cost (4k randread, iodepth 64, 1 thread, $RUNTIME s each)" >&2
-blkbench mq --name=blkmq --rw=randread --bs=4k --iodepth=64 --filename=$null0
-blkbench bypass --name=bypass --rw=randread --bs=4k --iodepth=64 \
-	--filename=$null0 --bypass
-fio_iops=
-if command -v fio >/dev/null; then
-	echo "  fio --ioengine=null ..." >&2
-	fio --ioengine=null --rw=randread --bs=4k --iodepth=64 --size=1G \
-		--time_based --runtime="$RUNTIME" --name=x --output-format=json \
-		>"$tmp/fio.json"
-	fio_iops=$(json "$tmp/fio.json" 'round(d["jobs"][0]["read"]["iops"])')
-else
-	echo "  fio not found: the peer column stays empty" >&2
-fi
-mq_iops=$(iops mq)
-bp_iops=$(iops bypass)
-
-echo "Scaling (submit_queues=2, one CPU per job)" >&2
 null2="null:size=1G,irqmode=0,memory_backed=0,submit_queues=2"
-blkbench one --rw=randread --bs=4k --iodepth=64 --filename=$null2 \
-	--cpus_allowed=0
-blkbench two --rw=randread --bs=4k --iodepth=64 --filename=$null2 \
-	--numjobs=2 --cpus_allowed=0-1 --cpus_allowed_policy=split \
-	--group_reporting
-one_iops=$(iops one)
-two_iops=$(iops two)
+have_fio=false
+command -v fio >/dev/null && have_fio=true
+$have_fio || echo "fio not found: the peer column stays empty" >&2
 
+mq=() bp=() fo=() one=() two=()
+for round in $(seq "$REPEAT"); do
+	echo "Round $round of $REPEAT, $RUNTIME s per run" >&2
+	# stack cost: 4k randread, iodepth 64, one thread
+	blkbench mq --name=blkmq --rw=randread --bs=4k --iodepth=64 \
+		--filename=$null0
+	mq+=("$(iops mq)")
+	blkbench bypass --name=bypass --rw=randread --bs=4k --iodepth=64 \
+		--filename=$null0 --bypass
+	bp+=("$(iops bypass)")
+	if $have_fio; then
+		echo "  fio --ioengine=null ..." >&2
+		fio --ioengine=null --rw=randread --bs=4k --iodepth=64 --size=1G \
+			--time_based --runtime="$RUNTIME" --name=x \
+			--output-format=json >"$tmp/fio.json"
+		fo+=("$(json "$tmp/fio.json" 'round(d["jobs"][0]["read"]["iops"])')")
+	fi
+	# scaling: one CPU per job, two hw queues either way
+	blkbench one --rw=randread --bs=4k --iodepth=64 --filename=$null2 \
+		--cpus_allowed=0
+	one+=("$(iops one)")
+	blkbench two --rw=randread --bs=4k --iodepth=64 --filename=$null2 \
+		--numjobs=2 --cpus_allowed=0-1 --cpus_allowed_policy=split \
+		--group_reporting
+	two+=("$(iops two)")
+done
+mq_iops=$(median "${mq[@]}")
+bp_iops=$(median "${bp[@]}")
+fio_iops=
+$have_fio && fio_iops=$(median "${fo[@]}")
+one_iops=$(median "${one[@]}")
+two_iops=$(median "${two[@]}")
+echo "  rounds: blk-mq ${mq[*]}; bypass ${bp[*]}; fio ${fo[*]:-}; 1 thread ${one[*]}; 2 threads ${two[*]}" >&2
+
+# merging is deterministic: one round
 echo "Merging (4k sequential writes, iodepth 32)" >&2
 blkbench plug --rw=write --bs=4k --iodepth=32 --filename=$null0
 blkbench noplug --rw=write --bs=4k --iodepth=32 --filename=$null0 \
@@ -89,6 +105,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//; s/,/ /g'
 	echo "meta,date,$(date -u +%Y-%m-%dT%H:%M:%SZ),"
 	echo "meta,machine,$cpu ($(nproc) CPUs),"
 	echo "meta,kernel,$(uname -r),"
+	echo "meta,runs,median of $REPEAT x $RUNTIME s,"
 	echo "stack_cost,blkbench blk-mq,$mq_iops,IOPS"
 	echo "stack_cost,blkbench --bypass,$bp_iops,IOPS"
 	[ -z "$fio_iops" ] || echo "stack_cost,fio ioengine=null,$fio_iops,IOPS"
@@ -106,7 +123,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//; s/,/ /g'
 } >"$csv"
 
 echo
-echo "Stack cost, 4k randread qd64, one thread ($(date -u +%F), $(nproc) CPUs):"
+echo "Stack cost, 4k randread qd64, one thread ($(date -u +%F), $(nproc) CPUs, median of $REPEAT):"
 printf '  %-28s %12s IOPS %8s ns/IO\n' "blkbench (blk-mq)" "$mq_iops" "$(ns "$mq_iops")"
 printf '  %-28s %12s IOPS %8s ns/IO\n' "blkbench --bypass" "$bp_iops" "$(ns "$bp_iops")"
 [ -z "$fio_iops" ] ||

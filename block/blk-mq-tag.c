@@ -200,7 +200,8 @@ bool hctx_may_queue(struct blk_mq_hw_ctx *hctx, struct sbitmap_queue *bt)
 	if (!users)
 		return true;
 	depth = max((bt->sb.depth + users - 1) / users, 4U);
-	return atomic_load_explicit(&hctx->nr_active, memory_order_relaxed) <
+	return atomic_load_explicit(blk_mq_active_counter(hctx),
+				    memory_order_relaxed) <
 	       (int)depth;
 }
 

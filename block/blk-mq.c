@@ -78,6 +78,13 @@ static struct request *blk_mq_rq_ctx_init(struct blk_mq_alloc_data *data,
 	} else {
 		rq->tag = (int)tag;
 		rq->internal_tag = BLK_MQ_NO_TAG;
+		/* a driver tag of a shared set counts toward our fair share */
+		if (data->hctx->flags & BLK_MQ_F_TAG_QUEUE_SHARED) {
+			rq->rq_flags |= RQF_MQ_INFLIGHT;
+			atomic_fetch_add_explicit(
+				blk_mq_active_counter(data->hctx), 1,
+				memory_order_relaxed);
+		}
 		atomic_store_explicit(&tags->rqs[tag], rq,
 				      memory_order_release);
 	}
@@ -110,7 +117,11 @@ static struct request *blk_mq_rq_ctx_init(struct blk_mq_alloc_data *data,
 	INIT_LIST_HEAD(&rq->elv.list);
 	rq->elv.priv[0] = rq->elv.priv[1] = rq->elv.priv[2] = NULL;
 	atomic_store_explicit(&rq->state, MQ_RQ_IDLE, memory_order_relaxed);
-	atomic_store_explicit(&rq->ref, 1, memory_order_relaxed);
+	/*
+	 * Release: a busy-tag iterator that takes a reference (bt_iter)
+	 * then sees the fields set above, not the previous user's.
+	 */
+	atomic_store_explicit(&rq->ref, 1, memory_order_release);
 	return rq;
 }
 
@@ -254,7 +265,7 @@ static void blk_mq_dec_active(struct request *rq)
 {
 	if (rq->rq_flags & RQF_MQ_INFLIGHT) {
 		rq->rq_flags &= ~RQF_MQ_INFLIGHT;
-		atomic_fetch_sub_explicit(&rq->mq_hctx->nr_active, 1,
+		atomic_fetch_sub_explicit(blk_mq_active_counter(rq->mq_hctx), 1,
 					  memory_order_relaxed);
 	}
 }
@@ -393,7 +404,8 @@ void __blk_mq_end_request(struct request *rq, blk_status_t error)
 		now = blk_time_get_ns();
 		blk_account_io_done(rq, now);
 	}
-	if (rq->rq_flags & RQF_ELV) {
+	/* a flush step is not the end: the sequence ends it once, later */
+	if ((rq->rq_flags & (RQF_ELV | RQF_FLUSH_SEQ)) == RQF_ELV) {
 		struct elevator_queue *e = rq->q->elevator;
 
 		if (e->type->ops.completed_request)
@@ -783,6 +795,7 @@ bool __blk_mq_get_driver_tag(struct blk_mq_hw_ctx *hctx, struct request *rq)
 	unsigned int offset = tags->nr_reserved_tags;
 	int tag;
 
+	blk_mq_tag_busy(hctx);
 	if (rq->rq_flags & RQF_RESV) {
 		bt = &tags->breserved_tags;
 		offset = 0;
@@ -795,7 +808,7 @@ bool __blk_mq_get_driver_tag(struct blk_mq_hw_ctx *hctx, struct request *rq)
 	rq->tag = tag + (int)offset;
 	if (hctx->flags & BLK_MQ_F_TAG_QUEUE_SHARED) {
 		rq->rq_flags |= RQF_MQ_INFLIGHT;
-		atomic_fetch_add_explicit(&hctx->nr_active, 1,
+		atomic_fetch_add_explicit(blk_mq_active_counter(hctx), 1,
 					  memory_order_relaxed);
 	}
 	atomic_store_explicit(&tags->rqs[rq->tag], rq, memory_order_release);
@@ -1021,18 +1034,29 @@ static void __blk_mq_run_hw_queue(struct blk_mq_hw_ctx *hctx)
 	blk_mq_dispatch_exit(q);
 }
 
+/*
+ * Callers may no longer own a request of @hctx (a submitter kicks the
+ * queue after inserting its request, which may already have completed):
+ * the scheduler may be switching or the hctxs changing meanwhile, so
+ * even has_pending is looked at only inside a dispatch section, which
+ * quiesce waits out (the kernel runs it under RCU for the same reason).
+ * A quiesced queue is rerun by unquiesce.
+ */
 void blk_mq_run_hw_queue(struct blk_mq_hw_ctx *hctx, bool async)
 {
-	if (unlikely(blk_mq_hctx_stopped(hctx) ||
-		     blk_queue_quiesced(hctx->queue)))
+	struct request_queue *q = hctx->queue;
+	bool need_run;
+
+	if (unlikely(blk_mq_hctx_stopped(hctx)))
 		return;
-	if (!blk_mq_hctx_has_pending(hctx))
+	if (!blk_mq_dispatch_enter(q))
 		return;
-	if (async) {
+	need_run = blk_mq_hctx_has_pending(hctx);
+	if (need_run && !async)
+		blk_mq_sched_dispatch_requests(hctx);
+	blk_mq_dispatch_exit(q);
+	if (need_run && async)
 		kblockd_mod_delayed_work(&hctx->run_work, 0);
-		return;
-	}
-	__blk_mq_run_hw_queue(hctx);
 }
 
 void blk_mq_run_hw_queues(struct request_queue *q, bool async)
@@ -1320,8 +1344,11 @@ static void blk_mq_plug_issue_direct(struct blk_plug *plug)
 			hctx = rq->mq_hctx;
 		}
 		if (blk_mq_hctx_stopped(hctx) || blk_queue_quiesced(rq->q) ||
-		    !blk_mq_get_budget_and_tag(rq))
+		    !blk_mq_get_budget_and_tag(rq)) {
+			/* the rest is queued: commit what went (as RESOURCE) */
+			ret = BLK_STS_RESOURCE;
 			break;
+		}
 		plug->mq_list = rq->rq_next;
 		rq->rq_next = NULL;
 		ret = __blk_mq_issue_directly(hctx, rq, last);

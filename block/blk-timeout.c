@@ -103,13 +103,15 @@ void blk_mq_check_expired_all(struct request_queue *q)
 {
 	struct timeout_scan s;
 	struct request *flush_rq = q->fq ? q->fq->flush_rq : NULL;
+	struct blk_mq_hw_ctx *hctx;
+	unsigned int i;
 
 	do {
 		s.now = ktime_get_ns();
 		s.next = 0;
 		s.nr_expired = 0;
 		blk_mq_queue_tag_busy_iter(q, blk_mq_check_expired, &s);
-		for (unsigned int i = 0; i < s.nr_expired; i++) {
+		for (i = 0; i < s.nr_expired; i++) {
 			blk_mq_rq_timed_out(s.expired[i]);
 			blk_mq_put_rq_ref(s.expired[i]);
 		}
@@ -117,8 +119,18 @@ void blk_mq_check_expired_all(struct request_queue *q)
 	/* the flush request lives with the queue: check it in place */
 	if (flush_rq && blk_mq_req_expired(flush_rq, &s))
 		blk_mq_rq_timed_out(flush_rq);
-	if (s.next)
+	if (s.next) {
 		blk_arm_timeout(q, s.next);
+		return;
+	}
+	/*
+	 * Nothing in flight, and nothing was for a time-out period: leave
+	 * the shared tag set's active queues (the kernel's blk_mq_tag_idle
+	 * here), so the queues still busy get the whole depth again.
+	 */
+	queue_for_each_hw_ctx(q, hctx, i)
+		if (hctx->flags & BLK_MQ_F_TAG_QUEUE_SHARED)
+			__blk_mq_tag_idle(hctx);
 }
 
 void blk_mq_timeout_work(struct work_struct *work)

@@ -263,6 +263,9 @@ struct request_queue {
 	/* hctxs an nr_hw_queues update took away: parked, freed at exit */
 	struct list_head unused_hctx_list;
 
+	/* driver tags held when one tag map serves all hctxs (fair share) */
+	_Atomic int nr_active_requests_shared_tags;
+
 	/* per-queue counters */
 	_Atomic unsigned long nr_timeouts;
 	_Atomic unsigned long nr_requeues;
@@ -383,6 +386,17 @@ static inline bool hctx_test_and_set_bit(unsigned int bit,
 static inline bool blk_mq_is_shared_tags(unsigned int flags)
 {
 	return flags & BLK_MQ_F_TAG_HCTX_SHARED;
+}
+
+/*
+ * Where the driver tags an hctx holds on a shared set are counted: per
+ * queue when one tag map serves all its hctxs, else per hctx.
+ */
+static inline _Atomic int *blk_mq_active_counter(struct blk_mq_hw_ctx *hctx)
+{
+	if (blk_mq_is_shared_tags(hctx->flags))
+		return &hctx->queue->nr_active_requests_shared_tags;
+	return &hctx->nr_active;
 }
 
 /* ---- blk-core.c ---- */

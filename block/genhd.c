@@ -196,6 +196,20 @@ void del_gendisk(struct gendisk *disk)
 	blk_freeze_queue_start(q);
 	percpu_ref_wake(&q->q_usage_counter);	/* waiters see DYING */
 	blk_mq_freeze_queue_wait(q);
+	/*
+	 * No request is left, but a worker may still be unwinding a run
+	 * or a completion (the kernel's blk_mq_cancel_work_sync()): wait
+	 * for it before anything is freed.
+	 */
+	if (queue_is_mq(q)) {
+		struct blk_mq_hw_ctx *hctx;
+		unsigned int i;
+
+		cancel_delayed_work_sync(&q->requeue_work);
+		queue_for_each_hw_ctx(q, hctx, i)
+			cancel_delayed_work_sync(&hctx->run_work);
+	}
+	cancel_delayed_work_sync(&q->timeout_work);
 	if (added)
 		put_disk(disk);
 }

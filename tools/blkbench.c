@@ -1134,7 +1134,8 @@ static int bb_parse_args(int argc, char **argv)
 			exit(0);
 		}
 		if (strncmp(a, "--", 2))
-			return bb_opt_err(a, "unexpected argument (options are --NAME=VALUE; job files are not supported)");
+			return bb_opt_err(a,
+				"unexpected argument (options are --NAME=VALUE; job files are not supported)");
 		d = bb_find_opt(a + 2, len - 2);
 		if (!d) {
 			fprintf(stderr, "blkbench: unknown option %.*s (blkbench --help lists them)\n",
@@ -1142,7 +1143,8 @@ static int bb_parse_args(int argc, char **argv)
 			return -1;
 		}
 		if (d->dst == &opt.name && named)
-			return bb_opt_err(a, "only one job section is supported; use --numjobs for more threads");
+			return bb_opt_err(a,
+				"only one job section is supported; use --numjobs for more threads");
 		named |= d->dst == &opt.name;
 		if (bb_set_opt(d, eq ? eq + 1 : NULL, a))
 			return -1;
@@ -1289,9 +1291,11 @@ static int bb_check_opts(void)
 	if (opt.verify == VERIFY_PATTERN && !opt.pattern_len)
 		return bb_opt_err("--verify=pattern", "needs --verify_pattern=0xHEX");
 	if (opt.verify && !bb_writes())
-		return bb_opt_err("--verify", "needs a job that writes (--rw=write, randwrite, randrw or readwrite): a new device holds nothing to check");
+		return bb_opt_err("--verify",
+			"needs a job that writes (--rw=write, randwrite, randrw or readwrite): a new device holds nothing to check");
 	if (opt.hipri && opt.bypass)
-		return bb_opt_err("--hipri", "cannot be combined with --bypass (its I/O is synchronous)");
+		return bb_opt_err("--hipri",
+			"cannot be combined with --bypass (its I/O is synchronous)");
 	if (opt.cpus_allowed && bb_parse_cpus())
 		return -1;
 	if (!opt.randrepeat && !opt.seen_seed)

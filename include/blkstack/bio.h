@@ -7,6 +7,8 @@
  * Life cycle: bio_alloc() (from a per-thread cache) -> bio_add_buf() ->
  * submit_bio() -> ->bi_end_io(bio) is called exactly once, from whatever
  * thread completed the I/O, with ->bi_status set -> bio_put().
+ * The library does not touch a bio after calling its ->bi_end_io, so the
+ * owner may put or reuse it from any thread as soon as that call starts.
  */
 #ifndef BLKSTACK_BIO_H
 #define BLKSTACK_BIO_H
@@ -133,19 +135,25 @@ static inline enum req_op bio_op(const struct bio *bio)
 	return bio_op_of(bio->bi_opf);
 }
 
+/*
+ * bi_flags may be read by a thread completing a chained child while the
+ * submitter still sets flags on the parent: atomic, relaxed.
+ */
 static inline bool bio_flagged(const struct bio *bio, unsigned int bit)
 {
-	return bio->bi_flags & (1U << bit);
+	return __atomic_load_n(&bio->bi_flags, __ATOMIC_RELAXED) & (1U << bit);
 }
 
 static inline void bio_set_flag(struct bio *bio, unsigned int bit)
 {
-	bio->bi_flags |= (1U << bit);
+	__atomic_fetch_or(&bio->bi_flags, (unsigned short)(1U << bit),
+			  __ATOMIC_RELAXED);
 }
 
 static inline void bio_clear_flag(struct bio *bio, unsigned int bit)
 {
-	bio->bi_flags &= ~(1U << bit);
+	__atomic_fetch_and(&bio->bi_flags, (unsigned short)~(1U << bit),
+			   __ATOMIC_RELAXED);
 }
 
 static inline unsigned int bio_sectors(const struct bio *bio)

@@ -65,7 +65,8 @@ if [ $rc -eq 0 ] && holds 'd["fio version"].startswith("blkbench")' \
 	'j["write"]["total_ios"] == 0' "all(p in j['read']['clat_ns']['percentile'] for p in $pcts)" \
 	"all(p in j['read']['lat_ns']['percentile'] for p in $pcts)" \
 	'j["read"]["lat_ns"]["min"] <= j["read"]["lat_ns"]["mean"] <= j["read"]["lat_ns"]["max"]' \
-	'k["read_ios"] >= j["read"]["total_ios"]' 'k["in_flight"] == 0' \
+	'k["read_ios"] + k["read_merges"] == j["read"]["total_ios"]' \
+	'k["read_sectors"] * 512 == j["read"]["io_bytes"]' 'k["in_flight"] == 0' \
 	'3.9 < k["mean_request_kb"] < 4.1'; then
 	ok "JSON: iops > 0, percentiles, disk object"
 else

@@ -338,6 +338,23 @@ static inline const char *mt_attr(struct gendisk *disk, const char *attr,
 	return buf;
 }
 
+/*
+ * Wait for the disk's in-flight count to drop to 0: a waiter wakes when its
+ * bio ends, a moment before the request's accounting ends.
+ */
+static inline uint64_t mt_wait_idle(struct gendisk *disk, unsigned int ms)
+{
+	uint64_t dl = mt_now_ns() + (uint64_t)ms * NSEC_PER_MSEC;
+	struct blk_disk_stats st;
+
+	for (;;) {
+		blk_disk_get_stats(disk, &st);
+		if (!st.in_flight || mt_now_ns() > dl)
+			return st.in_flight;
+		mt_sleep_ms(1);
+	}
+}
+
 /* Write @len bytes of pattern @seed at @off, read back, compare. */
 static inline bool mt_write_verify(struct gendisk *disk, off_t off,
 				   size_t len, uint64_t seed, void *wbuf,

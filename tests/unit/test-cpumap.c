@@ -569,13 +569,8 @@ static void remap_during_io(const char *sched, const char *irq)
 		CHECK(io[i].ops > 0, "%s: I/O thread %u made no progress", what,
 		      i);
 	}
-	{
-		struct blk_disk_stats st;
-
-		blk_disk_get_stats(disk, &st);
-		CHECK(st.in_flight == 0, "%s: %llu requests still in flight",
-		      what, (unsigned long long)st.in_flight);
-	}
+	CHECK(mt_wait_idle(disk, 2000) == 0, "%s: requests still in flight "
+	      "after every I/O completed", what);
 	mt_del(disk);
 out:
 	blk_cpu_topology_reset();
