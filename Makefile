@@ -44,6 +44,8 @@ STATIC_LIB := $(BUILD)/libblkstack.a
 SHARED_LIB := $(BUILD)/libblkstack.so.$(VERSION)
 SONAME     := libblkstack.so.0
 
+.SECONDARY:
+
 .PHONY: all check check-asan check-tsan coverage bench install uninstall \
         clean style help tests
 

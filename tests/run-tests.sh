@@ -9,7 +9,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 export BUILD BLKSTACK_TOP="$top"
 logdir="$BUILD/test-logs"
-mkdir -p "$logdir"
+mkdir -p "$logdir/unit" "$logdir/integration"
 
 pass=0 fail=0 skip=0 failed=()
 run_one() {
