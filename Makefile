@@ -94,7 +94,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC_LIB)
 tests: all $(TESTS) $(BENCHES)
 
 check: tests
-	@BUILD=$(BUILD) tests/run-tests.sh
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run-tests.sh
 
 check-asan:
 	$(MAKE) BUILD=build-asan SANITIZE=address,undefined OPT=-O1 check

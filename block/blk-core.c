@@ -25,7 +25,9 @@ struct bio_list {
  */
 static _Thread_local struct bio_list *current_bio_list;
 static _Thread_local struct blk_plug *current_plug;
-static _Thread_local char errmsg[256];
+static _Thread_local char errmsg[1024];	/* lists of valid values are long */
+
+static void blk_flush_plug_sleep(void);
 
 const char *blkstack_errmsg(void)
 {
@@ -97,6 +99,7 @@ int blk_queue_enter(struct request_queue *q, unsigned int flags)
 	while (!percpu_ref_tryget_live(&q->q_usage_counter)) {
 		if (flags & BLK_MQ_REQ_NOWAIT)
 			return -EAGAIN;
+		blk_flush_plug_sleep();
 		percpu_ref_wait_live(&q->q_usage_counter, queue_dying_cb, q);
 		if (blk_queue_dying(q))
 			return -ENODEV;
@@ -139,6 +142,7 @@ void blk_freeze_queue_start(struct request_queue *q)
 
 void blk_mq_freeze_queue_wait(struct request_queue *q)
 {
+	blk_flush_plug_sleep();
 	percpu_ref_wait_zero(&q->q_usage_counter);
 }
 
@@ -435,6 +439,7 @@ int submit_bio_wait(struct bio *bio)
 	bio->bi_end_io = submit_bio_wait_endio;
 	bio_get(bio);		/* bio_poll() looks at it after completion */
 	submit_bio(bio);
+	blk_flush_plug_sleep();
 	if (bio->bi_opf & REQ_POLLED) {
 		for (;;) {
 			pthread_mutex_lock(&ret.lock);
@@ -539,8 +544,28 @@ void blk_start_plug_nr_ios(struct blk_plug *plug, unsigned short nr_ios)
 
 void blk_flush_plug(struct blk_plug *plug, bool from_schedule)
 {
-	if (plug && plug->mq_list)
+	if (!plug)
+		return;
+	if (plug->mq_list)
 		blk_mq_flush_plug_list(plug, from_schedule);
+	/*
+	 * Cached requests hold queue references: a thread about to sleep
+	 * must not hold up a freeze with them (the kernel's
+	 * __blk_flush_plug() frees them on every flush, schedule included).
+	 */
+	if (plug->cached_rq)
+		blk_mq_free_cached_rqs(plug);
+}
+
+/*
+ * The calling thread is about to sleep: send what its plug holds, as the
+ * kernel does in schedule(). Otherwise a plugged request would never be
+ * issued (a synchronous I/O inside a plug waits for itself) and cached
+ * requests would hold up a freeze.
+ */
+static void blk_flush_plug_sleep(void)
+{
+	blk_flush_plug(current_plug, true);
 }
 
 void blk_finish_plug(struct blk_plug *plug)

@@ -39,6 +39,8 @@ C
 cflags=$(PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1 PKG_CONFIG_ALLOW_SYSTEM_LIBS=1 PKG_CONFIG_SYSROOT_DIR="$stage" PKG_CONFIG_LIBDIR="$pcdir" pkg-config --cflags blkstack)
 libs=$(PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1 PKG_CONFIG_ALLOW_SYSTEM_LIBS=1 PKG_CONFIG_SYSROOT_DIR="$stage" PKG_CONFIG_LIBDIR="$pcdir" pkg-config --libs blkstack)
 case "$cflags $libs" in *"$stage"*) ;; *) echo "pkg-config did not point into the stage: $cflags $libs"; exit 1 ;; esac
-cc $cflags "$stage/consumer.c" $libs -o "$stage/consumer"
+# a sanitizer build of the library needs the same runtime in the program
+san=${SANITIZE:+-fsanitize=$SANITIZE}
+cc $san $cflags "$stage/consumer.c" $libs -o "$stage/consumer"
 LD_LIBRARY_PATH="$stage/usr/lib" "$stage/consumer"
 echo "install + pkg-config consumer: ok"

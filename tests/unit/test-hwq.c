@@ -416,6 +416,79 @@ out:
 	blk_cpu_topology_reset();
 }
 
+/* ---- plugs and sleeping ---- */
+
+struct plug_arg {
+	struct gendisk *disk;
+	_Atomic int step;
+	bool ok;
+};
+
+/*
+ * A thread plugs with a request cache (blk_start_plug_nr_ios), queues a
+ * write, then sleeps in the block layer (a flush waiting for a frozen
+ * queue): its plug must be flushed and its cached requests freed, or the
+ * freeze waits for them forever (the kernel flushes in schedule()).
+ */
+static void *plug_thread(void *arg)
+{
+	struct plug_arg *p = arg;
+	struct blk_plug plug;
+	struct mt_waiter w;
+	struct mt_io io;
+	char buf[BLK];
+
+	mt_waiter_init(&w);
+	memset(buf, 1, sizeof(buf));
+	blk_start_plug_nr_ios(&plug, 16);
+	p->ok = CHECK(mt_submit(p->disk, &w, &io, REQ_OP_WRITE, 0, buf, BLK) ==
+		      0, "plugged write");
+	atomic_store(&p->step, 1);
+	while (atomic_load(&p->step) < 2)
+		mt_sleep_ms(1);
+	mt_sleep_ms(10);	/* let the freeze begin */
+	p->ok &= CHECK(blkdev_flush(p->disk) == 0, "flush inside a plug");
+	blk_finish_plug(&plug);
+	p->ok &= CHECK(mt_wait_pending(&w, 0, 2000) && io.err == 0,
+		       "the plugged write: %d", io.err);
+	mt_waiter_destroy(&w);
+	return NULL;
+}
+
+static void test_plug_sleep(void)
+{
+	struct gendisk *disk;
+	struct blk_plug plug;
+	struct plug_arg p;
+	pthread_t th;
+	char w[BLK], r[BLK];
+
+	mt_phase("sleeping inside a plug", 20);
+	disk = hwq_dev("plugsleep", "irqmode=1,cache_size=1");
+	if (!disk)
+		return;
+	/* a synchronous I/O inside a plug must not wait for itself */
+	blk_start_plug(&plug);
+	mt_write_verify(disk, 0, BLK, 5, w, r);
+	blk_finish_plug(&plug);
+	blk_start_plug_nr_ios(&plug, 8);
+	mt_write_verify(disk, BLK, BLK, 6, w, r);
+	mt_write_verify(disk, 2 * BLK, BLK, 7, w, r);
+	blk_finish_plug(&plug);
+
+	/* a freeze while another thread's plug caches requests */
+	p = (struct plug_arg){ .disk = disk };
+	REQUIRE(pthread_create(&th, NULL, plug_thread, &p) == 0, "thread");
+	while (atomic_load(&p.step) < 1)
+		mt_sleep_ms(1);
+	atomic_store(&p.step, 2);
+	blk_mq_freeze_queue(disk_queue(disk));
+	blk_mq_unfreeze_queue(disk_queue(disk));
+	pthread_join(th, NULL);
+	CHECK(p.ok, "plugged thread failed");
+	mt_del(disk);
+}
+
 /* ---- device removal ---- */
 
 static void test_remove_in_flight(void)
@@ -520,6 +593,7 @@ int main(void)
 	test_update_during_io("irqmode=1", "mt-fifo");
 	test_stop_start("none");
 	test_stop_start("mt-fifo");
+	test_plug_sleep();
 	test_remove_in_flight();
 	test_remove_under_load("irqmode=1");
 	test_remove_under_load("irqmode=2");
