@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -33,19 +32,21 @@
 #include <blkstack/blkdev.h>
 #include <blkstack/bio.h>
 
+#include "lib/clock.h"
+#include "lib/compiler.h"
+#include "lib/crc32c.h"
+#include "lib/fio-stat.h"
+#include "lib/histogram.h"
+#include "lib/json.h"
+#include "lib/options.h"
+#include "lib/prandom.h"
+#include "lib/randperm.h"
+#include "lib/verify.h"
+
 #define BB_VERSION	"blkbench-0.1"
 #define BB_DEFAULT_DEV	"null:size=1G,irqmode=0"
-#define BB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define BB_SPIN		256		/* polls of the done list before sleeping */
-#define BB_VMAGIC	0x76626b62u	/* "bkbv" in a verify header */
 #define BB_MAX_BS	(128ULL << 20)
-#define BB_MAX_PATTERN	512
-
-/* fio's latency histogram: 64 linear buckets per power of two (plat_*). */
-#define PLAT_BITS	6
-#define PLAT_VAL	(1 << PLAT_BITS)
-#define PLAT_GROUP_NR	29
-#define PLAT_NR		(PLAT_GROUP_NR * PLAT_VAL)
 
 enum bb_rw { RW_READ, RW_WRITE, RW_RANDREAD, RW_RANDWRITE, RW_RANDRW,
 	     RW_READWRITE };
@@ -53,10 +54,6 @@ enum { DDIR_READ, DDIR_WRITE, DDIR_NR };
 enum bb_verify { VERIFY_NONE, VERIFY_CRC32C, VERIFY_PATTERN };
 enum bb_fmt { FMT_NORMAL, FMT_JSON, FMT_JSON_PLUS };
 enum bb_eta_mode { ETA_AUTO, ETA_ALWAYS, ETA_NEVER };
-
-static const double bb_pcts[] = { 1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90,
-				  95, 99, 99.5, 99.9, 99.95, 99.99 };
-#define NR_PCTS	BB_ARRAY_SIZE(bb_pcts)
 
 /* Everything the command line sets; read-only once the jobs start. */
 struct bb_opts {
@@ -72,7 +69,7 @@ struct bb_opts {
 	uint64_t size, offset, offset_increment;
 	int verify;
 	const char *verify_pattern;
-	uint8_t pattern[BB_MAX_PATTERN];
+	uint8_t pattern[VERIFY_MAX_PATTERN];
 	unsigned int pattern_len;
 	const char *cpus_allowed;
 	int cpus_policy;		/* 0 shared, 1 split */
@@ -86,8 +83,10 @@ struct bb_opts {
 	int format;
 	int eta;
 	uint64_t seed;
-	bool randrepeat;
-	bool seen_size, seen_runtime, seen_time_based, seen_seed;
+	bool randrepeat, norandommap;
+	int clocksource;		/* enum clock_source */
+	bool seen_size, seen_runtime, seen_time_based, seen_seed, seen_clock;
+	bool seen_name;
 };
 
 static struct bb_opts opt;
@@ -99,9 +98,8 @@ static atomic_uint bb_running;
 static pthread_barrier_t bb_barrier;
 
 struct bb_stat {
-	uint64_t ios, bytes, min, max;
-	double mean, m2;		/* Welford: running mean, sum of squares */
-	uint64_t hist[PLAT_NR];
+	uint64_t bytes;
+	struct lat_hist lat;		/* issue to completion, ns */
 };
 
 struct bb_job;
@@ -127,6 +125,8 @@ struct bb_job {
 	pthread_t thread;
 	uint64_t start, size, nblocks;	/* region [start, start + size) */
 	uint64_t rand;			/* xorshift64* state */
+	struct randperm perm;		/* random map: this pass's order */
+	uint64_t rpos;			/* blocks of this pass done */
 	uint64_t seq[DDIR_NR];		/* next sequential block per direction */
 	uint64_t issued;		/* bytes issued in the workload phase */
 	unsigned int inflight;
@@ -145,42 +145,6 @@ struct bb_job {
 };
 
 /* ---- small helpers ---- */
-
-static inline uint64_t bb_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static inline void bb_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
-static uint64_t splitmix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-static inline uint64_t bb_rand(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dULL;
-}
 
 static void bb_futex_wait(atomic_uint *addr, unsigned int val, long ns)
 {
@@ -205,211 +169,28 @@ static bool bb_writes(void)
 	return opt.rw != RW_READ && opt.rw != RW_RANDREAD;
 }
 
-/* ---- crc32c (Castagnoli): SSE4.2 when the CPU has it, else slicing-by-8 */
-
-static uint32_t crc32c_table[8][256];
-static uint32_t (*crc32c)(uint32_t crc, const void *buf, size_t len);
-
-static uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	crc = ~crc;
-	for (; len && ((uintptr_t)p & 7); len--)
-		crc = crc32c_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	for (; len >= 8; len -= 8, p += 8) {	/* little-endian words */
-		uint64_t w;
-
-		memcpy(&w, p, 8);
-		w ^= crc;
-		crc = crc32c_table[7][w & 0xff] ^
-		      crc32c_table[6][(w >> 8) & 0xff] ^
-		      crc32c_table[5][(w >> 16) & 0xff] ^
-		      crc32c_table[4][(w >> 24) & 0xff] ^
-		      crc32c_table[3][(w >> 32) & 0xff] ^
-		      crc32c_table[2][(w >> 40) & 0xff] ^
-		      crc32c_table[1][(w >> 48) & 0xff] ^
-		      crc32c_table[0][w >> 56];
-	}
-	while (len--)
-		crc = crc32c_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
-}
-
-#if defined(__x86_64__)
-__attribute__((target("sse4.2")))
-static uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	uint64_t c = ~crc;
-
-	for (; len >= 8; len -= 8, p += 8) {
-		uint64_t w;
-
-		memcpy(&w, p, 8);
-		c = __builtin_ia32_crc32di(c, w);
-	}
-	while (len--)
-		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
-	return ~(uint32_t)c;
-}
-#endif
-
-static void crc32c_init(void)
-{
-	for (unsigned int i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-		crc32c_table[0][i] = c;
-	}
-	for (unsigned int i = 0; i < 256; i++)
-		for (int k = 1; k < 8; k++)
-			crc32c_table[k][i] = (crc32c_table[k - 1][i] >> 8) ^
-				crc32c_table[0][crc32c_table[k - 1][i] & 0xff];
-	crc32c = crc32c_sw;
-#if defined(__x86_64__)
-	if (__builtin_cpu_supports("sse4.2"))
-		crc32c = crc32c_hw;
-#endif
-	/* the check value of the CRC catalogue: a wrong table shows here */
-	if (crc32c(0, "123456789", 9) != 0xe3069283u) {
-		fprintf(stderr, "blkbench: crc32c self-test failed\n");
-		exit(1);
-	}
-}
-
 /* ---- latency statistics ---- */
-
-static unsigned int plat_val_to_idx(uint64_t val)
-{
-	unsigned int msb, error_bits, base, offset, idx;
-
-	msb = val ? 63 - __builtin_clzll(val) : 0;
-	if (msb <= PLAT_BITS)
-		return (unsigned int)val;
-	error_bits = msb - PLAT_BITS;
-	base = (error_bits + 1) << PLAT_BITS;
-	offset = (PLAT_VAL - 1) & (val >> error_bits);
-	idx = base + offset;
-	return idx < PLAT_NR - 1 ? idx : PLAT_NR - 1;
-}
-
-/* The middle of bucket @idx, as fio reports it. */
-static uint64_t plat_idx_to_val(unsigned int idx)
-{
-	unsigned int error_bits;
-	uint64_t base, k;
-
-	if (idx < (PLAT_VAL << 1))
-		return idx;
-	error_bits = (idx >> PLAT_BITS) - 1;
-	base = 1ULL << (error_bits + PLAT_BITS);
-	k = idx % PLAT_VAL;
-	return base + (uint64_t)((k + 0.5) * (1ULL << error_bits));
-}
 
 static void stat_init(struct bb_stat *s)
 {
-	memset(s, 0, sizeof(*s));
-	s->min = UINT64_MAX;
+	s->bytes = 0;
+	lat_hist_init(&s->lat);
 }
 
-static inline void stat_add(struct bb_stat *s, uint64_t ns, uint64_t bytes)
-{
-	double d = (double)ns - s->mean;
-
-	s->ios++;
-	s->bytes += bytes;
-	if (ns < s->min)
-		s->min = ns;
-	if (ns > s->max)
-		s->max = ns;
-	s->mean += d / (double)s->ios;
-	s->m2 += d * ((double)ns - s->mean);
-	s->hist[plat_val_to_idx(ns)]++;
-}
-
-/* Chan et al.'s pairwise update, so merged means and stddevs are exact. */
 static void stat_merge(struct bb_stat *dst, const struct bb_stat *src)
 {
-	double n, delta;
-
-	if (!src->ios)
-		return;
-	n = (double)(dst->ios + src->ios);
-	delta = src->mean - dst->mean;
-	dst->mean += delta * (double)src->ios / n;
-	dst->m2 += src->m2 + delta * delta * (double)dst->ios *
-		   (double)src->ios / n;
-	dst->ios += src->ios;
 	dst->bytes += src->bytes;
-	dst->min = src->min < dst->min ? src->min : dst->min;
-	dst->max = src->max > dst->max ? src->max : dst->max;
-	for (unsigned int i = 0; i < PLAT_NR; i++)
-		dst->hist[i] += src->hist[i];
-}
-
-static double stat_stddev(const struct bb_stat *s)
-{
-	return s->ios > 1 ? sqrt(s->m2 / (double)(s->ios - 1)) : 0;
-}
-
-static uint64_t stat_min(const struct bb_stat *s)
-{
-	return s->ios ? s->min : 0;
-}
-
-static void stat_percentiles(const struct bb_stat *s, uint64_t *out)
-{
-	uint64_t sum = 0;
-	unsigned int j = 0;
-
-	memset(out, 0, NR_PCTS * sizeof(*out));
-	for (unsigned int i = 0; i < PLAT_NR && j < NR_PCTS && s->ios; i++) {
-		sum += s->hist[i];
-		while (j < NR_PCTS && sum >= bb_pcts[j] / 100.0 * s->ios)
-			out[j++] = plat_idx_to_val(i);
-	}
+	lat_hist_merge(&dst->lat, &src->lat);
 }
 
 /* ---- verification ---- */
 
-/* Written at the start of each block by --verify=crc32c. */
-struct bb_vhdr {
-	uint32_t magic;
-	uint32_t len;
-	uint64_t offset;	/* byte offset on the device */
-	uint64_t seed;		/* the run's seed: stale data fails */
-	uint32_t crc32c;	/* of the bytes after the header */
-	uint32_t pad;
-};
-
-/*
- * The payload of a block depends only on (seed, offset): two writes of one
- * block in flight at once carry the same bytes, so their order cannot make
- * a correct device fail the check.
- */
 static void bb_fill(struct bb_io *io)
 {
-	struct bb_vhdr *h = io->buf;
-	uint64_t *p = (uint64_t *)(h + 1);
-	uint64_t s = splitmix64(opt.seed ^ io->off) | 1;
-	size_t n = (opt.bs - sizeof(*h)) / 8;
-
-	if (opt.verify == VERIFY_PATTERN) {
+	if (opt.verify == VERIFY_PATTERN)
 		memcpy(io->buf, bb_patbuf, opt.bs);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		p[i] = bb_rand(&s);
-	h->magic = BB_VMAGIC;
-	h->len = (uint32_t)opt.bs;
-	h->offset = io->off;
-	h->seed = opt.seed;
-	h->pad = 0;
-	h->crc32c = crc32c(0, h + 1, opt.bs - sizeof(*h));
+	else
+		verify_fill(io->buf, opt.bs, io->off, opt.seed);
 }
 
 /* Before a verify read: a device that moves no data must not pass. */
@@ -418,63 +199,22 @@ static void bb_poison(struct bb_io *io)
 	if (opt.verify == VERIFY_PATTERN)
 		memset(io->buf, (uint8_t)~opt.pattern[0], opt.bs);
 	else
-		memset(io->buf, 0, sizeof(struct bb_vhdr));
-}
-
-static bool bb_check_pattern(struct bb_io *io, char *why, size_t len)
-{
-	const uint8_t *got = io->buf;
-
-	if (!memcmp(got, bb_patbuf, opt.bs))
-		return true;
-	for (size_t i = 0; i < opt.bs; i++) {
-		if (got[i] == bb_patbuf[i])
-			continue;
-		snprintf(why, len, "byte %zu (offset %" PRIu64 "): expected 0x%02x, got 0x%02x",
-			 i, io->off + i, bb_patbuf[i], got[i]);
-		break;
-	}
-	return false;
-}
-
-static bool bb_check_crc(struct bb_io *io, char *why, size_t len)
-{
-	const struct bb_vhdr *h = io->buf;
-	uint32_t crc;
-
-	if (h->magic != BB_VMAGIC) {
-		snprintf(why, len, "header magic: expected 0x%08x, got 0x%08x",
-			 BB_VMAGIC, h->magic);
-	} else if (h->offset != io->off) {
-		snprintf(why, len, "header offset: expected %" PRIu64 ", got %" PRIu64,
-			 io->off, h->offset);
-	} else if (h->len != opt.bs) {
-		snprintf(why, len, "header length: expected %" PRIu64 ", got %u",
-			 opt.bs, h->len);
-	} else if (h->seed != opt.seed) {
-		snprintf(why, len, "header seed: expected 0x%" PRIx64 ", got 0x%" PRIx64,
-			 opt.seed, h->seed);
-	} else {
-		crc = crc32c(0, h + 1, opt.bs - sizeof(*h));
-		if (crc == h->crc32c)
-			return true;
-		snprintf(why, len, "crc32c: expected 0x%08x, got 0x%08x",
-			 h->crc32c, crc);
-	}
-	return false;
+		memset(io->buf, 0, sizeof(struct verify_hdr));
 }
 
 static void bb_verify_block(struct bb_job *job, struct bb_io *io)
 {
 	char why[160];
-	bool ok;
+	int bad;
 
 	job->vblocks++;
 	if (opt.verify == VERIFY_PATTERN)
-		ok = bb_check_pattern(io, why, sizeof(why));
+		bad = verify_pattern_check(io->buf, bb_patbuf, opt.bs, io->off,
+					   why, sizeof(why));
 	else
-		ok = bb_check_crc(io, why, sizeof(why));
-	if (ok || job->vbad++)
+		bad = verify_check(io->buf, opt.bs, io->off, opt.seed, why,
+				   sizeof(why));
+	if (!bad || job->vbad++)
 		return;
 	snprintf(job->errmsg, sizeof(job->errmsg),
 		 "verify: job %u: block at offset %" PRIu64 " (%" PRIu64 " bytes): %s",
@@ -524,7 +264,7 @@ static void bb_end_io(struct bio *bio)
 {
 	struct bb_io *io = bio->bi_private;
 
-	io->done_ns = bb_now();
+	io->done_ns = clock_ns();
 	io->err = bio->bi_status ? blk_status_to_errno(bio->bi_status) : 0;
 	bb_complete(io);
 }
@@ -545,6 +285,7 @@ static void bb_job_fail(struct bb_job *job, struct bb_io *io, int err,
 static void bb_account(struct bb_job *job, struct bb_io *io)
 {
 	int d = io->ddir;
+	uint64_t lat;
 
 	if (io->err) {
 		bb_job_fail(job, io, io->err, NULL);
@@ -554,8 +295,11 @@ static void bb_account(struct bb_job *job, struct bb_io *io)
 		bb_verify_block(job, io);
 		return;
 	}
-	stat_add(&job->st[d], io->done_ns - io->issue_ns, opt.bs);
-	atomic_store_explicit(&job->prog_ios[d], job->st[d].ios,
+	/* two CPUs' TSCs may differ by a few cycles: never a 2^64 ns I/O */
+	lat = io->done_ns > io->issue_ns ? io->done_ns - io->issue_ns : 0;
+	job->st[d].bytes += opt.bs;
+	lat_hist_add(&job->st[d].lat, lat);
+	atomic_store_explicit(&job->prog_ios[d], job->st[d].lat.nr,
 			      memory_order_relaxed);
 	atomic_store_explicit(&job->prog_bytes[d], job->st[d].bytes,
 			      memory_order_relaxed);
@@ -596,7 +340,7 @@ static unsigned int bb_reap(struct bb_job *job)
 static void bb_poll(struct bb_job *job)
 {
 	if (!blkdev_poll(bb_disk))
-		bb_relax();
+		cpu_relax();
 }
 
 static void bb_wait(struct bb_job *job)
@@ -610,7 +354,7 @@ static void bb_wait(struct bb_job *job)
 	for (int i = 0; i < BB_SPIN; i++) {
 		if (atomic_load_explicit(&job->cq.done, memory_order_relaxed))
 			return;
-		bb_relax();
+		cpu_relax();
 	}
 	/* seq_cst: either we see the push or the completer sees waiting */
 	seq = atomic_load(&job->cq.wake_seq);
@@ -630,7 +374,7 @@ static int bb_pick_ddir(struct bb_job *job)
 	case RW_RANDWRITE:
 		return DDIR_WRITE;
 	default:
-		return bb_rand(&job->rand) % 100 < opt.rwmixread ? DDIR_READ
+		return prandom_u64(&job->rand) % 100 < opt.rwmixread ? DDIR_READ
 								   : DDIR_WRITE;
 	}
 }
@@ -639,9 +383,18 @@ static uint64_t bb_pick_block(struct bb_job *job, int ddir)
 {
 	uint64_t b;
 
-	if (bb_is_random())
-		return (uint64_t)(((unsigned __int128)bb_rand(&job->rand) *
+	if (bb_is_random() && opt.norandommap)
+		return (uint64_t)(((unsigned __int128)prandom_u64(&job->rand) *
 				   job->nblocks) >> 64);
+	if (bb_is_random()) {	/* fio's random map: each block once a pass */
+		b = randperm_at(&job->perm, job->rpos);
+		if (++job->rpos == job->nblocks) {	/* a new order */
+			job->rpos = 0;
+			randperm_init(&job->perm, job->nblocks,
+				      prandom_u64(&job->rand));
+		}
+		return b;
+	}
 	b = job->seq[ddir];
 	job->seq[ddir] = b + 1 == job->nblocks ? 0 : b + 1;
 	return b;
@@ -679,11 +432,11 @@ static int bb_issue(struct bb_job *job, struct bb_io *io)
 	struct bio *bio;
 	int ret;
 
-	io->issue_ns = bb_now();
+	io->issue_ns = clock_ns();
 	if (opt.bypass) {	/* synchronous, straight to the driver */
 		ret = blkdev_bypass_rw(bb_disk, op, io->off >> SECTOR_SHIFT,
 				       io->buf, (unsigned int)opt.bs);
-		io->done_ns = bb_now();
+		io->done_ns = clock_ns();
 		io->err = ret < 0 ? ret : 0;
 		if (ret < 0 && *blkstack_errmsg())	/* ours: it ran here */
 			bb_job_fail(job, io, ret, blkstack_errmsg());
@@ -752,7 +505,7 @@ static void bb_run_phase(struct bb_job *job, uint64_t deadline)
 	while (more || job->inflight) {
 		if (more && (job->stopping || atomic_load_explicit(&bb_stop,
 					memory_order_relaxed) ||
-			     (deadline != UINT64_MAX && bb_now() >= deadline)))
+			     (deadline != UINT64_MAX && clock_ns() >= deadline)))
 			more = false;
 		if (more && job->inflight < opt.iodepth)
 			more = bb_submit_batch(job);
@@ -797,11 +550,11 @@ static void *bb_job_main(void *arg)
 
 	bb_pin(job);
 	pthread_barrier_wait(&bb_barrier);
-	job->t_start = bb_now();
+	job->t_start = clock_ns();
 	if (opt.runtime_ns)
 		deadline = job->t_start + opt.runtime_ns;
 	bb_run_phase(job, deadline);
-	job->t_end = bb_now();
+	job->t_end = clock_ns();
 	if (!getrusage(RUSAGE_THREAD, &ru)) {
 		job->usr_ms = ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3;
 		job->sys_ms = ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3;
@@ -834,6 +587,9 @@ static int bb_job_init(struct bb_job *job, unsigned int id, uint64_t cap)
 	}
 	job->nblocks = job->size / opt.bs;
 	job->rand = splitmix64(opt.seed + id) | 1;
+	if (bb_is_random() && !opt.norandommap)
+		randperm_init(&job->perm, job->nblocks,
+			      prandom_u64(&job->rand));
 	stat_init(&job->st[DDIR_READ]);
 	stat_init(&job->st[DDIR_WRITE]);
 	atomic_init(&job->state, bb_state_char());
@@ -850,7 +606,7 @@ static int bb_job_init(struct bb_job *job, unsigned int id, uint64_t cap)
 			return -1;
 		/* not zeros: a device that ignores the data is no faster */
 		for (uint64_t k = 0; k < opt.bs / 8; k++)
-			((uint64_t *)io->buf)[k] = bb_rand(&s);
+			((uint64_t *)io->buf)[k] = prandom_u64(&s);
 		io->job = job;
 		io->next = job->free;
 		job->free = io;
@@ -868,86 +624,89 @@ static void bb_job_exit(struct bb_job *job)
 
 /* ---- options ---- */
 
-enum bb_otype { OT_STR, OT_UINT, OT_SIZE, OT_TIME, OT_BOOL, OT_ENUM };
-
-struct bb_optdef {
-	const char *name;
-	enum bb_otype type;
-	void *dst;
-	const char *const *vals;	/* OT_ENUM; "a=b": a is an alias of b */
-	unsigned int lo, hi;		/* OT_UINT bounds */
-	bool *seen;
-	const char *help;
-};
-
 static const char *const rw_vals[] = { "read", "write", "randread",
 	"randwrite", "randrw", "readwrite", "rw=readwrite", NULL };
 static const char *const verify_vals[] = { "none", "crc32c", "pattern",
 	"0=none", "crc32c-intel=crc32c", NULL };
 static const char *const fmt_vals[] = { "normal", "json", "json+", NULL };
 static const char *const eta_vals[] = { "auto", "always", "never", NULL };
+/* in enum clock_source's order; "tsc" is what the reports call "cpu" */
+static const char *const clock_vals[] = { "cpu", "clock_gettime", "tsc=cpu",
+	NULL };
 static const char *const policy_vals[] = { "shared", "split", NULL };
 static bool bb_ignored;
 
-static const struct bb_optdef bb_optdefs[] = {
-	{ "name", OT_STR, &opt.name, .help = "job name (blkbench)" },
-	{ "filename", OT_STR, &opt.filename,
+static const struct opt_def bb_optdefs[] = {
+	{ "name", OPT_STR, &opt.name, .seen = &opt.seen_name,
+	  .help = "job name (blkbench)",
+	  .once = "only one job section is supported; use --numjobs for more threads" },
+	{ "filename", OPT_STR, &opt.filename,
 	  .help = "DRIVER:PARAMS, the device to create (" BB_DEFAULT_DEV ")" },
-	{ "rw", OT_ENUM, &opt.rw, rw_vals, .help = "read, write, randread, "
+	{ "rw", OPT_ENUM, &opt.rw, rw_vals, .help = "read, write, randread, "
 	  "randwrite, randrw, readwrite (randread)" },
-	{ "readwrite", OT_ENUM, &opt.rw, rw_vals, .help = "same as --rw" },
-	{ "rwmixread", OT_UINT, &opt.rwmixread, NULL, 0, 100,
+	{ "readwrite", OPT_ENUM, &opt.rw, rw_vals, .help = "same as --rw" },
+	{ "rwmixread", OPT_UINT, &opt.rwmixread, NULL, 0, 100,
 	  .help = "percent reads of randrw/readwrite (50)" },
-	{ "bs", OT_SIZE, &opt.bs, .help = "block size, k/m = 1024-based (4k)" },
-	{ "blocksize", OT_SIZE, &opt.bs, .help = "same as --bs" },
-	{ "iodepth", OT_UINT, &opt.iodepth, NULL, 1, 4096,
+	{ "bs", OPT_SIZE, &opt.bs, .help = "block size, k/m = 1024-based (4k)" },
+	{ "blocksize", OPT_SIZE, &opt.bs, .help = "same as --bs" },
+	{ "iodepth", OPT_UINT, &opt.iodepth, NULL, 1, 4096,
 	  .help = "I/Os in flight per job (32)" },
-	{ "iodepth_batch_submit", OT_UINT, &opt.batch, NULL, 0, 4096,
+	{ "iodepth_batch_submit", OPT_UINT, &opt.batch, NULL, 0, 4096,
 	  .help = "I/Os submitted under one plug (iodepth)" },
-	{ "iodepth_batch", OT_UINT, &opt.batch, NULL, 0, 4096,
+	{ "iodepth_batch", OPT_UINT, &opt.batch, NULL, 0, 4096,
 	  .help = "same as --iodepth_batch_submit" },
-	{ "numjobs", OT_UINT, &opt.numjobs, NULL, 1, 1024,
+	{ "numjobs", OPT_UINT, &opt.numjobs, NULL, 1, 1024,
 	  .help = "job threads (1)" },
-	{ "runtime", OT_TIME, &opt.runtime_ns, .seen = &opt.seen_runtime,
+	{ "runtime", OPT_TIME, &opt.runtime_ns, .seen = &opt.seen_runtime,
 	  .help = "stop after this long: 10, 10s, 500ms, 2m" },
-	{ "time_based", OT_BOOL, &opt.time_based, .seen = &opt.seen_time_based,
+	{ "time_based", OPT_BOOL, &opt.time_based, .seen = &opt.seen_time_based,
 	  .help = "run for --runtime, wrapping around the region" },
-	{ "size", OT_SIZE, &opt.size, .seen = &opt.seen_size,
+	{ "size", OPT_SIZE, &opt.size, .seen = &opt.seen_size,
 	  .help = "bytes of I/O and region per job (device size)" },
-	{ "offset", OT_SIZE, &opt.offset, .help = "start of the region (0)" },
-	{ "offset_increment", OT_SIZE, &opt.offset_increment,
+	{ "offset", OPT_SIZE, &opt.offset, .help = "start of the region (0)" },
+	{ "offset_increment", OPT_SIZE, &opt.offset_increment,
 	  .help = "job N starts at offset + N * this (0)" },
-	{ "verify", OT_ENUM, &opt.verify, verify_vals,
+	{ "verify", OPT_ENUM, &opt.verify, verify_vals,
 	  .help = "crc32c, pattern: read back and check what was written" },
-	{ "verify_pattern", OT_STR, &opt.verify_pattern,
+	{ "verify_pattern", OPT_STR, &opt.verify_pattern,
 	  .help = "0xHEX, \"string\" or a number, for --verify=pattern" },
-	{ "cpus_allowed", OT_STR, &opt.cpus_allowed,
+	{ "cpus_allowed", OPT_STR, &opt.cpus_allowed,
 	  .help = "CPUs the jobs run on, like 0-1,3" },
-	{ "cpus_allowed_policy", OT_ENUM, &opt.cpus_policy, policy_vals,
+	{ "cpus_allowed_policy", OPT_ENUM, &opt.cpus_policy, policy_vals,
 	  .help = "shared (all jobs on the set) or split (one CPU each)" },
-	{ "group_reporting", OT_BOOL, &opt.group_reporting,
+	{ "group_reporting", OPT_BOOL, &opt.group_reporting,
 	  .help = "one summary for all jobs" },
-	{ "ioscheduler", OT_STR, &opt.ioscheduler,
+	{ "ioscheduler", OPT_STR, &opt.ioscheduler,
 	  .help = "the queue's scheduler (none, mq-deadline, ...)" },
-	{ "queue", OT_STR, &opt.queue,
+	{ "queue", OPT_STR, &opt.queue,
 	  .help = "ATTR=VALUE,... queue attributes, applied in order" },
-	{ "hipri", OT_BOOL, &opt.hipri, .help = "polled I/O (REQ_POLLED + bio_poll)" },
-	{ "bypass", OT_BOOL, &opt.bypass,
+	{ "hipri", OPT_BOOL, &opt.hipri, .help = "polled I/O (REQ_POLLED + bio_poll)" },
+	{ "bypass", OPT_BOOL, &opt.bypass,
 	  .help = "synchronous I/O straight to the driver: no block layer" },
-	{ "output-format", OT_ENUM, &opt.format, fmt_vals,
+	{ "output-format", OPT_ENUM, &opt.format, fmt_vals,
 	  .help = "normal, json, json+" },
-	{ "eta", OT_ENUM, &opt.eta, eta_vals,
+	{ "eta", OPT_ENUM, &opt.eta, eta_vals,
 	  .help = "live line on stderr: auto (if a tty), always, never" },
-	{ "randseed", OT_SIZE, &opt.seed, .seen = &opt.seen_seed,
+	{ "randseed", OPT_SIZE, &opt.seed, .seen = &opt.seen_seed,
 	  .help = "seed of offsets and verify data (0x89)" },
-	{ "seed", OT_SIZE, &opt.seed, .seen = &opt.seen_seed,
+	{ "seed", OPT_SIZE, &opt.seed, .seen = &opt.seen_seed,
 	  .help = "same as --randseed" },
-	{ "randrepeat", OT_BOOL, &opt.randrepeat,
+	{ "randrepeat", OPT_BOOL, &opt.randrepeat,
 	  .help = "0: a new seed each run (1)" },
-	{ "direct", OT_BOOL, &bb_ignored, .help = "accepted; always direct" },
-	{ "thread", OT_BOOL, &bb_ignored, .help = "accepted; jobs are threads" },
-	{ "norandommap", OT_BOOL, &bb_ignored,
-	  .help = "accepted; offsets are never tracked" },
+	{ "direct", OPT_BOOL, &bb_ignored, .help = "accepted; always direct" },
+	{ "thread", OPT_BOOL, &bb_ignored, .help = "accepted; jobs are threads" },
+	{ "norandommap", OPT_BOOL, &opt.norandommap,
+	  .help = "random offsets may repeat within a pass over the region" },
+	{ "clocksource", OPT_ENUM, &opt.clocksource, clock_vals,
+	  .seen = &opt.seen_clock,
+	  .help = "I/O timestamps: cpu (TSC) or clock_gettime (cpu if usable)" },
+};
+
+static const struct opt_table bb_opt_table = {
+	.prog = "blkbench",
+	.defs = bb_optdefs,
+	.nr = ARRAY_SIZE(bb_optdefs),
+	.no_words = "unexpected argument (options are --NAME=VALUE; job files are not supported)",
 };
 
 static void bb_usage(FILE *f)
@@ -956,246 +715,28 @@ static void bb_usage(FILE *f)
 		"Load generator for blkstack devices with fio's option names.\n"
 		"No options: 4k randread, iodepth 32, 10 s on " BB_DEFAULT_DEV
 		".\nWithout --size or --runtime a job is time_based for 10 s.\n\n");
-	for (size_t i = 0; i < BB_ARRAY_SIZE(bb_optdefs); i++)
-		fprintf(f, "  --%-22s %s\n", bb_optdefs[i].name,
-			bb_optdefs[i].help);
+	opts_usage(&bb_opt_table, f);
 }
 
 static int bb_opt_err(const char *arg, const char *what)
 {
-	fprintf(stderr, "blkbench: %s: %s\n", arg, what);
+	opts_err(&bb_opt_table, arg, what);
 	return -1;
-}
-
-/* fio's sizes: k/m/g/t/p (optionally with b or ib) are powers of 1024. */
-static int bb_parse_size(const char *s, uint64_t *out)
-{
-	static const char units[] = "kmgtp";
-	const char *u;
-	unsigned int shift = 0;
-	unsigned long long v;
-	char *end;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, strncasecmp(s, "0x", 2) ? 10 : 16);
-	if (errno)
-		return -1;
-	if (*end) {
-		u = strchr(units, tolower((unsigned char)*end));
-		if (!u)
-			return -1;
-		shift = 10 * (unsigned int)(u - units + 1);
-		end++;
-		if (!strcasecmp(end, "b") || !strcasecmp(end, "ib"))
-			end += strlen(end);
-		if (*end || v > (UINT64_MAX >> shift))
-			return -1;
-	}
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
-static int bb_parse_time(const char *s, uint64_t *ns)
-{
-	static const struct { const char *sfx; uint64_t mul; } units[] = {
-		{ "", 1000000000ULL }, { "s", 1000000000ULL },
-		{ "ms", 1000000ULL }, { "us", 1000ULL },
-		{ "m", 60000000000ULL }, { "h", 3600000000000ULL },
-	};
-	unsigned long long v;
-	char *end;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	for (size_t i = 0; !errno && i < BB_ARRAY_SIZE(units); i++) {
-		if (strcasecmp(end, units[i].sfx))
-			continue;
-		if (v > UINT64_MAX / units[i].mul)
-			return -1;
-		*ns = v * units[i].mul;
-		return 0;
-	}
-	return -1;
-}
-
-static int bb_set_enum(const struct bb_optdef *d, const char *val,
-		       const char *arg)
-{
-	char msg[256] = "valid values are ";
-	const char *want = val;
-	int idx = 0;
-
-	for (int i = 0; d->vals[i]; i++) {	/* aliases first */
-		const char *eq = strchr(d->vals[i], '=');
-
-		if (eq && !strncmp(val, d->vals[i], (size_t)(eq - d->vals[i])) &&
-		    !val[eq - d->vals[i]])
-			want = eq + 1;
-	}
-	for (int i = 0; d->vals[i]; i++) {
-		if (strchr(d->vals[i], '='))
-			continue;
-		if (!strcmp(want, d->vals[i])) {
-			*(int *)d->dst = idx;
-			return 0;
-		}
-		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "%s%s",
-			 idx ? ", " : "", d->vals[i]);
-		idx++;
-	}
-	return bb_opt_err(arg, msg);
-}
-
-static int bb_set_opt(const struct bb_optdef *d, const char *val,
-		      const char *arg)
-{
-	char msg[128];
-	unsigned long v;
-	char *end;
-
-	if (!val && d->type != OT_BOOL) {
-		snprintf(msg, sizeof(msg), "needs a value (--%s=VALUE)", d->name);
-		return bb_opt_err(arg, msg);
-	}
-	if (d->seen)
-		*d->seen = true;
-	switch (d->type) {
-	case OT_STR:
-		*(const char **)d->dst = val;
-		return 0;
-	case OT_BOOL:
-		if (val && strcmp(val, "0") && strcmp(val, "1"))
-			return bb_opt_err(arg, "valid values are 0, 1");
-		*(bool *)d->dst = !val || *val == '1';
-		return 0;
-	case OT_UINT:
-		errno = 0;
-		v = strtoul(val, &end, 10);
-		if (!isdigit((unsigned char)*val) || errno || *end ||
-		    v < d->lo || v > d->hi) {
-			snprintf(msg, sizeof(msg),
-				 "must be a whole number from %u to %u", d->lo, d->hi);
-			return bb_opt_err(arg, msg);
-		}
-		*(unsigned int *)d->dst = (unsigned int)v;
-		return 0;
-	case OT_SIZE:
-		if (bb_parse_size(val, d->dst))
-			return bb_opt_err(arg, "expected a size like 4096, 4k, "
-					  "1m or 2g (k/m/g/t are powers of 1024)");
-		return 0;
-	case OT_TIME:
-		if (bb_parse_time(val, d->dst))
-			return bb_opt_err(arg, "expected a time like 10 (seconds), "
-					  "10s, 500ms, 2m or 1h");
-		return 0;
-	case OT_ENUM:
-		return bb_set_enum(d, val, arg);
-	}
-	return 0;
-}
-
-/* Option names match with '-' and '_' taken as the same character. */
-static const struct bb_optdef *bb_find_opt(const char *name, size_t len)
-{
-	for (size_t i = 0; i < BB_ARRAY_SIZE(bb_optdefs); i++) {
-		const char *n = bb_optdefs[i].name;
-		size_t k;
-
-		for (k = 0; k < len && n[k]; k++)
-			if (n[k] != name[k] && !(strchr("-_", n[k]) &&
-						 strchr("-_", name[k])))
-				break;
-		if (k == len && !n[k])
-			return &bb_optdefs[i];
-	}
-	return NULL;
 }
 
 static int bb_parse_args(int argc, char **argv)
 {
-	bool named = false;
-
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *eq = strchr(a, '=');
-		size_t len = eq ? (size_t)(eq - a) : strlen(a);
-		const struct bb_optdef *d;
-
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			bb_usage(stdout);
-			exit(0);
-		}
-		if (!strcmp(a, "--version")) {
-			puts(BB_VERSION);
-			exit(0);
-		}
-		if (strncmp(a, "--", 2))
-			return bb_opt_err(a,
-				"unexpected argument (options are --NAME=VALUE; job files are not supported)");
-		d = bb_find_opt(a + 2, len - 2);
-		if (!d) {
-			fprintf(stderr, "blkbench: unknown option %.*s (blkbench --help lists them)\n",
-				(int)len, a);
-			return -1;
-		}
-		if (d->dst == &opt.name && named)
-			return bb_opt_err(a,
-				"only one job section is supported; use --numjobs for more threads");
-		named |= d->dst == &opt.name;
-		if (bb_set_opt(d, eq ? eq + 1 : NULL, a))
-			return -1;
-	}
-	return 0;
-}
-
-static int bb_hexval(int c)
-{
-	if (isdigit(c))
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* fio's verify_pattern: 0xHEX bytes, a quoted string, or a 32-bit number. */
-static int bb_parse_pattern(const char *s)
-{
-	size_t n = strlen(s);
-	char *end;
-
-	if (!strncasecmp(s, "0x", 2) && n > 2 && n - 2 <= 2 * BB_MAX_PATTERN) {
-		size_t odd = (n - 2) & 1;
-
-		for (size_t i = 2; i < n; i++)
-			if (bb_hexval((unsigned char)s[i]) < 0)
-				return -1;
-		opt.pattern_len = (unsigned int)((n - 2 + 1) / 2);
-		for (size_t i = 0; i < opt.pattern_len; i++) {
-			size_t hi = 2 + 2 * i - odd;
-
-			opt.pattern[i] = (uint8_t)bb_hexval((unsigned char)s[hi + 1]) |
-				(i || !odd ? (uint8_t)(bb_hexval((unsigned char)s[hi]) << 4) : 0);
-		}
+	switch (opts_parse(&bb_opt_table, argc, argv)) {
+	case 0:
 		return 0;
+	case OPTS_HELP:
+		bb_usage(stdout);
+		exit(0);
+	case OPTS_VERSION:
+		puts(BB_VERSION);
+		exit(0);
 	}
-	if (n > 2 && n - 2 <= BB_MAX_PATTERN && (*s == '"' || *s == '\'') &&
-	    s[n - 1] == *s) {
-		opt.pattern_len = (unsigned int)(n - 2);
-		memcpy(opt.pattern, s + 1, n - 2);
-		return 0;
-	}
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-
-	if (!isdigit((unsigned char)*s) || errno || *end || v > UINT32_MAX)
-		return -1;
-	opt.pattern_len = 4;
-	for (int i = 0; i < 4; i++)
-		opt.pattern[i] = (uint8_t)(v >> (8 * i));
-	return 0;
+	return -1;
 }
 
 static void bb_cpulist(char *buf, size_t len, const cpu_set_t *set)
@@ -1282,7 +823,8 @@ static int bb_check_opts(void)
 		return bb_opt_err("--offset/--offset_increment", "must be multiples of 512");
 	if (opt.verify_pattern) {
 		snprintf(arg, sizeof(arg), "--verify_pattern=%.40s", opt.verify_pattern);
-		if (bb_parse_pattern(opt.verify_pattern))
+		if (verify_pattern_parse(opt.verify_pattern, opt.pattern,
+					 &opt.pattern_len))
 			return bb_opt_err(arg, "expected 0xHEX, a quoted string or a number");
 		if (opt.verify == VERIFY_CRC32C)
 			return bb_opt_err(arg, "goes with --verify=pattern, not crc32c");
@@ -1298,6 +840,10 @@ static int bb_check_opts(void)
 			"cannot be combined with --bypass (its I/O is synchronous)");
 	if (opt.cpus_allowed && bb_parse_cpus())
 		return -1;
+	if (opt.seen_clock && clock_set_source(opt.clocksource))
+		return bb_opt_err("--clocksource=cpu",
+			"this CPU's TSC is not usable (needs constant_tsc and nonstop_tsc); use clock_gettime");
+	clock_ns();	/* calibrate now, not in the first job's timing */
 	if (!opt.randrepeat && !opt.seen_seed)
 		opt.seed = splitmix64((uint64_t)time(NULL) ^ (uint64_t)getpid());
 	if (opt.eta == ETA_AUTO)
@@ -1378,8 +924,8 @@ static int bb_probe_bypass(void)
 }
 
 /*
- * --filename=DRIVER:PARAMS: create the device in this process under the
- * first free name (nullb0, nullb1 ... for null, DRIVER0 ... otherwise).
+ * --filename=DRIVER:PARAMS: create the device in this process. The syntax
+ * has no device name, so the driver names it (null: nullb0, nullb1 ...).
  */
 static int bb_dev_create(void)
 {
@@ -1397,23 +943,13 @@ static int bb_dev_create(void)
 	}
 	memcpy(driver, opt.filename, n);
 	driver[n] = 0;
-	for (unsigned int i = 0; i < 4096; i++) {
-		struct gendisk *d;
-
-		snprintf(bb_devname, sizeof(bb_devname), "%s%u",
-			 strcmp(driver, "null") ? driver : "nullb", i);
-		d = blk_get_disk(bb_devname);
-		if (!d)
-			break;
-		blk_put_disk(d);
-	}
-	ret = blkstack_dev_add(driver, bb_devname, colon ? colon + 1 : "",
-			       &bb_disk);
+	ret = blkstack_dev_add(driver, NULL, colon ? colon + 1 : "", &bb_disk);
 	if (ret) {
 		fprintf(stderr, "blkbench: %s: %s\n", arg,
 			*blkstack_errmsg() ? blkstack_errmsg() : strerror(-ret));
 		return -1;
 	}
+	snprintf(bb_devname, sizeof(bb_devname), "%s", blk_disk_name(bb_disk));
 	lbs = bdev_logical_block_size(bb_disk);
 	if (opt.bs % lbs || opt.offset % lbs || opt.offset_increment % lbs) {
 		fprintf(stderr, "blkbench: --bs, --offset and --offset_increment must be multiples of %s's logical block size (%u)\n",
@@ -1475,69 +1011,9 @@ static struct bb_report *bb_reports(struct bb_job *jobs, unsigned int *nr)
 	return reps;
 }
 
-/* fio's num2str, short: at most four digits before the unit. */
-static char *bb_human(char *buf, size_t len, double v, bool bin,
-		      const char *unit)
-{
-	static const char *const dec[] = { "", "k", "M", "G", "T", "P" };
-	static const char *const b2[] = { "", "Ki", "Mi", "Gi", "Ti", "Pi" };
-	unsigned int i = 0;
-
-	while (v >= 9999.5 && i < 5) {
-		v /= bin ? 1024 : 1000;
-		i++;
-	}
-	snprintf(buf, len, v < 100 && v != (double)(uint64_t)v ? "%.1f%s%s"
-								: "%.0f%s%s",
-		 v, bin ? b2[i] : dec[i], unit);
-	return buf;
-}
-
 static double bb_rate(uint64_t n, uint64_t ns)
 {
 	return ns ? (double)n * 1e9 / (double)ns : 0;
-}
-
-/* Show ns, usec or msec so that @ns has at most five digits. */
-static const char *bb_unit(uint64_t ns, double *div)
-{
-	if (ns >= 100000000) {
-		*div = 1e6;
-		return "msec";
-	}
-	if (ns >= 100000) {
-		*div = 1e3;
-		return "usec";
-	}
-	*div = 1;
-	return "nsec";
-}
-
-static void bb_print_lat(const char *label, const struct bb_stat *s)
-{
-	double d;
-	/* fio's rule: a bigger unit only when min and mean both fill it */
-	const char *u = bb_unit(stat_min(s) < s->mean ? stat_min(s) * 100
-						      : (uint64_t)s->mean * 100, &d);
-
-	printf("    %s (%s): min=%.0f, max=%.0f, avg=%.2f, stdev=%.2f\n", label,
-	       u, stat_min(s) / d, s->max / d, s->mean / d, stat_stddev(s) / d);
-}
-
-static void bb_print_pcts(const struct bb_stat *s)
-{
-	uint64_t v[NR_PCTS];
-	const char *u;
-	double d;
-	int w;
-
-	stat_percentiles(s, v);
-	u = bb_unit(v[NR_PCTS - 1], &d);
-	w = snprintf(NULL, 0, "%.0f", v[NR_PCTS - 1] / d);
-	printf("    clat percentiles (%s):\n", u);
-	for (size_t i = 0; i < NR_PCTS; i++)
-		printf("%s %5.2fth=[%*.0f]%s", i % 4 ? "" : "     |", bb_pcts[i],
-		       w, v[i] / d, i == NR_PCTS - 1 ? "\n" : i % 4 == 3 ? ",\n" : ",");
 }
 
 static void bb_print_dir(const char *label, const struct bb_stat *s,
@@ -1546,13 +1022,13 @@ static void bb_print_dir(const char *label, const struct bb_stat *s,
 	char a[32], b[32], c[32], d[32];
 
 	printf("  %s: IOPS=%s, BW=%s (%s)(%s/%" PRIu64 "msec)\n", label,
-	       bb_human(a, sizeof(a), bb_rate(s->ios, ns), false, ""),
-	       bb_human(b, sizeof(b), bb_rate(s->bytes, ns), true, "B/s"),
-	       bb_human(c, sizeof(c), bb_rate(s->bytes, ns), false, "B/s"),
-	       bb_human(d, sizeof(d), (double)s->bytes, true, "B"), ns / 1000000);
-	bb_print_lat("clat", s);
-	bb_print_lat(" lat", s);
-	bb_print_pcts(s);
+	       fio_num2str(a, sizeof(a), bb_rate(s->lat.nr, ns), false, ""),
+	       fio_num2str(b, sizeof(b), bb_rate(s->bytes, ns), true, "B/s"),
+	       fio_num2str(c, sizeof(c), bb_rate(s->bytes, ns), false, "B/s"),
+	       fio_num2str(d, sizeof(d), (double)s->bytes, true, "B"), ns / 1000000);
+	fio_print_lat(stdout, "clat", &s->lat);
+	fio_print_lat(stdout, " lat", &s->lat);
+	fio_print_pcts(stdout, &s->lat, fio_default_pcts, fio_default_pcts_nr);
 }
 
 static void bb_print_report(const struct bb_report *r)
@@ -1561,9 +1037,9 @@ static void bb_print_report(const struct bb_report *r)
 
 	printf("%s: (groupid=0, jobs=%u): err=%2d: pid=%d\n", opt.name, r->njobs,
 	       -r->err, (int)getpid());
-	if (r->st[DDIR_READ].ios)
+	if (r->st[DDIR_READ].lat.nr)
 		bb_print_dir("read", &r->st[DDIR_READ], r->runtime_ns);
-	if (r->st[DDIR_WRITE].ios)
+	if (r->st[DDIR_WRITE].lat.nr)
 		bb_print_dir("write", &r->st[DDIR_WRITE], r->runtime_ns);
 	printf("  cpu          : usr=%.2f%%, sys=%.2f%%, ctx=%" PRIu64 "\n",
 	       ms ? 100 * r->usr_ms / ms : 0, ms ? 100 * r->sys_ms / ms : 0, r->ctx);
@@ -1597,14 +1073,14 @@ static void bb_print_group(struct bb_job *jobs)
 			continue;
 		printf("%s: bw=%s (%s), %s-%s (%s-%s), io=%s (%s), run=%" PRIu64 "-%" PRIu64 "msec\n",
 		       label[d],
-		       bb_human(s[0], 32, bb_rate(bytes, rmax), true, "B/s"),
-		       bb_human(s[1], 32, bb_rate(bytes, rmax), false, "B/s"),
-		       bb_human(s[2], 32, bmin, true, "B/s"),
-		       bb_human(s[3], 32, bmax, true, "B/s"),
-		       bb_human(s[4], 32, bmin, false, "B/s"),
-		       bb_human(s[5], 32, bmax, false, "B/s"),
-		       bb_human(s[6], 32, (double)bytes, true, "B"),
-		       bb_human(s[7], 32, (double)bytes, false, "B"),
+		       fio_num2str(s[0], 32, bb_rate(bytes, rmax), true, "B/s"),
+		       fio_num2str(s[1], 32, bb_rate(bytes, rmax), false, "B/s"),
+		       fio_num2str(s[2], 32, bmin, true, "B/s"),
+		       fio_num2str(s[3], 32, bmax, true, "B/s"),
+		       fio_num2str(s[4], 32, bmin, false, "B/s"),
+		       fio_num2str(s[5], 32, bmax, false, "B/s"),
+		       fio_num2str(s[6], 32, (double)bytes, true, "B"),
+		       fio_num2str(s[7], 32, (double)bytes, false, "B"),
 		       rmin / 1000000, rmax / 1000000);
 	}
 }
@@ -1648,228 +1124,137 @@ static void bb_print_disk(const struct blk_disk_stats *ds, uint64_t wall_ns)
 
 /* ---- JSON, with fio's field names ---- */
 
-struct jw {
-	FILE *f;
-	int depth;
-	bool comma;
-};
-
-static void jw_string(FILE *f, const char *s)
+static void json_lat(struct json_writer *w, const char *key,
+		     const struct lat_hist *h)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
+	fio_json_lat(w, key, h, fio_default_pcts, fio_default_pcts_nr,
+		     opt.format == FMT_JSON_PLUS);
 }
 
-static void jw_key(struct jw *w, const char *key)
+static void json_dir(struct json_writer *w, const char *key,
+		     const struct bb_stat *s, uint64_t ns)
 {
-	fprintf(w->f, "%s\n%*s", w->comma ? "," : "", 2 * w->depth, "");
-	if (key) {
-		jw_string(w->f, key);
-		fputs(" : ", w->f);
-	}
-	w->comma = true;
-}
-
-static void jw_open(struct jw *w, const char *key, char c)
-{
-	jw_key(w, key);
-	fputc(c, w->f);
-	w->depth++;
-	w->comma = false;
-}
-
-static void jw_close(struct jw *w, char c)
-{
-	w->depth--;
-	fprintf(w->f, "\n%*s%c", 2 * w->depth, "", c);
-	w->comma = true;
-}
-
-static void jw_u64(struct jw *w, const char *key, uint64_t v)
-{
-	jw_key(w, key);
-	fprintf(w->f, "%" PRIu64, v);
-}
-
-static void jw_dbl(struct jw *w, const char *key, double v)
-{
-	jw_key(w, key);
-	fprintf(w->f, "%f", isfinite(v) ? v : 0);
-}
-
-static void jw_str(struct jw *w, const char *key, const char *v)
-{
-	jw_key(w, key);
-	jw_string(w->f, v);
-}
-
-static void json_lat(struct jw *w, const char *key, const struct bb_stat *s)
-{
-	bool any = s && s->ios;
-	uint64_t v[NR_PCTS];
-	char k[32];
-
-	jw_open(w, key, '{');
-	jw_u64(w, "min", any ? s->min : 0);
-	jw_u64(w, "max", any ? s->max : 0);
-	jw_dbl(w, "mean", any ? s->mean : 0);
-	jw_dbl(w, "stddev", any ? stat_stddev(s) : 0);
-	jw_u64(w, "N", any ? s->ios : 0);
-	if (any) {
-		stat_percentiles(s, v);
-		jw_open(w, "percentile", '{');
-		for (size_t j = 0; j < NR_PCTS; j++) {
-			snprintf(k, sizeof(k), "%f", bb_pcts[j]);
-			jw_u64(w, k, v[j]);
-		}
-		jw_close(w, '}');
-	}
-	if (any && opt.format == FMT_JSON_PLUS) {
-		jw_open(w, "bins", '{');
-		for (unsigned int i = 0; i < PLAT_NR; i++) {
-			if (!s->hist[i])
-				continue;
-			snprintf(k, sizeof(k), "%" PRIu64, plat_idx_to_val(i));
-			jw_u64(w, k, s->hist[i]);
-		}
-		jw_close(w, '}');
-	}
-	jw_close(w, '}');
-}
-
-static void json_dir(struct jw *w, const char *key, const struct bb_stat *s,
-		     uint64_t ns)
-{
-	uint64_t bytes = s ? s->bytes : 0, ios = s ? s->ios : 0;
+	uint64_t bytes = s ? s->bytes : 0, ios = s ? s->lat.nr : 0;
 	uint64_t bw = (uint64_t)bb_rate(bytes, ns);
 
-	jw_open(w, key, '{');
-	jw_u64(w, "io_bytes", bytes);
-	jw_u64(w, "io_kbytes", bytes >> 10);
-	jw_u64(w, "bw_bytes", bw);
-	jw_u64(w, "bw", bw >> 10);
-	jw_dbl(w, "iops", bb_rate(ios, ns));
-	jw_u64(w, "runtime", ios ? ns / 1000000 : 0);
-	jw_u64(w, "total_ios", ios);
-	jw_u64(w, "short_ios", 0);
-	jw_u64(w, "drop_ios", 0);
+	json_open_object(w, key);
+	json_u64(w, "io_bytes", bytes);
+	json_u64(w, "io_kbytes", bytes >> 10);
+	json_u64(w, "bw_bytes", bw);
+	json_u64(w, "bw", bw >> 10);
+	json_double(w, "iops", bb_rate(ios, ns));
+	json_u64(w, "runtime", ios ? ns / 1000000 : 0);
+	json_u64(w, "total_ios", ios);
+	json_u64(w, "short_ios", 0);
+	json_u64(w, "drop_ios", 0);
 	json_lat(w, "slat_ns", NULL);	/* submission is not timed apart */
-	json_lat(w, "clat_ns", s);	/* issue to completion, as lat_ns */
-	json_lat(w, "lat_ns", s);
-	jw_close(w, '}');
+	json_lat(w, "clat_ns", s ? &s->lat : NULL);	/* = lat_ns */
+	json_lat(w, "lat_ns", s ? &s->lat : NULL);
+	json_close_object(w);
 }
 
-static void json_job(struct jw *w, const struct bb_report *r)
+static void json_job(struct json_writer *w, const struct bb_report *r)
 {
 	double ms = r->runtime_ns / 1e6 * r->njobs;
 	char v[32];
 
-	jw_open(w, NULL, '{');
-	jw_str(w, "jobname", opt.name);
-	jw_u64(w, "groupid", 0);
-	jw_u64(w, "error", (uint64_t)-r->err);
-	jw_u64(w, "eta", 0);
-	jw_u64(w, "elapsed", (r->runtime_ns + 500000000) / 1000000000);
-	jw_open(w, "job options", '{');
-	jw_str(w, "name", opt.name);
-	jw_str(w, "filename", opt.filename);
-	jw_str(w, "rw", rw_vals[opt.rw]);
+	json_open_object(w, NULL);
+	json_string(w, "jobname", opt.name);
+	json_u64(w, "groupid", 0);
+	json_u64(w, "error", (uint64_t)-r->err);
+	json_u64(w, "eta", 0);
+	json_u64(w, "elapsed", (r->runtime_ns + 500000000) / 1000000000);
+	json_open_object(w, "job options");
+	json_string(w, "name", opt.name);
+	json_string(w, "filename", opt.filename);
+	json_string(w, "rw", rw_vals[opt.rw]);
 	snprintf(v, sizeof(v), "%" PRIu64, opt.bs);
-	jw_str(w, "bs", v);
+	json_string(w, "bs", v);
 	snprintf(v, sizeof(v), "%u", opt.iodepth);
-	jw_str(w, "iodepth", v);
+	json_string(w, "iodepth", v);
 	snprintf(v, sizeof(v), "%u", opt.numjobs);
-	jw_str(w, "numjobs", v);
-	jw_close(w, '}');
+	json_string(w, "numjobs", v);
+	json_close_object(w);
 	json_dir(w, "read", &r->st[DDIR_READ], r->runtime_ns);
 	json_dir(w, "write", &r->st[DDIR_WRITE], r->runtime_ns);
 	json_dir(w, "trim", NULL, 0);
-	jw_open(w, "sync", '{');
-	jw_u64(w, "total_ios", 0);
+	json_open_object(w, "sync");
+	json_u64(w, "total_ios", 0);
 	json_lat(w, "lat_ns", NULL);
-	jw_close(w, '}');
-	jw_u64(w, "job_runtime", r->runtime_ns / 1000000);
-	jw_dbl(w, "usr_cpu", ms ? 100 * r->usr_ms / ms : 0);
-	jw_dbl(w, "sys_cpu", ms ? 100 * r->sys_ms / ms : 0);
-	jw_u64(w, "ctx", r->ctx);
+	json_close_object(w);
+	json_u64(w, "job_runtime", r->runtime_ns / 1000000);
+	json_double(w, "usr_cpu", ms ? 100 * r->usr_ms / ms : 0);
+	json_double(w, "sys_cpu", ms ? 100 * r->sys_ms / ms : 0);
+	json_u64(w, "ctx", r->ctx);
 	if (opt.verify) {
-		jw_open(w, "verify", '{');
-		jw_u64(w, "blocks", r->vblocks);
-		jw_u64(w, "bad", r->vbad);
-		jw_close(w, '}');
+		json_open_object(w, "verify");
+		json_u64(w, "blocks", r->vblocks);
+		json_u64(w, "bad", r->vbad);
+		json_close_object(w);
 	}
-	jw_close(w, '}');
+	json_close_object(w);
 }
 
-static void json_disk(struct jw *w, const struct blk_disk_stats *ds,
+static void json_disk(struct json_writer *w, const struct blk_disk_stats *ds,
 		      uint64_t wall_ns)
 {
-	jw_open(w, "disk", '{');
-	jw_str(w, "name", bb_devname);
-	jw_u64(w, "read_ios", ds->ios[STAT_READ]);
-	jw_u64(w, "write_ios", ds->ios[STAT_WRITE]);
-	jw_u64(w, "read_merges", ds->merges[STAT_READ]);
-	jw_u64(w, "write_merges", ds->merges[STAT_WRITE]);
-	jw_u64(w, "read_sectors", ds->sectors[STAT_READ]);
-	jw_u64(w, "write_sectors", ds->sectors[STAT_WRITE]);
-	jw_u64(w, "read_ticks", ds->ticks_ms[STAT_READ]);
-	jw_u64(w, "write_ticks", ds->ticks_ms[STAT_WRITE]);
-	jw_u64(w, "in_flight", ds->in_flight);
-	jw_u64(w, "io_ticks", ds->io_ticks_ms);
-	jw_u64(w, "time_in_queue", ds->time_in_queue_ms);
-	jw_u64(w, "discard_ios", ds->ios[STAT_DISCARD]);
-	jw_u64(w, "flush_ios", ds->ios[STAT_FLUSH]);
-	jw_dbl(w, "mean_request_kb", bb_mean_request_kb(ds));
-	jw_dbl(w, "util", bb_util(ds, wall_ns));
-	jw_close(w, '}');
-	jw_open(w, "disk_util", '[');	/* fio's own shape, for fio parsers */
-	jw_open(w, NULL, '{');
-	jw_str(w, "name", bb_devname);
-	jw_u64(w, "read_ios", ds->ios[STAT_READ]);
-	jw_u64(w, "write_ios", ds->ios[STAT_WRITE]);
-	jw_u64(w, "read_merges", ds->merges[STAT_READ]);
-	jw_u64(w, "write_merges", ds->merges[STAT_WRITE]);
-	jw_u64(w, "read_ticks", ds->ticks_ms[STAT_READ]);
-	jw_u64(w, "write_ticks", ds->ticks_ms[STAT_WRITE]);
-	jw_u64(w, "in_queue", ds->time_in_queue_ms);
-	jw_dbl(w, "util", bb_util(ds, wall_ns));
-	jw_close(w, '}');
-	jw_close(w, ']');
+	json_open_object(w, "disk");
+	json_string(w, "name", bb_devname);
+	json_u64(w, "read_ios", ds->ios[STAT_READ]);
+	json_u64(w, "write_ios", ds->ios[STAT_WRITE]);
+	json_u64(w, "read_merges", ds->merges[STAT_READ]);
+	json_u64(w, "write_merges", ds->merges[STAT_WRITE]);
+	json_u64(w, "read_sectors", ds->sectors[STAT_READ]);
+	json_u64(w, "write_sectors", ds->sectors[STAT_WRITE]);
+	json_u64(w, "read_ticks", ds->ticks_ms[STAT_READ]);
+	json_u64(w, "write_ticks", ds->ticks_ms[STAT_WRITE]);
+	json_u64(w, "in_flight", ds->in_flight);
+	json_u64(w, "io_ticks", ds->io_ticks_ms);
+	json_u64(w, "time_in_queue", ds->time_in_queue_ms);
+	json_u64(w, "discard_ios", ds->ios[STAT_DISCARD]);
+	json_u64(w, "flush_ios", ds->ios[STAT_FLUSH]);
+	json_double(w, "mean_request_kb", bb_mean_request_kb(ds));
+	json_double(w, "util", bb_util(ds, wall_ns));
+	json_close_object(w);
+	json_open_array(w, "disk_util");	/* fio's own shape, for fio parsers */
+	json_open_object(w, NULL);
+	json_string(w, "name", bb_devname);
+	json_u64(w, "read_ios", ds->ios[STAT_READ]);
+	json_u64(w, "write_ios", ds->ios[STAT_WRITE]);
+	json_u64(w, "read_merges", ds->merges[STAT_READ]);
+	json_u64(w, "write_merges", ds->merges[STAT_WRITE]);
+	json_u64(w, "read_ticks", ds->ticks_ms[STAT_READ]);
+	json_u64(w, "write_ticks", ds->ticks_ms[STAT_WRITE]);
+	json_u64(w, "in_queue", ds->time_in_queue_ms);
+	json_double(w, "util", bb_util(ds, wall_ns));
+	json_close_object(w);
+	json_close_array(w);
 }
 
 static void bb_print_json(const struct bb_report *reps, unsigned int nr,
 			  const struct blk_disk_stats *ds, uint64_t wall_ns)
 {
-	struct jw w = { .f = stdout, .depth = 1 };
+	struct json_writer w;
 	struct timespec now;
 	char tbuf[64];
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	strftime(tbuf, sizeof(tbuf), "%a %b %e %H:%M:%S %Y",
 		 localtime(&now.tv_sec));
-	fputc('{', stdout);
-	jw_str(&w, "fio version", BB_VERSION);
-	jw_u64(&w, "timestamp", (uint64_t)now.tv_sec);
-	jw_u64(&w, "timestamp_ms",
+	json_init(&w, stdout);
+	json_open_object(&w, NULL);
+	json_string(&w, "fio version", BB_VERSION);
+	json_u64(&w, "timestamp", (uint64_t)now.tv_sec);
+	json_u64(&w, "timestamp_ms",
 	       (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000);
-	jw_str(&w, "time", tbuf);
-	jw_open(&w, "jobs", '[');
+	json_string(&w, "time", tbuf);
+	json_string(&w, "clocksource", clock_source_name());
+	json_open_array(&w, "jobs");
 	for (unsigned int i = 0; i < nr; i++)
 		json_job(&w, &reps[i]);
-	jw_close(&w, ']');
+	json_close_array(&w);
 	json_disk(&w, ds, wall_ns);
-	jw_close(&w, '}');
-	fputc('\n', stdout);
+	json_close_object(&w);
 }
 
 /* ---- the live line (fio's eta) ---- */
@@ -1887,15 +1272,15 @@ static void bb_eta_rates(char *buf, size_t len, const uint64_t *v, double dt,
 	bool rd = opt.rw != RW_WRITE && opt.rw != RW_RANDWRITE;
 	bool wr = bb_writes();
 
-	bb_human(a, sizeof(a), v[DDIR_READ] / dt, bin, unit);
-	bb_human(b, sizeof(b), v[DDIR_WRITE] / dt, bin, unit);
+	fio_num2str(a, sizeof(a), v[DDIR_READ] / dt, bin, unit);
+	fio_num2str(b, sizeof(b), v[DDIR_WRITE] / dt, bin, unit);
 	snprintf(buf, len, "%s%s%s%s%s", rd ? "r=" : "", rd ? a : "",
 		 rd && wr ? "," : "", wr ? "w=" : "", wr ? b : "");
 }
 
 static void bb_eta_show(struct bb_job *jobs, struct bb_eta *prev, uint64_t t0)
 {
-	uint64_t now = bb_now(), b[DDIR_NR] = { 0 }, n[DDIR_NR] = { 0 };
+	uint64_t now = clock_ns(), b[DDIR_NR] = { 0 }, n[DDIR_NR] = { 0 };
 	uint64_t db[DDIR_NR], dn[DDIR_NR], total = 0;
 	double dt = (now - prev->t) / 1e9, el = (now - t0) / 1e9, pct, eta;
 	char st[64] = "", bw[96], io[96], line[320];
@@ -1954,7 +1339,7 @@ static void bb_eta_loop(struct bb_job *jobs, uint64_t t0)
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 
 		nanosleep(&ts, NULL);
-		if (opt.eta == ETA_ALWAYS && bb_now() >= next) {
+		if (opt.eta == ETA_ALWAYS && clock_ns() >= next) {
 			bb_eta_show(jobs, &prev, t0);
 			next += 1000000000ULL;
 		}
@@ -1974,9 +1359,10 @@ static void bb_sigint(int sig)
 static void bb_banner(void)
 {
 	printf("%s: (g=0): rw=%s, bs=(R) %" PRIu64 "B-%" PRIu64 "B, (W) %" PRIu64
-	       "B-%" PRIu64 "B, ioengine=blkstack%s, iodepth=%u\n",
+	       "B-%" PRIu64 "B, ioengine=blkstack%s, iodepth=%u, clocksource=%s\n",
 	       opt.name, rw_vals[opt.rw], opt.bs, opt.bs, opt.bs, opt.bs,
-	       opt.bypass ? "-bypass" : opt.hipri ? "-hipri" : "", opt.iodepth);
+	       opt.bypass ? "-bypass" : opt.hipri ? "-hipri" : "", opt.iodepth,
+	       clock_source_name());
 	printf("Starting %u thread%s on %s (%s)\n", opt.numjobs,
 	       opt.numjobs > 1 ? "s" : "", bb_devname, opt.filename);
 	fflush(stdout);
@@ -1998,12 +1384,12 @@ static uint64_t bb_run(struct bb_job *jobs)
 		}
 	}
 	pthread_barrier_wait(&bb_barrier);
-	t0 = bb_now();
+	t0 = clock_ns();
 	bb_eta_loop(jobs, t0);
 	for (unsigned int i = 0; i < opt.numjobs; i++)
 		pthread_join(jobs[i].thread, NULL);
 	pthread_barrier_destroy(&bb_barrier);
-	return bb_now() - t0;
+	return clock_ns() - t0;
 }
 
 /* Print what went wrong in any job; returns the exit status. */
@@ -2055,7 +1441,10 @@ int main(int argc, char **argv)
 	bb_defaults();
 	if (bb_parse_args(argc, argv) || bb_check_opts())
 		return 1;
-	crc32c_init();
+	if (crc32c_selftest()) {
+		fprintf(stderr, "blkbench: crc32c self-test failed\n");
+		return 1;
+	}
 	if (opt.verify == VERIFY_PATTERN) {
 		if (posix_memalign((void **)&bb_patbuf, 4096, opt.bs))
 			return 1;

@@ -2,8 +2,8 @@
 # blkbench end to end on in-process null devices: the default job, JSON with
 # fio's fields, verify passing through forced splits and merges on a
 # memory-backed device and failing on one that keeps no data, --bypass,
-# irqmode 1 and 2, several jobs pinned per CPU, and the messages for bad
-# options. About 15 s.
+# irqmode 1 and 2, several jobs pinned per CPU, the random map and
+# --norandommap, --clocksource, and the messages for bad options. About 20 s.
 set -u
 top=${BLKSTACK_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${BUILD:-build}
@@ -147,7 +147,66 @@ else
 	fail "numjobs=2 (exit $rc)"
 fi
 
-# 10. bad input: exit 1 and one line naming the option and the valid values
+# 10. fio's random map: each block once per pass; --norandommap repeats,
+# reproducibly for one --randseed
+run rmap --rw=randwrite --size=64m --verify=crc32c --filename=$mem \
+	--output-format=json
+if [ $rc -eq 0 ] && holds 'j["verify"]["bad"] == 0' \
+	'j["verify"]["blocks"] == 16384' 'j["write"]["total_ios"] == 16384'; then
+	ok "random map: 16384 random writes cover all 16384 blocks"
+else
+	fail "random map (exit $rc)"
+fi
+run rpass --rw=randwrite --size=1m --runtime=1 --time_based --verify=crc32c \
+	--filename=$mem --output-format=json
+if [ $rc -eq 0 ] && holds 'j["verify"]["bad"] == 0' \
+	'j["verify"]["blocks"] == 256' 'j["write"]["total_ios"] > 2 * 256'; then
+	ok "random map: passes over a 1 MiB region, every block written"
+else
+	fail "random map over several passes (exit $rc)"
+fi
+norm=()
+for seed in 1 1 2; do
+	run norm --rw=randwrite --size=64m --verify=crc32c --filename=$mem \
+		--norandommap --randseed=$seed --output-format=json
+	norm+=("$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["jobs"][0]["verify"]["blocks"])' "$tmp/norm.out" 2>/dev/null)")
+done
+# 16384 draws with repeats leave about 1 - 1/e of the blocks: 10356
+if [ $rc -eq 0 ] && [ "${norm[0]}" = "${norm[1]}" ] &&
+   [ "${norm[0]}" != "${norm[2]}" ] && [ "${norm[0]}" -gt 9800 ] &&
+   [ "${norm[0]}" -lt 11000 ]; then
+	ok "--norandommap: ${norm[*]} distinct blocks for seeds 1 1 2"
+else
+	fail "--norandommap: '${norm[*]}' distinct blocks for seeds 1 1 2 (exit $rc)"
+fi
+
+# 11. the clock: named in the header line and the JSON, selectable
+run clk --runtime=1 --time_based
+if [ $rc -eq 0 ] && grep -Eq '^blkbench: \(g=0\): .*, clocksource=(tsc|clock_gettime)$' \
+	"$tmp/clk.out"; then
+	ok "header: $(grep -o 'clocksource=.*' "$tmp/clk.out")"
+else
+	fail "clocksource in the header line (exit $rc)"
+fi
+run clkj --runtime=1 --time_based --clocksource=clock_gettime --output-format=json
+if [ $rc -eq 0 ] && holds 'd["clocksource"] == "clock_gettime"' 'j["read"]["iops"] > 0'; then
+	ok "--clocksource=clock_gettime"
+else
+	fail "--clocksource=clock_gettime (exit $rc)"
+fi
+if grep -qw constant_tsc /proc/cpuinfo && grep -qw nonstop_tsc /proc/cpuinfo &&
+   [ "$(uname -m)" = x86_64 ]; then
+	run clkc --runtime=1 --time_based --clocksource=cpu --output-format=json
+	if [ $rc -eq 0 ] && holds 'd["clocksource"] == "tsc"' 'j["read"]["iops"] > 0'; then
+		ok "--clocksource=cpu reads the TSC"
+	else
+		fail "--clocksource=cpu (exit $rc)"
+	fi
+else
+	echo "skip --clocksource=cpu: no constant_tsc and nonstop_tsc here"
+fi
+
+# 12. bad input: exit 1 and one line naming the option and the valid values
 bad() {
 	local want=$1
 	shift
@@ -169,6 +228,7 @@ bad 'blkbench: --filename=null:bogus=1: ' --filename=null:bogus=1
 bad 'blkbench: --filename=nosuchdriver:x=1: ' --filename=nosuchdriver:x=1
 bad 'blkbench: --queue: nosuchattr=1: ' --queue=nosuchattr=1
 bad 'does not fit nullb0' --size=2g
+bad 'blkbench: --clocksource=hpet: valid values are cpu, clock_gettime' --clocksource=hpet
 
 echo "$failures failed"
 [ $failures -eq 0 ]
