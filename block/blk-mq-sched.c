@@ -399,13 +399,18 @@ int blk_mq_init_sched(struct request_queue *q, const struct elevator_type *e)
 	queue_for_each_hw_ctx(q, hctx, i) {
 		if (e->ops.init_hctx) {
 			ret = e->ops.init_hctx(hctx, i);
-			if (ret) {
-				blk_mq_exit_sched(q, q->elevator);
-				return ret;
-			}
+			if (ret)
+				goto err_hctx;
 		}
 	}
 	return 0;
+
+err_hctx:
+	/* undo only the hctxs that were set up */
+	while (i-- && e->ops.exit_hctx)
+		e->ops.exit_hctx(q->queue_hw_ctx[i], i);
+	if (e->ops.exit_sched)
+		e->ops.exit_sched(q->elevator);
 
 err_elv:
 	pthread_mutex_destroy(&q->elevator->sysfs_lock);

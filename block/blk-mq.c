@@ -226,6 +226,12 @@ struct request *blk_mq_alloc_request(struct request_queue *q, blk_opf_t opf,
 	};
 	struct request *rq;
 
+	/* the kernel would retry forever: say no instead */
+	if ((flags & BLK_MQ_REQ_RESERVED) && !q->tag_set->reserved_tags) {
+		blk_err(-EINVAL, "reserved request: the tag set has no "
+			"reserved tags");
+		return NULL;
+	}
 	if (blk_queue_enter(q, flags))
 		return NULL;
 	rq = __blk_mq_alloc_requests(&data);

@@ -273,13 +273,13 @@ static int queue_scheduler_store(struct request_queue *q, const char *val)
 static int queue_nr_hw_queues_store(struct request_queue *q, const char *val)
 {
 	unsigned long nr;
-	int ret = parse_uint("nr_hw_queues", val, BLK_MAX_CPUS, &nr);
+	int ret = parse_uint("nr_hw_queues", val, ULONG_MAX, &nr);
 
 	if (ret)
 		return ret;
-	if (!nr)
-		return blk_err(-EINVAL, "nr_hw_queues 0: valid values are "
-			       "1..%u", q->nr_cpu_ids);
+	if (!nr || nr > q->nr_cpu_ids)
+		return blk_err(-EINVAL, "nr_hw_queues %lu: valid values are "
+			       "1..%u", nr, q->nr_cpu_ids);
 	return blk_mq_update_nr_hw_queues(q->tag_set, (unsigned int)nr);
 }
 
