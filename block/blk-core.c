@@ -155,7 +155,7 @@ void blk_mq_freeze_queue(struct request_queue *q)
 void blk_mq_unfreeze_queue(struct request_queue *q)
 {
 	pthread_mutex_lock(&q->mq_freeze_lock);
-	BUG_ON(q->mq_freeze_depth <= 0);
+	BUG_ON_QUEUE(q->mq_freeze_depth <= 0, q);
 	if (--q->mq_freeze_depth == 0)
 		percpu_ref_resurrect(&q->q_usage_counter);
 	pthread_mutex_unlock(&q->mq_freeze_lock);

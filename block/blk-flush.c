@@ -141,7 +141,7 @@ static rq_end_io_ret_t flush_end_io(struct request *flush_rq,
 		flush_rq->internal_tag = BLK_MQ_NO_TAG;
 	}
 	running = &fq->flush_queue[fq->flush_running_idx];
-	BUG_ON(fq->flush_pending_idx == fq->flush_running_idx);
+	BUG_ON_QUEUE(fq->flush_pending_idx == fq->flush_running_idx, q);
 	fq->flush_running_idx ^= 1;
 	/* take them off first: completing one may change the lists */
 	list_splice_init(running, &done);

@@ -166,6 +166,11 @@ void blk_mq_debug_dump_queue(struct request_queue *q, FILE *out)
 	pthread_rwlock_unlock(&q->hctx_lock);
 }
 
+void blk_bug_dump_queue(void *q)
+{
+	blk_mq_debug_dump_queue(q, stderr);
+}
+
 void blk_mq_debug_dump(struct gendisk *disk, FILE *out)
 {
 	blk_mq_debug_dump_queue(disk->queue, out);

@@ -388,7 +388,7 @@ void blk_mq_map_swqueue(struct request_queue *q)
 		}
 		hctx_clear_bit(BLK_MQ_S_INACTIVE, hctx);
 		hctx->tags = set->tags[i];
-		BUG_ON(!hctx->tags);
+		BUG_ON_QUEUE(!hctx->tags, q);
 		sbitmap_resize(&hctx->ctx_map, hctx->nr_ctx);
 	}
 }

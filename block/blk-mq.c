@@ -429,9 +429,10 @@ void __blk_mq_end_request(struct request *rq, blk_status_t error)
 void blk_mq_end_request(struct request *rq, blk_status_t error)
 {
 	/* a flush sequence step: the flush machinery ends the bios later */
-	if (!(rq->rq_flags & RQF_FLUSH_SEQ) &&
-	    blk_update_request(rq, error, blk_rq_bytes(rq)))
-		BUG();
+	bool more = !(rq->rq_flags & RQF_FLUSH_SEQ) &&
+		    blk_update_request(rq, error, blk_rq_bytes(rq));
+
+	BUG_ON_QUEUE(more, rq->q);
 	__blk_mq_end_request(rq, error);
 }
 
@@ -497,8 +498,8 @@ void blk_mq_end_request_batch(struct io_comp_batch *iob)
 	while ((rq = iob->req_list)) {
 		iob->req_list = rq->rq_next;
 		rq->rq_next = NULL;
-		if (blk_update_request(rq, BLK_STS_OK, blk_rq_bytes(rq)))
-			BUG();
+		BUG_ON_QUEUE(blk_update_request(rq, BLK_STS_OK,
+						blk_rq_bytes(rq)), rq->q);
 		if (rq->rq_flags & RQF_IO_STAT)
 			blk_account_io_done(rq, now);
 		if (rq->rq_flags & RQF_ELV) {
@@ -671,7 +672,7 @@ static void blk_mq_insert_ctx_list(struct blk_mq_hw_ctx *hctx,
 	unsigned long n = 0;
 
 	list_for_each_entry(rq, list, queuelist) {
-		BUG_ON(rq->mq_ctx != ctx);
+		BUG_ON_QUEUE(rq->mq_ctx != ctx, hctx->queue);
 		trace_block_rq_insert(rq);
 		n++;
 	}

@@ -638,5 +638,18 @@ void bio_cache_trim_thread(void);
 
 /* debug dump of a queue, for BUG() */
 void blk_mq_debug_dump_queue(struct request_queue *q, FILE *out);
+void blk_bug_dump_queue(void *q);
+
+/*
+ * BUG_ON for an invariant of a queue: the report ends with the queue's
+ * debugfs-style dump (DESIGN.md section 6).
+ */
+#define BUG_ON_QUEUE(cond, q)						\
+	do {								\
+		if (unlikely(cond)) {					\
+			bug_set_dumper(blk_bug_dump_queue, (q));	\
+			__bug(__FILE__, __LINE__, __func__, #cond);	\
+		}							\
+	} while (0)
 
 #endif
