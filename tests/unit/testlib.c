@@ -363,6 +363,7 @@ struct rec_dev {
 	blk_status_t flush_fail_st;
 	unsigned int budget, budget_in_use, budget_max;
 	unsigned long budget_denied;
+	bool budget_starved;		/* denied since the last put */
 };
 
 static _Atomic unsigned int rec_next_id;
@@ -405,18 +406,30 @@ static bool rec_get_budget(struct request_queue *q)
 			d->budget_max = d->budget_in_use;
 	} else {
 		d->budget_denied++;
+		d->budget_starved = true;
 	}
 	pthread_mutex_unlock(&d->lock);
 	return ok;
 }
 
+/*
+ * As SCSI does (sdev->restarts, scsi_run_queue_async()): when budget
+ * comes back after a dispatch was refused, run the queues. The core
+ * does not rerun a queue whose dispatch stopped for lack of budget
+ * (blk_mq_do_dispatch_sched/ctx): that is the driver's job.
+ */
 static void rec_put_budget(struct request_queue *q)
 {
 	struct rec_dev *d = queue_driver_data(q);
+	bool kick;
 
 	pthread_mutex_lock(&d->lock);
 	rec_put_budget_locked(d);
+	kick = d->budget_starved;
+	d->budget_starved = false;
 	pthread_mutex_unlock(&d->lock);
+	if (kick)
+		blk_mq_run_hw_queues(q, true);
 }
 
 /* Give back the budget of a request the driver is done with. */

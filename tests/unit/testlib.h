@@ -163,7 +163,8 @@ struct rec_config {
 	bool memory_backed;		/* keep data in a flat buffer */
 	bool has_queue_rqs;
 	bool has_commit_rqs;
-	bool has_budget;		/* provide get_budget/put_budget */
+	bool has_budget;		/* get/put_budget; reruns the queues
+					   when budget returns after a refusal */
 	unsigned int budget;		/* requests the budget allows */
 	enum rec_mode mode;
 };
