@@ -195,7 +195,7 @@ struct bio *__bio_split_to_limits(struct bio *bio,
 		goto fail;
 	}
 	/* a NOWAIT bio cannot wait for its pieces: let the caller retry */
-	if (bio->bi_opf & REQ_NOWAIT) {
+	if ((bio->bi_opf & REQ_NOWAIT) && bio_op(bio) <= REQ_OP_WRITE) {
 		bio->bi_status = BLK_STS_AGAIN;
 		goto fail;
 	}
@@ -266,6 +266,9 @@ unsigned int blk_rq_get_max_sectors(struct request *rq, sector_t offset)
 
 static bool ll_new_hw_segment(struct request *req, unsigned int nr_segs)
 {
+	/* a discard range merged on adds no data segment */
+	if (req_op(req) == REQ_OP_DISCARD)
+		return true;
 	if (req->nr_phys_segments + nr_segs > req->q->limits.max_segments) {
 		req_set_nomerge(req->q, req);
 		return false;

@@ -204,7 +204,12 @@ struct blk_mq_ops {
 	 * take are left in *@rqlist for the core to issue one by one.
 	 */
 	void (*queue_rqs)(struct request **rqlist);
-	/* Reserve/release room for one request (per-device depth limits). */
+	/*
+	 * Reserve/release room for one request (per-device depth limits).
+	 * The core puts the budget back itself when queue_rq returns a
+	 * RESOURCE status. A driver whose get_budget said no must rerun the
+	 * queue (blk_mq_run_hw_queues) when budget frees up.
+	 */
 	bool (*get_budget)(struct request_queue *q);
 	void (*put_budget)(struct request_queue *q);
 	/* Finish a request after blk_mq_complete_request(). */
