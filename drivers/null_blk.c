@@ -574,8 +574,13 @@ static blk_status_t null_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct nullb *nullb = rq_nullb(rq);
 	struct nullb_queue *nq = hctx_driver_data(hctx);
 	struct nullb_cmd *cmd = blk_mq_rq_to_pdu(rq);
-	unsigned long n = atomic_fetch_add_explicit(&nullb->nr_requests, 1,
-						    memory_order_relaxed);
+	unsigned long n = 0;
+
+	/* a counter shared by all queues costs a contended atomic: only
+	 * fault injection needs it */
+	if (unlikely(nullb->p.requeue | nullb->p.timeout | nullb->p.resource))
+		n = atomic_fetch_add_explicit(&nullb->nr_requests, 1,
+					      memory_order_relaxed);
 
 	if (null_every(nullb, nullb->p.resource, n))
 		return BLK_STS_RESOURCE;
