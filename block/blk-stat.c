@@ -10,80 +10,20 @@
 #include <string.h>
 
 #include "blk.h"
+#include "lib/thread-slot.h"
 
 /*
- * Each thread counts in a slot of its own, as the kernel counts per CPU
- * with preemption off: a slot with a single writer needs no atomic
- * read-modify-write, just a store that readers may see a moment late.
- * Slots go back to the pool when their thread exits. Past
- * BLK_STAT_SLOTS live threads, the extra ones share slots and pay for
- * atomic adds.
+ * Each thread counts in a slot of its own (lib/thread-slot.h): a slot with
+ * one writer needs no atomic read-modify-write, as the kernel's per-CPU
+ * counters need none with preemption off.
  */
-static pthread_mutex_t stat_slot_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t stat_slot_used;		/* bit per exclusive slot */
-static unsigned int stat_slot_next;	/* round-robin for shared ones */
-static pthread_key_t stat_slot_key;
-static pthread_once_t stat_slot_once = PTHREAD_ONCE_INIT;
-static _Thread_local int stat_slot = -1;
-static _Thread_local bool stat_slot_shared;
-
-BUILD_BUG_ON(BLK_STAT_SLOTS > 64);
-
-static void stat_slot_release(void *arg)
+static inline struct disk_stats *this_stats(struct gendisk *disk,
+					    struct thread_slot **tsp)
 {
-	int slot = (int)(intptr_t)arg - 1;
+	struct thread_slot *ts = this_thread_slot();
 
-	pthread_mutex_lock(&stat_slot_lock);
-	stat_slot_used &= ~(1ULL << slot);
-	pthread_mutex_unlock(&stat_slot_lock);
-}
-
-static void stat_slot_key_init(void)
-{
-	BUG_ON(pthread_key_create(&stat_slot_key, stat_slot_release));
-}
-
-static __attribute__((noinline)) void stat_slot_claim(void)
-{
-	pthread_once(&stat_slot_once, stat_slot_key_init);
-	pthread_mutex_lock(&stat_slot_lock);
-	if (~stat_slot_used) {
-		stat_slot = __builtin_ctzll(~stat_slot_used);
-		stat_slot_used |= 1ULL << stat_slot;
-		stat_slot_shared = false;
-		pthread_setspecific(stat_slot_key, (void *)(intptr_t)(stat_slot + 1));
-	} else {
-		stat_slot = (int)(stat_slot_next++ % BLK_STAT_SLOTS);
-		stat_slot_shared = true;
-	}
-	pthread_mutex_unlock(&stat_slot_lock);
-}
-
-static inline struct disk_stats *this_stats(struct gendisk *disk)
-{
-	if (unlikely(stat_slot < 0))
-		stat_slot_claim();
-	return &disk->stats[stat_slot];
-}
-
-static inline void stat_add(_Atomic uint64_t *c, uint64_t v)
-{
-	if (likely(!stat_slot_shared))
-		atomic_store_explicit(c, atomic_load_explicit(c,
-				memory_order_relaxed) + v, memory_order_relaxed);
-	else
-		atomic_fetch_add_explicit(c, v, memory_order_relaxed);
-}
-
-static inline void stat_inflight_add(struct disk_stats *st, int dir, long v)
-{
-	_Atomic long *c = &st->in_flight[dir];
-
-	if (likely(!stat_slot_shared))
-		atomic_store_explicit(c, atomic_load_explicit(c,
-				memory_order_relaxed) + v, memory_order_relaxed);
-	else
-		atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+	*tsp = ts;
+	return &disk->stats[ts->slot];
 }
 
 long disk_in_flight(struct gendisk *disk)
@@ -116,27 +56,34 @@ static void update_io_ticks(struct gendisk *disk, uint64_t now_ms, bool end)
 void blk_account_io_start(struct request *rq)
 {
 	struct gendisk *disk = rq->q->disk;
+	struct thread_slot *ts;
+	struct disk_stats *st;
 
 	if (!(rq->rq_flags & RQF_IO_STAT) || !disk)
 		return;
 	update_io_ticks(disk, rq->start_time_ns / NSEC_PER_MSEC, false);
-	stat_inflight_add(this_stats(disk), rq_data_dir(rq), 1);
+	st = this_stats(disk, &ts);
+	slot_counter_add(ts, &st->in_flight[rq_data_dir(rq)], 1);
 }
 
 void blk_account_io_completion(struct request *rq, unsigned int bytes)
 {
 	struct gendisk *disk = rq->q->disk;
+	struct thread_slot *ts;
+	struct disk_stats *st;
 
 	if (!(rq->rq_flags & RQF_IO_STAT) || !disk)
 		return;
-	stat_add(&this_stats(disk)->sectors[op_stat_group(rq->cmd_flags)],
-		 bytes >> SECTOR_SHIFT);
+	st = this_stats(disk, &ts);
+	slot_counter_add(ts, &st->sectors[op_stat_group(rq->cmd_flags)],
+			 bytes >> SECTOR_SHIFT);
 }
 
 void blk_account_io_done(struct request *rq, uint64_t now)
 {
 	struct gendisk *disk = rq->q->disk;
 	struct disk_stats *st;
+	struct thread_slot *ts;
 	int sgrp;
 
 	/* a flush step is not the end of the request */
@@ -144,34 +91,38 @@ void blk_account_io_done(struct request *rq, uint64_t now)
 	    !disk)
 		return;
 	sgrp = op_stat_group(rq->cmd_flags);
-	st = this_stats(disk);
+	st = this_stats(disk, &ts);
 	update_io_ticks(disk, now / NSEC_PER_MSEC, true);
-	stat_add(&st->ios[sgrp], 1);
-	stat_add(&st->nsecs[sgrp], now > rq->start_time_ns ?
+	slot_counter_add(ts, &st->ios[sgrp], 1);
+	slot_counter_add(ts, &st->nsecs[sgrp], now > rq->start_time_ns ?
 				   now - rq->start_time_ns : 0);
-	stat_inflight_add(st, rq_data_dir(rq), -1);
+	slot_counter_add(ts, &st->in_flight[rq_data_dir(rq)], -1);
 }
 
 void blk_account_io_flush(struct request *rq)
 {
 	struct gendisk *disk = rq->q->disk;
 	struct disk_stats *st;
+	struct thread_slot *ts;
 	uint64_t now = ktime_get_ns();
 
 	if (!disk)
 		return;
-	st = this_stats(disk);
-	stat_add(&st->ios[STAT_FLUSH], 1);
-	stat_add(&st->nsecs[STAT_FLUSH], now - rq->start_time_ns);
+	st = this_stats(disk, &ts);
+	slot_counter_add(ts, &st->ios[STAT_FLUSH], 1);
+	slot_counter_add(ts, &st->nsecs[STAT_FLUSH], now - rq->start_time_ns);
 }
 
 void blk_account_io_merge_bio(struct request *rq)
 {
 	struct gendisk *disk = rq->q->disk;
+	struct thread_slot *ts;
+	struct disk_stats *st;
 
 	if (!(rq->rq_flags & RQF_IO_STAT) || !disk)
 		return;
-	stat_add(&this_stats(disk)->merges[op_stat_group(rq->cmd_flags)], 1);
+	st = this_stats(disk, &ts);
+	slot_counter_add(ts, &st->merges[op_stat_group(rq->cmd_flags)], 1);
 }
 
 /* @rq was merged into another request: it is no longer in flight. */
@@ -179,12 +130,13 @@ void blk_account_io_merge_request(struct request *rq)
 {
 	struct gendisk *disk = rq->q->disk;
 	struct disk_stats *st;
+	struct thread_slot *ts;
 
 	if (!(rq->rq_flags & RQF_IO_STAT) || !disk)
 		return;
-	st = this_stats(disk);
-	stat_add(&st->merges[op_stat_group(rq->cmd_flags)], 1);
-	stat_inflight_add(st, rq_data_dir(rq), -1);
+	st = this_stats(disk, &ts);
+	slot_counter_add(ts, &st->merges[op_stat_group(rq->cmd_flags)], 1);
+	slot_counter_add(ts, &st->in_flight[rq_data_dir(rq)], -1);
 	rq->rq_flags &= ~RQF_IO_STAT;
 }
 
@@ -192,23 +144,27 @@ void blk_account_io_merge_request(struct request *rq)
 void bio_start_io_acct(struct bio *bio)
 {
 	struct gendisk *disk = bio->bi_disk;
+	struct thread_slot *ts;
+	struct disk_stats *st;
 
 	update_io_ticks(disk, ktime_get_ms(), false);
-	stat_inflight_add(this_stats(disk), op_is_write(bio->bi_opf), 1);
+	st = this_stats(disk, &ts);
+	slot_counter_add(ts, &st->in_flight[op_is_write(bio->bi_opf)], 1);
 }
 
 void bio_end_io_acct(struct bio *bio, uint64_t start_ns)
 {
 	struct gendisk *disk = bio->bi_disk;
-	struct disk_stats *st = this_stats(disk);
+	struct thread_slot *ts;
+	struct disk_stats *st = this_stats(disk, &ts);
 	int sgrp = op_stat_group(bio->bi_opf);
 	uint64_t now = ktime_get_ns();
 
 	update_io_ticks(disk, now / NSEC_PER_MSEC, true);
-	stat_add(&st->ios[sgrp], 1);
-	stat_add(&st->sectors[sgrp], bio_sectors(bio));
-	stat_add(&st->nsecs[sgrp], now - start_ns);
-	stat_inflight_add(st, op_is_write(bio->bi_opf), -1);
+	slot_counter_add(ts, &st->ios[sgrp], 1);
+	slot_counter_add(ts, &st->sectors[sgrp], bio_sectors(bio));
+	slot_counter_add(ts, &st->nsecs[sgrp], now - start_ns);
+	slot_counter_add(ts, &st->in_flight[op_is_write(bio->bi_opf)], -1);
 }
 
 void blk_disk_get_stats(struct gendisk *disk, struct blk_disk_stats *out)

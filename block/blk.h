@@ -15,6 +15,7 @@
 #include "lib/cpumask.h"
 #include "lib/log.h"
 #include "lib/percpu-ref.h"
+#include "lib/thread-slot.h"
 #include "lib/sbitmap.h"
 #include "lib/time.h"
 #include "lib/workqueue.h"
@@ -50,7 +51,7 @@ struct blk_mq_ctx {
 } ____cacheline_aligned;
 
 /* diskstats, one set per thread slot (summed when read), blk-stat.c */
-#define BLK_STAT_SLOTS	64
+#define BLK_STAT_SLOTS	THREAD_SLOTS
 struct disk_stats {
 	_Atomic uint64_t ios[4];
 	_Atomic uint64_t merges[4];

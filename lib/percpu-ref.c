@@ -1,22 +1,67 @@
 // SPDX-License-Identifier: MIT
-#include "percpu-ref.h"
+#include <linux/membarrier.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "bug.h"
+#include "percpu-ref.h"
+#include "time.h"
 
-static _Atomic unsigned int next_slot;
-static _Thread_local int my_slot = -1;
+static bool membarrier_ok;
+static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
 
-static struct percpu_ref_slot *this_slot(struct percpu_ref *ref)
+static void membarrier_register(void)
 {
-	if (unlikely(my_slot < 0))
-		my_slot = (int)(atomic_fetch_add(&next_slot, 1) %
-				PERCPU_REF_SLOTS);
-	return &ref->slot[my_slot];
+	/* BLKSTACK_NO_MEMBARRIER=1 forces the atomic path (tests) */
+	if (getenv("BLKSTACK_NO_MEMBARRIER"))
+		return;
+	membarrier_ok = syscall(__NR_membarrier,
+				MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+				0, 0) == 0;
+}
+
+bool percpu_ref_fast_path(void)
+{
+	pthread_once(&membarrier_once, membarrier_register);
+	return membarrier_ok;
+}
+
+/* A full barrier on every running thread of the process. */
+static void membarrier_all(void)
+{
+	if (membarrier_ok)
+		syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+	smp_mb();
+}
+
+/* Plain update allowed: one writer per slot, and membarrier orders it. */
+static inline bool slot_fast(const struct thread_slot *ts)
+{
+	return likely(membarrier_ok) && likely(!ts->shared);
+}
+
+static inline void slot_add(struct percpu_ref *ref, long v)
+{
+	struct thread_slot *ts = this_thread_slot();
+	_Atomic long *c = &ref->slot[ts->slot].count;
+
+	if (slot_fast(ts)) {
+		atomic_store_explicit(c, atomic_load_explicit(c,
+				      memory_order_relaxed) + v,
+				      memory_order_relaxed);
+		/* the update before any later read of ->dying */
+		atomic_signal_fence(memory_order_seq_cst);
+	} else {
+		atomic_fetch_add(c, v);		/* seq_cst: a full barrier */
+	}
 }
 
 void percpu_ref_init(struct percpu_ref *ref)
 {
 	pthread_condattr_t attr;
 
+	pthread_once(&membarrier_once, membarrier_register);
 	for (int i = 0; i < PERCPU_REF_SLOTS; i++)
 		atomic_init(&ref->slot[i].count, 0);
 	atomic_init(&ref->dying, 0);
@@ -35,21 +80,26 @@ void percpu_ref_exit(struct percpu_ref *ref)
 	pthread_cond_destroy(&ref->wq);
 }
 
-long percpu_ref_sum(struct percpu_ref *ref)
+static long __percpu_ref_sum(struct percpu_ref *ref)
 {
 	long sum = 0;
 
 	for (int i = 0; i < PERCPU_REF_SLOTS; i++)
-		sum += atomic_load(&ref->slot[i].count);
+		sum += atomic_load_explicit(&ref->slot[i].count,
+					    memory_order_relaxed);
 	return sum;
+}
+
+long percpu_ref_sum(struct percpu_ref *ref)
+{
+	membarrier_all();
+	return __percpu_ref_sum(ref);
 }
 
 bool percpu_ref_tryget_live(struct percpu_ref *ref)
 {
-	struct percpu_ref_slot *s = this_slot(ref);
-
-	atomic_fetch_add(&s->count, 1);		/* seq_cst: before the load */
-	if (likely(!atomic_load(&ref->dying)))
+	slot_add(ref, 1);
+	if (likely(!atomic_load_explicit(&ref->dying, memory_order_relaxed)))
 		return true;
 	percpu_ref_put(ref);
 	return false;
@@ -57,15 +107,14 @@ bool percpu_ref_tryget_live(struct percpu_ref *ref)
 
 void percpu_ref_get(struct percpu_ref *ref)
 {
-	atomic_fetch_add_explicit(&this_slot(ref)->count, 1,
-				  memory_order_relaxed);
+	slot_add(ref, 1);
 }
 
 void percpu_ref_put(struct percpu_ref *ref)
 {
-	atomic_fetch_sub(&this_slot(ref)->count, 1);
-	/* someone draining the ref sleeps: let them re-sum */
-	if (unlikely(atomic_load(&ref->dying)) &&
+	slot_add(ref, -1);
+	/* someone draining the ref sleeps: let them re-sum now */
+	if (unlikely(atomic_load_explicit(&ref->dying, memory_order_relaxed)) &&
 	    atomic_load(&ref->waiters))
 		percpu_ref_wake(ref);
 }
@@ -98,18 +147,21 @@ void percpu_ref_wake(struct percpu_ref *ref)
 	pthread_mutex_unlock(&ref->lock);
 }
 
+/*
+ * A put racing with our sum may not see ->waiters (its plain store is not
+ * ordered against its read of ->waiters): the wake-up is a shortcut, and
+ * the wait is bounded so the sum is taken again. Draining is rare.
+ */
 void percpu_ref_wait_zero(struct percpu_ref *ref)
 {
 	pthread_mutex_lock(&ref->lock);
 	atomic_fetch_add(&ref->waiters, 1);
-	/*
-	 * ->waiters goes up before we sum and a put drops its count before
-	 * it reads ->waiters (both seq_cst): either our sum sees the put, or
-	 * the put sees us and broadcasts under the lock we hold until we
-	 * sleep. No wake-up is lost.
-	 */
-	while (percpu_ref_sum(ref) != 0)
-		pthread_cond_wait(&ref->wq, &ref->lock);
+	while (percpu_ref_sum(ref) != 0) {
+		struct timespec ts = ns_to_timespec(ktime_get_ns() +
+						    NSEC_PER_MSEC);
+
+		pthread_cond_timedwait(&ref->wq, &ref->lock, &ts);
+	}
 	atomic_fetch_sub(&ref->waiters, 1);
 	pthread_mutex_unlock(&ref->lock);
 }

@@ -4,13 +4,19 @@
  * be "killed" (no new users) and waited on until it drains: the kernel's
  * percpu_ref as the request queue's q_usage_counter uses it.
  *
- * Each thread counts in its own slot (cache line). Getting a reference is
- * an increment of the slot and a check of ->dying; killing sets ->dying and
- * then sums the slots. The ordering (seq_cst increment then load, store
- * then loads) means a getter either sees ->dying and backs out on its own
- * slot, or its increment is seen by the sum, so the sum can never read
- * zero while a successful holder remains. A reference may be put from a
- * different thread (slot) than the one that took it: only the sum matters.
+ * Each thread counts in its own slot (lib/thread-slot.h). Getting a
+ * reference increments the slot and then reads ->dying; killing sets
+ * ->dying and then sums the slots. For the sum never to read zero while a
+ * successful holder remains, the getter's increment must be ordered before
+ * its read of ->dying. The kernel gets that from RCU; here the drainer
+ * issues membarrier(2), which runs a full barrier on every thread of the
+ * process, so the getter itself needs only a compiler barrier and a plain
+ * store on a slot nobody else writes (the liburcu scheme). Where
+ * membarrier is missing, or a thread shares its slot, the getter uses a
+ * sequentially consistent atomic add instead.
+ *
+ * A reference may be put from a different thread than the one that took
+ * it: only the sum matters.
  */
 #ifndef BLKSTACK_LIB_PERCPU_REF_H
 #define BLKSTACK_LIB_PERCPU_REF_H
@@ -19,8 +25,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "compiler.h"
+#include "thread-slot.h"
 
-#define PERCPU_REF_SLOTS 16
+#define PERCPU_REF_SLOTS THREAD_SLOTS
 
 struct percpu_ref_slot {
 	_Atomic long count;
@@ -46,6 +53,7 @@ void percpu_ref_kill(struct percpu_ref *ref);
 void percpu_ref_resurrect(struct percpu_ref *ref);
 bool percpu_ref_is_zero(struct percpu_ref *ref);
 bool percpu_ref_is_dying(struct percpu_ref *ref);
+/* The current count, after making every thread's updates visible. */
 long percpu_ref_sum(struct percpu_ref *ref);
 /* Sleep until the ref is zero (after kill). */
 void percpu_ref_wait_zero(struct percpu_ref *ref);
@@ -54,5 +62,7 @@ void percpu_ref_wait_live(struct percpu_ref *ref,
 			  bool (*give_up)(void *arg), void *arg);
 /* Wake everyone sleeping in wait_zero/wait_live to recheck. */
 void percpu_ref_wake(struct percpu_ref *ref);
+/* Whether the membarrier fast path is in use (for tests and the dump). */
+bool percpu_ref_fast_path(void);
 
 #endif
