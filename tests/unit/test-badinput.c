@@ -4,7 +4,13 @@
  * the problem and the valid values, and nothing changed (no device made,
  * the attribute keeps its value, the data stays, nothing leaked).
  */
-#include "mqtest.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/blk.h"
+#include "testlib.h"
 
 /*
  * @ret must be @want (any negative if @want is 0) and the message must
@@ -18,16 +24,17 @@ static bool expect_err_(const char *what, long ret, long want, ...)
 	va_list ap;
 
 	if (want)
-		ok &= CHECK(ret == want, "%s: returned %ld, want %ld (%s)",
-			    what, ret, want, msg);
+		ok &= CHECK_MSG(ret == want, "%s: returned %ld, want %ld (%s)",
+				what, ret, want, msg);
 	else
-		ok &= CHECK(ret < 0, "%s: returned %ld, want an error", what,
-			    ret);
-	ok &= CHECK(msg && *msg, "%s: no error message", what);
+		ok &= CHECK_MSG(ret < 0, "%s: returned %ld, want an error",
+				what, ret);
+	ok &= CHECK_MSG(msg && *msg, "%s: no error message", what);
 	va_start(ap, want);
 	while ((s = va_arg(ap, const char *)))
-		ok &= CHECK(msg && strstr(msg, s), "%s: message '%s' does not "
-			    "mention '%s'", what, msg ? msg : "", s);
+		ok &= CHECK_MSG(msg && strstr(msg, s),
+				"%s: message '%s' does not mention '%s'", what,
+				msg ? msg : "", s);
 	va_end(ap);
 	return ok;
 }
@@ -58,59 +65,61 @@ static void bad_add(const char *driver, const char *name, const char *params,
 	int before = nr_devices();
 	int ret;
 
-	snprintf(what, sizeof(what), "add %s '%s' (%s)", driver ? driver : "NULL",
-		 name ? name : "NULL", params ? params : "NULL");
+	snprintf(what, sizeof(what), "add %s '%s' (%s)",
+		 driver ? driver : "NULL", name ? name : "NULL",
+		 params ? params : "NULL");
 	ret = blkstack_dev_add(driver, name, params, &disk);
 	expect_err(what, ret, want, m1, m2, NULL);
-	CHECK(disk == (struct gendisk *)0x1, "%s: *diskp written on failure",
-	      what);
-	CHECK(nr_devices() == before, "%s: a device was left behind", what);
+	CHECK_MSG(disk == (struct gendisk *)0x1,
+		  "%s: *diskp written on failure", what);
+	CHECK_MSG(nr_devices() == before, "%s: a device was left behind", what);
 	if (name && *name && strcmp(name, "dup")) {
 		struct gendisk *found = blk_get_disk(name);
 
-		CHECK(!found, "%s: the name resolves", what);
+		CHECK_MSG(!found, "%s: the name resolves", what);
 		blk_put_disk(found);
 	}
 }
+
+/* null_blk parameters refused with -EINVAL; words the message must name */
+static const struct {
+	const char *params, *m1, *m2;
+} bad_null_params[] = {
+	{ "foo=1", "foo", "irqmode" },
+	{ "irqmode", "key=value", "irqmode" },
+	{ "irqmode=3", "irqmode", "0..2" },
+	{ "irqmode=-1", "irqmode", "0..2" },
+	{ "irqmode=1x", "irqmode", "0..2" },
+	{ "bs=1000", "bs", "power of two" },
+	{ "bs=8192", "bs", "512..4096" },
+	{ "size=0", "size", "MiB" },
+	{ "size=abc", "size=abc", "G" },
+	{ "size=-4", "size", "G" },
+	{ "size=1X", "size", "G" },
+	{ "queue_mode=1", "queue_mode", "2" },
+	{ "queue_mode=3", "queue_mode", "0..2" },
+	{ "cache_size=4", "cache_size", "memory_backed" },
+	{ "badblocks=garbage", "badblocks", "START-END" },
+	{ "badblocks=10-5", "badblocks", "START-END" },
+	{ "badblocks=1-2:x", "badblocks", "START-END" },
+	{ "submit_queues=0", "submit_queues", "1.." },
+	{ "hw_queue_depth=0", "hw_queue_depth", "1.." },
+	{ "hw_queue_depth=abc", "hw_queue_depth", "1.." },
+	{ "memory_backed=2", "memory_backed", "0..1" },
+	{ "irqmode=0,,foo", "foo", NULL },
+};
 
 static void test_dev_add(void)
 {
 	struct gendisk *disk;
 	char longname[64];
 
-	mt_phase("blkstack_dev_add", 10);
+	test_begin("blkstack_dev_add", 10);
 	bad_add("nosuch", "x1", "", -EINVAL, "nosuch", "null");
 	bad_add(NULL, "x1", "", -EINVAL, "driver", "null");
-	bad_add("null", "x1", "foo=1", -EINVAL, "foo", "irqmode");
-	bad_add("null", "x1", "irqmode", -EINVAL, "key=value", "irqmode");
-	bad_add("null", "x1", "irqmode=3", -EINVAL, "irqmode", "0..2");
-	bad_add("null", "x1", "irqmode=-1", -EINVAL, "irqmode", "0..2");
-	bad_add("null", "x1", "irqmode=1x", -EINVAL, "irqmode", "0..2");
-	bad_add("null", "x1", "bs=1000", -EINVAL, "bs", "power of two");
-	bad_add("null", "x1", "bs=8192", -EINVAL, "bs", "512..4096");
-	bad_add("null", "x1", "size=0", -EINVAL, "size", "MiB");
-	bad_add("null", "x1", "size=abc", -EINVAL, "size=abc", "G");
-	bad_add("null", "x1", "size=-4", -EINVAL, "size", "G");
-	bad_add("null", "x1", "size=1X", -EINVAL, "size", "G");
-	bad_add("null", "x1", "queue_mode=1", -EINVAL, "queue_mode", "2");
-	bad_add("null", "x1", "queue_mode=3", -EINVAL, "queue_mode", "0..2");
-	bad_add("null", "x1", "cache_size=4", -EINVAL, "cache_size",
-		"memory_backed");
-	bad_add("null", "x1", "badblocks=garbage", -EINVAL, "badblocks",
-		"START-END");
-	bad_add("null", "x1", "badblocks=10-5", -EINVAL, "badblocks",
-		"START-END");
-	bad_add("null", "x1", "badblocks=1-2:x", -EINVAL, "badblocks",
-		"START-END");
-	bad_add("null", "x1", "submit_queues=0", -EINVAL, "submit_queues",
-		"1..");
-	bad_add("null", "x1", "hw_queue_depth=0", -EINVAL, "hw_queue_depth",
-		"1..");
-	bad_add("null", "x1", "hw_queue_depth=abc", -EINVAL, "hw_queue_depth",
-		"1..");
-	bad_add("null", "x1", "memory_backed=2", -EINVAL, "memory_backed",
-		"0..1");
-	bad_add("null", "x1", "irqmode=0,,foo", -EINVAL, "foo", NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(bad_null_params); i++)
+		bad_add("null", "x1", bad_null_params[i].params, -EINVAL,
+			bad_null_params[i].m1, bad_null_params[i].m2);
 
 	/* names */
 	bad_add("null", "a/b", "", -EINVAL, "a/b", "'/'");
@@ -123,32 +132,32 @@ static void test_dev_add(void)
 	bad_add("null", "a/b", "queue_mode=0", -EINVAL, "a/b", NULL);
 
 	/* a duplicate leaves the first one alone */
-	disk = mt_null("dup", "size=16,memory_backed=1,irqmode=0");
+	disk = test_null_add("dup", "size=16,memory_backed=1,irqmode=0");
 	if (disk) {
 		char w[4096], r[4096];
 
 		bad_add("null", "dup", "size=32", -EEXIST, "dup", "exists");
-		CHECK(get_capacity(disk) == 16 * 2048, "the first dup's size "
-		      "changed to %llu sectors",
-		      (unsigned long long)get_capacity(disk));
-		mt_write_verify(disk, 0, sizeof(w), 1, w, r);
-		mt_del(disk);
+		CHECK_MSG(get_capacity(disk) == 16 * 2048,
+			  "the first dup's size changed to %llu sectors",
+			  (unsigned long long)get_capacity(disk));
+		test_write_verify(disk, 0, sizeof(w), 1, w, r);
+		test_dev_del(disk);
 	}
 
 	/* no name: one is made up */
 	disk = NULL;
-	CHECK(blkstack_dev_add("null", "", "size=16", &disk) == 0, "add with "
-	      "no name: %s", blkstack_errmsg());
+	CHECK_MSG(blkstack_dev_add("null", "", "size=16", &disk) == 0,
+		  "add with no name: %s", blkstack_errmsg());
 	if (disk) {
-		CHECK(!strncmp(blk_disk_name(disk), "nullb", 5), "made-up name "
-		      "'%s'", blk_disk_name(disk));
-		mt_del(disk);
+		CHECK_MSG(!strncmp(blk_disk_name(disk), "nullb", 5),
+			  "made-up name '%s'", blk_disk_name(disk));
+		test_dev_del(disk);
 	}
 
 	expect_err("delete a missing device", blkstack_dev_del("missing"),
 		   -ENODEV, "missing", NULL);
-	CHECK(blk_get_disk("missing") == NULL, "blk_get_disk of a missing "
-	      "name");
+	CHECK_MSG(blk_get_disk("missing") == NULL, "blk_get_disk of a missing "
+		  "name");
 	expect_err("blk_get_disk of a missing name", -ENODEV, -ENODEV,
 		   "missing", NULL);
 }
@@ -168,9 +177,9 @@ static void bad_store(struct gendisk *disk, const char *attr, const char *val,
 	expect_err(what, ret, want, m1, m2, NULL);
 	if (!before[0])
 		return;
-	CHECK(blk_queue_attr_show(disk, attr, after, sizeof(after)) >= 0 &&
-	      !strcmp(before, after), "%s: the value changed from '%s' to "
-	      "'%s' on a failed store", what, before, after);
+	CHECK_MSG(blk_queue_attr_show(disk, attr, after, sizeof(after)) >= 0 &&
+		  !strcmp(before, after), "%s: the value changed from '%s' to "
+		  "'%s' on a failed store", what, before, after);
 }
 
 static void test_attrs(void)
@@ -178,9 +187,9 @@ static void test_attrs(void)
 	struct gendisk *disk;
 	char buf[256];
 
-	mt_phase("queue attributes", 10);
-	disk = mt_null("attrs", "size=16,irqmode=0,hw_queue_depth=64,"
-		       "memory_backed=1");
+	test_begin("queue attributes", 10);
+	disk = test_null_add("attrs", "size=16,irqmode=0,hw_queue_depth=64,"
+			     "memory_backed=1");
 	if (!disk)
 		return;
 	bad_store(disk, "nosuch", "1", -ENOENT, "nosuch", "nomerges");
@@ -197,9 +206,9 @@ static void test_attrs(void)
 	bad_store(disk, "nomerges", "-1", -EINVAL, "nomerges", "0..2");
 	bad_store(disk, "nomerges", "", -EINVAL, "nomerges", "0..2");
 	bad_store(disk, "nomerges", "1 2", -EINVAL, "nomerges", "0..2");
-	mt_attr_store(disk, "nomerges", "2");
+	test_attr_store(disk, "nomerges", "2");
 	bad_store(disk, "nomerges", "7", -EINVAL, "nomerges", "0..2");
-	mt_attr_store(disk, "nomerges", "0");
+	test_attr_store(disk, "nomerges", "0");
 
 	bad_store(disk, "max_sectors_kb", "1", -EINVAL, "max_sectors_kb",
 		  "4..");
@@ -209,9 +218,11 @@ static void test_attrs(void)
 		  NULL);
 	bad_store(disk, "max_sectors_kb", "-8", -EINVAL, "max_sectors_kb",
 		  NULL);
-	mt_attr_store(disk, "max_sectors_kb", "64");
-	CHECK(!strcmp(mt_attr(disk, "max_sectors_kb", buf, sizeof(buf)),
-		      "64"), "max_sectors_kb %s", buf);
+	test_attr_store(disk, "max_sectors_kb", "64");
+	CHECK_MSG(!strcmp(test_attr_show(disk, "max_sectors_kb", buf,
+					 sizeof(buf)),
+			  "64"),
+		  "max_sectors_kb %s", buf);
 	bad_store(disk, "max_sectors_kb", "2", -EINVAL, "max_sectors_kb",
 		  "4..");
 
@@ -242,9 +253,9 @@ static void test_attrs(void)
 	{
 		char w[8192], r[8192];
 
-		mt_write_verify(disk, 0, sizeof(w), 2, w, r);
+		test_write_verify(disk, 0, sizeof(w), 2, w, r);
 	}
-	mt_del(disk);
+	test_dev_del(disk);
 }
 
 /* ---- I/O arguments ---- */
@@ -262,14 +273,14 @@ static void test_io_args(void)
 	char w[8192], r[8192], junk[8192];
 	off_t cap;
 
-	mt_phase("I/O arguments", 10);
-	disk = mt_null("ioargs", "size=16,irqmode=0,memory_backed=1");
+	test_begin("I/O arguments", 10);
+	disk = test_null_add("ioargs", "size=16,irqmode=0,memory_backed=1");
 	if (!disk)
 		return;
 	cap = (off_t)get_capacity(disk) * 512;
-	mt_fill(w, sizeof(w), 3, 0);
-	CHECK(blkdev_pwrite(disk, w, sizeof(w), 0) == sizeof(w), "fill");
-	CHECK(blkdev_pwrite(disk, w, 4096, cap - 4096) == 4096, "fill end");
+	test_fill(w, sizeof(w), 3, 0);
+	CHECK_MSG(blkdev_pwrite(disk, w, sizeof(w), 0) == sizeof(w), "fill");
+	CHECK_MSG(blkdev_pwrite(disk, w, 4096, cap - 4096) == 4096, "fill end");
 	memset(junk, 0x5a, sizeof(junk));
 
 	expect_err("pread at offset 100", blkdev_pread(disk, r, 512, 100),
@@ -306,16 +317,16 @@ static void test_io_args(void)
 	expect_err("submit of 0 bytes", blkdev_submit(disk, REQ_OP_WRITE, 0, r,
 						      0, never_done, NULL),
 		   -EINVAL, "length", NULL);
-	CHECK(submit_called == 0, "the callback ran for a refused submit");
-	CHECK(blkdev_pread(disk, r, 0, 0) == 0, "a read of 0 bytes");
+	CHECK_MSG(submit_called == 0, "the callback ran for a refused submit");
+	CHECK_MSG(blkdev_pread(disk, r, 0, 0) == 0, "a read of 0 bytes");
 
 	/* nothing was written by the refused writes */
-	CHECK(blkdev_pread(disk, r, sizeof(r), 0) == sizeof(r) &&
-	      mt_verify(r, sizeof(r), 3, 0) < 0, "data changed by refused "
-	      "writes");
-	CHECK(blkdev_pread(disk, r, 4096, cap - 4096) == 4096 &&
-	      mt_verify(r, 4096, 3, 0) < 0, "the last block changed");
-	mt_del(disk);
+	CHECK_MSG(blkdev_pread(disk, r, sizeof(r), 0) == sizeof(r) &&
+			  test_verify(r, sizeof(r), 3, 0) < 0,
+		  "data changed by refused writes");
+	CHECK_MSG(blkdev_pread(disk, r, 4096, cap - 4096) == 4096 &&
+		  test_verify(r, 4096, 3, 0) < 0, "the last block changed");
+	test_dev_del(disk);
 }
 
 /* ---- io contexts ---- */
@@ -326,8 +337,8 @@ static void test_ioc(void)
 					    "test");
 	uint16_t prio;
 
-	mt_phase("io contexts", 10);
-	REQUIRE(ioc, "ioc_create: %s", blkstack_errmsg());
+	test_begin("io contexts", 10);
+	REQUIRE_MSG(ioc, "ioc_create: %s", blkstack_errmsg());
 	prio = ioc->ioprio;
 	expect_err("ioprio class 4", ioc_set_ioprio(ioc, 4, 0), -EINVAL,
 		   "class", "3");
@@ -337,17 +348,18 @@ static void test_ioc(void)
 		   "level", "0..7");
 	expect_err("ioprio level -1", ioc_set_ioprio(ioc, 1, -1), -EINVAL,
 		   "level", "0..7");
-	CHECK(ioc->ioprio == prio, "ioprio changed by a refused set");
-	CHECK(ioc_set_ioprio(ioc, IOPRIO_CLASS_RT, 0) == 0, "valid ioprio");
-	CHECK(ioc->ioprio == IOPRIO_PRIO_VALUE(IOPRIO_CLASS_RT, 0), "ioprio");
+	CHECK_MSG(ioc->ioprio == prio, "ioprio changed by a refused set");
+	CHECK_MSG(ioc_set_ioprio(ioc, IOPRIO_CLASS_RT, 0) == 0, "valid ioprio");
+	CHECK_MSG(ioc->ioprio == IOPRIO_PRIO_VALUE(IOPRIO_CLASS_RT, 0),
+		  "ioprio");
 	expect_err("weight 1001", ioc_set_weight(ioc, 1001), -EINVAL,
 		   "1..1000", NULL);
 	expect_err("weight UINT_MAX", ioc_set_weight(ioc, 4294967295U),
 		   -EINVAL, "1..1000", NULL);
-	CHECK(ioc->weight == 100, "weight changed by a refused set: %u",
-	      ioc->weight);
-	CHECK(ioc_set_weight(ioc, 0) == 0 && ioc_set_weight(ioc, 1000) == 0,
-	      "valid weights refused");
+	CHECK_MSG(ioc->weight == 100, "weight changed by a refused set: %u",
+		  ioc->weight);
+	CHECK_MSG(ioc_set_weight(ioc, 0) == 0 && ioc_set_weight(ioc, 1000) == 0,
+		  "valid weights refused");
 	put_io_context(ioc);
 }
 
@@ -358,7 +370,7 @@ static void test_topology(void)
 	struct cpu_topology *before = malloc(sizeof(*before));
 	struct cpu_topology *after = malloc(sizeof(*after));
 
-	mt_phase("CPU topology", 10);
+	test_begin("CPU topology", 10);
 	blk_cpu_topology_get(before);
 	expect_err("topology of 0 CPUs", blk_cpu_topology_set(0, NULL),
 		   -EINVAL, "1..1024", NULL);
@@ -367,12 +379,12 @@ static void test_topology(void)
 	expect_err("topology of 1025 CPUs", blk_cpu_topology_set(1025, NULL),
 		   -EINVAL, "1..1024", NULL);
 	blk_cpu_topology_get(after);
-	CHECK(after->nr_cpu_ids == before->nr_cpu_ids &&
-	      !memcmp(&after->present, &before->present,
-		      sizeof(after->present)), "a refused topology changed "
-	      "the topology (%u -> %u CPUs)", before->nr_cpu_ids,
-	      after->nr_cpu_ids);
-	CHECK(blk_cpu_topology_set(1024, NULL) == 0, "1024 CPUs refused");
+	CHECK_MSG(after->nr_cpu_ids == before->nr_cpu_ids &&
+		  !memcmp(&after->present, &before->present,
+			  sizeof(after->present)), "a refused topology changed "
+		  "the topology (%u -> %u CPUs)", before->nr_cpu_ids,
+		  after->nr_cpu_ids);
+	CHECK_MSG(blk_cpu_topology_set(1024, NULL) == 0, "1024 CPUs refused");
 	blk_cpu_topology_reset();
 	free(before);
 	free(after);
@@ -403,8 +415,8 @@ static void bad_set(const char *what, const struct blk_mq_ops *ops,
 	};
 
 	expect_err(what, blk_mq_alloc_tag_set(&set), -EINVAL, m1, m2, NULL);
-	CHECK(set.tags == NULL && set.map[0].mq_map == NULL, "%s: memory "
-	      "left in the set", what);
+	CHECK_MSG(set.tags == NULL && set.map[0].mq_map == NULL, "%s: memory "
+		  "left in the set", what);
 }
 
 static void test_tag_set(void)
@@ -414,7 +426,7 @@ static void test_tag_set(void)
 		.reserved_tags = 3,
 	};
 
-	mt_phase("blk_mq_alloc_tag_set", 10);
+	test_begin("blk_mq_alloc_tag_set", 10);
 	bad_set("no ops", NULL, 1, 8, 0, 0, "queue_rq", NULL);
 	bad_set("no queue_rq", &no_queue_rq_ops, 1, 8, 0, 0, "queue_rq", NULL);
 	bad_set("nr_hw_queues 0", &dummy_ops, 0, 8, 0, 0, "nr_hw_queues",
@@ -428,18 +440,19 @@ static void test_tag_set(void)
 		"queue_depth");
 	bad_set("nr_maps 4", &dummy_ops, 1, 8, 0, 4, "nr_maps", "1..");
 	/* the edge that is valid */
-	CHECK(blk_mq_alloc_tag_set(&set) == 0, "depth 4 with 3 reserved: %s",
-	      blkstack_errmsg());
+	CHECK_MSG(blk_mq_alloc_tag_set(&set) == 0,
+		  "depth 4 with 3 reserved: %s", blkstack_errmsg());
 	blk_mq_free_tag_set(&set);
 }
 
 int main(void)
 {
+	test_init(0);
 	test_dev_add();
 	test_attrs();
 	test_io_args();
 	test_ioc();
 	test_topology();
 	test_tag_set();
-	return mt_result("test-badinput");
+	return test_report();
 }

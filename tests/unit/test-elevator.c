@@ -137,16 +137,8 @@ static void sync_rw(struct rec_dev *d, unsigned int n, unsigned int len,
 	unsigned char *w = malloc(len), *r = malloc(len);
 
 	REQUIRE(w && r);
-	for (unsigned int i = 0; i < n; i++) {
-		off_t off = (off_t)i * len;
-
-		test_fill(w, len, seed, (uint64_t)off);
-		CHECK_EQ_INT(blkdev_pwrite(rec_disk(d), w, len, off), len);
-		memset(r, 0, len);
-		CHECK_EQ_INT(blkdev_pread(rec_disk(d), r, len, off), len);
-		CHECK_MSG(test_verify(r, len, seed, (uint64_t)off) < 0,
-			  "block %u read back wrong", i);
-	}
+	for (unsigned int i = 0; i < n; i++)
+		test_write_verify(rec_disk(d), (off_t)i * len, len, seed, w, r);
 	free(w);
 	free(r);
 }
@@ -357,7 +349,7 @@ static void *worker_fn(void *arg)
 			}
 			blk_finish_plug(&plug);
 			if (!tio_wait(&t, 8, 10000) || t.errors) {
-				w->err = t.errors ? t.err[0] : -ETIMEDOUT;
+				w->err = t.errors ? t.req[0].err : -ETIMEDOUT;
 				tio_destroy(&t);
 				break;
 			}

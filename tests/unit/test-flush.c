@@ -26,15 +26,21 @@
 
 static unsigned char *buf;
 
-static struct rec_dev *mkdev(bool fua, enum rec_mode mode)
+/* A device with a write cache, running @sched (NULL: none). */
+static struct rec_dev *mkdev(bool fua, enum rec_mode mode, const char *sched)
 {
 	struct rec_config cfg;
+	struct rec_dev *d;
 
 	rec_config_init(&cfg);
 	cfg.lim.features_write_cache = true;
 	cfg.lim.features_fua = fua;
 	cfg.mode = mode;
-	return rec_create(&cfg);
+	d = rec_create(&cfg);
+	if (d && sched)
+		CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "scheduler",
+						  sched), 0);
+	return d;
 }
 
 /* The accepted requests as letters: F flush, W write, R read. */
@@ -96,6 +102,20 @@ static void step(struct rec_dev *d, struct tio *t, enum req_op op,
 	rec_complete_all(d);
 }
 
+/*
+ * Held mode: submit one bio and step it through @steps (F flush, W
+ * write), then wait for it.
+ */
+static void submit_steps(struct rec_dev *d, struct tio *t, blk_opf_t opf,
+			 sector_t sector, void *data, unsigned int len,
+			 const char *steps)
+{
+	tio_submit(t, rec_disk(d), opf, sector, data, len);
+	for (; *steps; steps++)
+		step(d, t, *steps == 'F' ? REQ_OP_FLUSH : REQ_OP_WRITE, 0);
+	CHECK(tio_wait(t, 1, 3000));
+}
+
 static unsigned long flush_ios(struct rec_dev *d)
 {
 	struct blk_disk_stats st;
@@ -106,15 +126,12 @@ static unsigned long flush_ios(struct rec_dev *d)
 
 static void test_preflush_empty(const char *sched)
 {
-	struct rec_dev *d = mkdev(false, REC_INLINE);
+	struct rec_dev *d = mkdev(false, REC_INLINE, sched);
 	unsigned long f0;
 	struct rec_io r;
 	struct tio t;
 
 	REQUIRE(d);
-	if (sched)
-		CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "scheduler",
-						  sched), 0);
 	test_begin("flush: empty PREFLUSH is one REQ_OP_FLUSH", 10);
 	f0 = flush_ios(d);
 	CHECK_EQ_INT(blkdev_flush(rec_disk(d)), 0);
@@ -129,40 +146,28 @@ static void test_preflush_empty(const char *sched)
 	expect_seq(d, "F", "REQ_OP_FLUSH bio");
 	rec_destroy(d);
 
-	d = mkdev(false, REC_HELD);
+	d = mkdev(false, REC_HELD, sched);
 	REQUIRE(d);
-	if (sched)
-		CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "scheduler",
-						  sched), 0);
 	test_begin("flush: the bio ends when the flush does", 10);
 	tio_init(&t);
-	tio_submit(&t, rec_disk(d), REQ_OP_WRITE | REQ_PREFLUSH, 0, NULL, 0);
-	step(d, &t, REQ_OP_FLUSH, 0);
-	CHECK(tio_wait(&t, 1, 3000));
-	CHECK_EQ_INT(t.err[0], 0);
-	CHECK_EQ_U64(t.calls[0], 1);
+	submit_steps(d, &t, REQ_OP_WRITE | REQ_PREFLUSH, 0, NULL, 0, "F");
+	CHECK_EQ_INT(t.req[0].err, 0);
+	CHECK_EQ_U64(t.req[0].calls, 1);
 	tio_destroy(&t);
 	rec_destroy(d);
 }
 
 static void test_sequences(const char *sched)
 {
-	struct rec_dev *d = mkdev(false, REC_HELD), *fua;
+	struct rec_dev *d = mkdev(false, REC_HELD, sched), *fua;
 	struct rec_io r;
 	struct tio t;
 
 	REQUIRE(d);
-	if (sched)
-		CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "scheduler",
-						  sched), 0);
 	test_begin("flush: PREFLUSH + data: FLUSH, then WRITE", 10);
 	tio_init(&t);
-	tio_submit(&t, rec_disk(d), REQ_OP_WRITE | REQ_PREFLUSH, 64, buf,
-		   KB(4));
-	step(d, &t, REQ_OP_FLUSH, 0);
-	step(d, &t, REQ_OP_WRITE, 0);
-	CHECK(tio_wait(&t, 1, 3000));
-	CHECK_EQ_INT(t.err[0], 0);
+	submit_steps(d, &t, REQ_OP_WRITE | REQ_PREFLUSH, 64, buf, KB(4), "FW");
+	CHECK_EQ_INT(t.req[0].err, 0);
 	if (expect_seq(d, "FW", "preflush+data")) {
 		r = nth(d, 1);
 		CHECK_EQ_U64(r.sector, 64);
@@ -175,11 +180,8 @@ static void test_sequences(const char *sched)
 	test_begin("flush: FUA without FUA support: WRITE, then FLUSH", 10);
 	rec_clear_log(d);
 	tio_init(&t);
-	tio_submit(&t, rec_disk(d), REQ_OP_WRITE | REQ_FUA, 64, buf, KB(4));
-	step(d, &t, REQ_OP_WRITE, 0);
-	step(d, &t, REQ_OP_FLUSH, 0);
-	CHECK(tio_wait(&t, 1, 3000));
-	CHECK_EQ_INT(t.err[0], 0);
+	submit_steps(d, &t, REQ_OP_WRITE | REQ_FUA, 64, buf, KB(4), "WF");
+	CHECK_EQ_INT(t.req[0].err, 0);
 	if (expect_seq(d, "WF", "fua emulated"))
 		CHECK_EQ_U64(nth(d, 0).cmd_flags & REQ_FUA, 0);
 	tio_destroy(&t);
@@ -188,29 +190,20 @@ static void test_sequences(const char *sched)
 		   10);
 	rec_clear_log(d);
 	tio_init(&t);
-	tio_submit(&t, rec_disk(d), REQ_OP_WRITE | REQ_PREFLUSH | REQ_FUA, 64,
-		   buf, KB(4));
-	step(d, &t, REQ_OP_FLUSH, 0);
-	step(d, &t, REQ_OP_WRITE, 0);
-	step(d, &t, REQ_OP_FLUSH, 0);
-	CHECK(tio_wait(&t, 1, 3000));
-	CHECK_EQ_INT(t.err[0], 0);
-	CHECK_EQ_U64(t.calls[0], 1);
+	submit_steps(d, &t, REQ_OP_WRITE | REQ_PREFLUSH | REQ_FUA, 64, buf,
+		     KB(4), "FWF");
+	CHECK_EQ_INT(t.req[0].err, 0);
+	CHECK_EQ_U64(t.req[0].calls, 1);
 	if (expect_seq(d, "FWF", "preflush+fua emulated"))
 		CHECK_EQ_U64(nth(d, 1).cmd_flags & (REQ_FUA | REQ_PREFLUSH), 0);
 	tio_destroy(&t);
 	rec_destroy(d);
 
-	fua = mkdev(true, REC_HELD);
+	fua = mkdev(true, REC_HELD, sched);
 	REQUIRE(fua);
-	if (sched)
-		CHECK_EQ_INT(blk_queue_attr_store(rec_disk(fua), "scheduler",
-						  sched), 0);
 	test_begin("flush: FUA with FUA support: the write keeps REQ_FUA", 10);
 	tio_init(&t);
-	tio_submit(&t, rec_disk(fua), REQ_OP_WRITE | REQ_FUA, 64, buf, KB(4));
-	step(fua, &t, REQ_OP_WRITE, 0);
-	CHECK(tio_wait(&t, 1, 3000));
+	submit_steps(fua, &t, REQ_OP_WRITE | REQ_FUA, 64, buf, KB(4), "W");
 	test_sleep_ms(20);	/* nothing may follow */
 	if (expect_seq(fua, "W", "native fua"))
 		CHECK(nth(fua, 0).cmd_flags & REQ_FUA);
@@ -220,11 +213,8 @@ static void test_sequences(const char *sched)
 		   10);
 	rec_clear_log(fua);
 	tio_init(&t);
-	tio_submit(&t, rec_disk(fua), REQ_OP_WRITE | REQ_PREFLUSH | REQ_FUA, 64,
-		   buf, KB(4));
-	step(fua, &t, REQ_OP_FLUSH, 0);
-	step(fua, &t, REQ_OP_WRITE, 0);
-	CHECK(tio_wait(&t, 1, 3000));
+	submit_steps(fua, &t, REQ_OP_WRITE | REQ_PREFLUSH | REQ_FUA, 64, buf,
+		     KB(4), "FW");
 	test_sleep_ms(20);
 	if (expect_seq(fua, "FW", "preflush+native fua")) {
 		r = nth(fua, 1);
@@ -237,15 +227,12 @@ static void test_sequences(const char *sched)
 
 static void test_sharing(const char *sched)
 {
-	struct rec_dev *d = mkdev(false, REC_HELD);
+	struct rec_dev *d = mkdev(false, REC_HELD, sched);
 	struct blk_flush_queue *fq;
 	unsigned long issued0, f0;
 	struct tio t;
 
 	REQUIRE(d);
-	if (sched)
-		CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "scheduler",
-						  sched), 0);
 	fq = rec_queue(d)->fq;
 	test_begin("flush: requests piling up share one flush", 10);
 	issued0 = atomic_load(&fq->flushes_issued);
@@ -296,12 +283,9 @@ static void test_sharing(const char *sched)
 
 static void test_errors(const char *sched)
 {
-	struct rec_dev *d = mkdev(false, REC_INLINE);
+	struct rec_dev *d = mkdev(false, REC_INLINE, sched);
 
 	REQUIRE(d);
-	if (sched)
-		CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "scheduler",
-						  sched), 0);
 	test_begin("flush: a failed preflush fails the bio, no write", 10);
 	rec_fail_flushes(d, 1, BLK_STS_IOERR);
 	CHECK_EQ_INT(test_bio_sync(rec_disk(d), REQ_OP_WRITE | REQ_PREFLUSH, 0,
@@ -346,7 +330,6 @@ static void run_all(const char *sched)
 int main(void)
 {
 	struct fifo_stats st;
-	int ret;
 
 	test_init(2);
 	buf = aligned_alloc(4096, KB(64));
@@ -356,8 +339,7 @@ int main(void)
 
 	run_all(NULL);
 
-	ret = elv_register(&fifo_test_elv);
-	CHECK_MSG(ret == 0, "elv_register: %d %s", ret, blkstack_errmsg());
+	fifo_test_register();
 	fprintf(stderr, "== again with the fifo-test scheduler\n");
 	run_all("fifo-test");
 	fifo_stats_snapshot(&st);

@@ -47,25 +47,21 @@ static void wait_all(struct tio *t)
 		  tio_done(t), t->nr);
 	CHECK_EQ_U64(t->errors, 0);
 	for (unsigned int i = 0; i < t->nr; i++)
-		CHECK_MSG(t->calls[i] == 1, "bio %u ended %u times", i,
-			  t->calls[i]);
+		CHECK_MSG(t->req[i].calls == 1, "bio %u ended %u times", i,
+			  t->req[i].calls);
 }
 
-static bool expect_ios(struct rec_dev *d, unsigned int n, const char *what)
+/* @n 4k bios from sector @s, @stride apart, under one plug; wait_all(). */
+static void plugged_ios(struct tio *t, struct rec_dev *d, blk_opf_t opf,
+			sector_t s, unsigned int n, unsigned int stride)
 {
-	if (CHECK_MSG(rec_nr_ios(d) == n, "%s: %u requests reached the "
-		      "driver, expected %u", what, rec_nr_ios(d), n))
-		return true;
-	rec_dump(d, what);
-	return false;
-}
+	struct blk_plug plug;
 
-static struct rec_io get_io(struct rec_dev *d, unsigned int i)
-{
-	struct rec_io io;
-
-	CHECK_MSG(rec_get_io(d, i, &io), "no request #%u", i);
-	return io;
+	blk_start_plug(&plug);
+	for (unsigned int i = 0; i < n; i++)
+		io(t, d, opf, s + i * stride, 8);
+	blk_finish_plug(&plug);
+	wait_all(t);
 }
 
 static void get_stats(struct rec_dev *d, struct blk_disk_stats *st)
@@ -80,6 +76,17 @@ static struct rec_dev *mkdev(bool queue_rqs, bool commit_rqs)
 	rec_config_init(&cfg);
 	cfg.has_queue_rqs = queue_rqs;
 	cfg.has_commit_rqs = commit_rqs;
+	return rec_create(&cfg);
+}
+
+/* A ->queue_rqs device with the limits @l. */
+static struct rec_dev *mkdev_lim(const struct rec_limits *l)
+{
+	struct rec_config cfg;
+
+	rec_config_init(&cfg);
+	cfg.has_queue_rqs = true;
+	rec_config_limits(&cfg, l);
 	return rec_create(&cfg);
 }
 
@@ -103,8 +110,8 @@ static void test_plug_sequential(void)
 	CHECK_EQ_U64(rec_nr_ios(d), 0);	/* held in the plug */
 	blk_finish_plug(&plug);
 	wait_all(&t);
-	if (expect_ios(d, 1, "sequential writes")) {
-		r = get_io(d, 0);
+	if (rec_expect_ios(d, 1, "sequential writes")) {
+		r = rec_io_at(d, 0);
 		CHECK_EQ_U64(r.op, REQ_OP_WRITE);
 		CHECK_EQ_U64(r.sector, 0);
 		CHECK_EQ_U64(r.bytes, KB(32));
@@ -126,13 +133,9 @@ static void test_plug_sequential(void)
 	test_begin("plug: 8 sequential 4k reads become one request", 10);
 	rec_clear_log(d);
 	tio_init(&t);
-	blk_start_plug(&plug);
-	for (unsigned int i = 0; i < 8; i++)
-		io(&t, d, REQ_OP_READ, 512 + i * 8, 8);
-	blk_finish_plug(&plug);
-	wait_all(&t);
-	if (expect_ios(d, 1, "sequential reads")) {
-		r = get_io(d, 0);
+	plugged_ios(&t, d, REQ_OP_READ, 512, 8, 8);
+	if (rec_expect_ios(d, 1, "sequential reads")) {
+		r = rec_io_at(d, 0);
 		CHECK_EQ_U64(r.op, REQ_OP_READ);
 		CHECK_EQ_U64(r.sector, 512);
 		CHECK_EQ_U64(r.nr_bios, 8);
@@ -156,8 +159,8 @@ static void test_plug_sequential(void)
 	}
 	blk_finish_plug(&plug);
 	wait_all(&t);
-	if (expect_ios(d, 1, "nested plug"))
-		CHECK_EQ_U64(get_io(d, 0).nr_bios, 2);
+	if (rec_expect_ios(d, 1, "nested plug"))
+		CHECK_EQ_U64(rec_io_at(d, 0).nr_bios, 2);
 	tio_destroy(&t);
 	rec_destroy(d);
 }
@@ -181,8 +184,8 @@ static void test_back_front(void)
 	io(&t, d, REQ_OP_WRITE, 24, 16);	/* back, 8k */
 	blk_finish_plug(&plug);
 	wait_all(&t);
-	if (expect_ios(d, 1, "back/front")) {
-		r = get_io(d, 0);
+	if (rec_expect_ios(d, 1, "back/front")) {
+		r = rec_io_at(d, 0);
 		CHECK_EQ_U64(r.sector, 0);
 		CHECK_EQ_U64(r.bytes, KB(20));
 		CHECK_EQ_U64(r.nr_bios, 4);
@@ -206,7 +209,7 @@ static void test_back_front(void)
 	io(&t, d, REQ_OP_WRITE, 92, 4);		/* 4-sector gap before 100 */
 	blk_finish_plug(&plug);
 	wait_all(&t);
-	expect_ios(d, 4, "gaps and overlaps");
+	rec_expect_ios(d, 4, "gaps and overlaps");
 	tio_destroy(&t);
 
 	test_begin("plug: only the most recent request is tried", 10);
@@ -219,11 +222,11 @@ static void test_back_front(void)
 	io(&t, d, REQ_OP_WRITE, 16, 8);	/* merges into the previous */
 	blk_finish_plug(&plug);
 	wait_all(&t);
-	if (expect_ios(d, 3, "most recent only")) {
+	if (rec_expect_ios(d, 3, "most recent only")) {
 		unsigned int two = 0;
 
 		for (unsigned int i = 0; i < 3; i++)
-			if (get_io(d, i).nr_bios == 2)
+			if (rec_io_at(d, i).nr_bios == 2)
 				two++;
 		CHECK_EQ_U64(two, 1);
 	}
@@ -248,7 +251,7 @@ static void test_ops_and_flags(void)
 	io(&t, d, REQ_OP_WRITE, 16, 8);
 	blk_finish_plug(&plug);
 	wait_all(&t);
-	if (expect_ios(d, 3, "write/read/write")) {
+	if (rec_expect_ios(d, 3, "write/read/write")) {
 		CHECK_EQ_U64(rec_count_op(d, REQ_OP_WRITE), 2);
 		CHECK_EQ_U64(rec_count_op(d, REQ_OP_READ), 1);
 	}
@@ -263,7 +266,7 @@ static void test_ops_and_flags(void)
 	io(&t, d, REQ_OP_WRITE, 16, 8);	/* request has NOMERGE */
 	blk_finish_plug(&plug);
 	wait_all(&t);
-	expect_ios(d, 3, "nomerge");
+	rec_expect_ios(d, 3, "nomerge");
 	tio_destroy(&t);
 
 	test_begin("plug: no write cache: FUA dropped, so it merges", 10);
@@ -275,8 +278,8 @@ static void test_ops_and_flags(void)
 	io(&t, d, REQ_OP_WRITE | REQ_PREFLUSH, 16, 8);
 	blk_finish_plug(&plug);
 	wait_all(&t);
-	if (expect_ios(d, 1, "FUA without write cache")) {
-		r = get_io(d, 0);
+	if (rec_expect_ios(d, 1, "FUA without write cache")) {
+		r = rec_io_at(d, 0);
 		CHECK_EQ_U64(r.nr_bios, 3);
 		CHECK_EQ_U64(r.cmd_flags & (REQ_FUA | REQ_PREFLUSH), 0);
 	}
@@ -300,13 +303,13 @@ static void test_ops_and_flags(void)
 	blk_finish_plug(&plug);
 	wait_all(&t);
 	/* W0, W8 FUA, W16+W32? no: 16..24 then 32 is not contiguous */
-	if (expect_ios(wc, 6, "FUA/PREFLUSH")) {
+	if (rec_expect_ios(wc, 6, "FUA/PREFLUSH")) {
 		unsigned int fua = 0;
 
 		CHECK_EQ_U64(rec_count_op(wc, REQ_OP_FLUSH), 1);
 		CHECK_EQ_U64(rec_count_op(wc, REQ_OP_WRITE), 5);
 		for (unsigned int i = 0; i < 6; i++) {
-			r = get_io(wc, i);
+			r = rec_io_at(wc, i);
 			CHECK_MSG(r.nr_bios <= 1, "request #%u has %u bios", i,
 				  r.nr_bios);
 			if (r.cmd_flags & REQ_FUA) {
@@ -323,33 +326,25 @@ static void test_ops_and_flags(void)
 static void test_limits(void)
 {
 	struct blk_disk_stats st0, st1;
-	struct rec_config cfg;
 	struct blk_plug plug;
 	struct rec_dev *d;
 	struct rec_io r;
 	struct tio t;
 
 	test_begin("merge: max_sectors stops a back merge", 10);
-	rec_config_init(&cfg);
-	cfg.has_queue_rqs = true;
-	cfg.lim.max_hw_sectors = 32;	/* 16 KiB */
-	d = rec_create(&cfg);
+	d = mkdev_lim(&(struct rec_limits){ .max_hw_sectors = 32 }); /* 16k */
 	REQUIRE(d);
 	get_stats(d, &st0);
 	tio_init(&t);
-	blk_start_plug(&plug);
-	for (unsigned int i = 0; i < 8; i++)
-		io(&t, d, REQ_OP_WRITE, i * 8, 8);
-	blk_finish_plug(&plug);
-	wait_all(&t);
-	if (expect_ios(d, 2, "max_sectors")) {
-		r = get_io(d, 0);
+	plugged_ios(&t, d, REQ_OP_WRITE, 0, 8, 8);
+	if (rec_expect_ios(d, 2, "max_sectors")) {
+		r = rec_io_at(d, 0);
 		CHECK_EQ_U64(r.sector, 0);
 		CHECK_EQ_U64(r.bytes, KB(16));
 		CHECK_EQ_U64(r.nr_bios, 4);
 		/* the full request was marked unmergeable */
 		CHECK(r.cmd_flags & REQ_NOMERGE);
-		r = get_io(d, 1);
+		r = rec_io_at(d, 1);
 		CHECK_EQ_U64(r.sector, 32);
 		CHECK_EQ_U64(r.bytes, KB(16));
 		CHECK_EQ_U64(r.nr_bios, 4);
@@ -361,23 +356,16 @@ static void test_limits(void)
 	rec_destroy(d);
 
 	test_begin("merge: max_segments stops a back merge", 10);
-	rec_config_init(&cfg);
-	cfg.has_queue_rqs = true;
-	cfg.lim.max_segments = 4;
-	d = rec_create(&cfg);
+	d = mkdev_lim(&(struct rec_limits){ .max_segments = 4 });
 	REQUIRE(d);
 	tio_init(&t);
-	blk_start_plug(&plug);
-	for (unsigned int i = 0; i < 10; i++)
-		io(&t, d, REQ_OP_WRITE, i * 8, 8);
-	blk_finish_plug(&plug);
-	wait_all(&t);
-	if (expect_ios(d, 3, "max_segments")) {
-		r = get_io(d, 0);
+	plugged_ios(&t, d, REQ_OP_WRITE, 0, 10, 8);
+	if (rec_expect_ios(d, 3, "max_segments")) {
+		r = rec_io_at(d, 0);
 		CHECK_EQ_U64(r.nr_bios, 4);
 		CHECK_EQ_U64(r.nr_phys_segments, 4);
 		CHECK(r.cmd_flags & REQ_NOMERGE);
-		r = get_io(d, 2);
+		r = rec_io_at(d, 2);
 		CHECK_EQ_U64(r.nr_bios, 2);
 		CHECK_EQ_U64(r.nr_phys_segments, 2);
 	}
@@ -399,28 +387,21 @@ static void test_limits(void)
 		blk_finish_plug(&plug);
 	}
 	wait_all(&t);
-	if (expect_ios(d, 2, "3+2 segments")) {
-		CHECK_EQ_U64(get_io(d, 0).nr_phys_segments, 3);
-		CHECK_EQ_U64(get_io(d, 1).nr_phys_segments, 2);
+	if (rec_expect_ios(d, 2, "3+2 segments")) {
+		CHECK_EQ_U64(rec_io_at(d, 0).nr_phys_segments, 3);
+		CHECK_EQ_U64(rec_io_at(d, 1).nr_phys_segments, 2);
 	}
 	tio_destroy(&t);
 	rec_destroy(d);
 
 	test_begin("merge: no request crosses chunk_sectors", 10);
-	rec_config_init(&cfg);
-	cfg.has_queue_rqs = true;
-	cfg.lim.chunk_sectors = 32;
-	d = rec_create(&cfg);
+	d = mkdev_lim(&(struct rec_limits){ .chunk_sectors = 32 });
 	REQUIRE(d);
 	tio_init(&t);
-	blk_start_plug(&plug);
-	for (unsigned int i = 0; i < 8; i++)
-		io(&t, d, REQ_OP_WRITE, 16 + i * 8, 8);	/* 16..80 */
-	blk_finish_plug(&plug);
-	wait_all(&t);
-	if (expect_ios(d, 3, "chunk_sectors")) {
+	plugged_ios(&t, d, REQ_OP_WRITE, 16, 8, 8);	/* 16..80 */
+	if (rec_expect_ios(d, 3, "chunk_sectors")) {
 		for (unsigned int i = 0; i < 3; i++) {
-			r = get_io(d, i);
+			r = rec_io_at(d, i);
 			CHECK_MSG(r.sector / 32 ==
 				  (r.sector + SECT(r.bytes) - 1) / 32,
 				  "request %llu+%u crosses a 32-sector chunk",
@@ -432,6 +413,30 @@ static void test_limits(void)
 }
 
 /* ---- plug flush thresholds ---- */
+
+/*
+ * Under one plug, a write of @bytes at sector 0, then 4k at 1000: the
+ * requests that reached the driver before the plug ended (both must
+ * have reached it after).
+ */
+static unsigned int big_then_small(struct rec_dev *d, unsigned int bytes)
+{
+	struct blk_plug plug;
+	unsigned int early;
+	struct tio t;
+
+	rec_clear_log(d);
+	tio_init(&t);
+	blk_start_plug(&plug);
+	io(&t, d, REQ_OP_WRITE, 0, SECT(bytes));
+	io(&t, d, REQ_OP_WRITE, 1000, 8);
+	early = rec_nr_ios(d);
+	blk_finish_plug(&plug);
+	wait_all(&t);
+	CHECK_EQ_U64(rec_nr_ios(d), 2);
+	tio_destroy(&t);
+	return early;
+}
 
 static void test_plug_thresholds(void)
 {
@@ -462,23 +467,14 @@ static void test_plug_thresholds(void)
 	CHECK_EQ_U64(rec_nr_ios(d), 0);
 	io(&t, d, REQ_OP_WRITE, 1000, 8);
 	CHECK_EQ_U64(rec_nr_ios(d), 1);
-	CHECK_EQ_U64(get_io(d, 0).bytes, KB(128));
+	CHECK_EQ_U64(rec_io_at(d, 0).bytes, KB(128));
 	blk_finish_plug(&plug);
 	wait_all(&t);
 	CHECK_EQ_U64(rec_nr_ios(d), 2);
 	tio_destroy(&t);
 
 	test_begin("plug: 124 KiB is below the size threshold", 10);
-	rec_clear_log(d);
-	tio_init(&t);
-	blk_start_plug(&plug);
-	io(&t, d, REQ_OP_WRITE, 0, SECT(KB(124)));
-	io(&t, d, REQ_OP_WRITE, 1000, 8);
-	CHECK_EQ_U64(rec_nr_ios(d), 0);
-	blk_finish_plug(&plug);
-	wait_all(&t);
-	CHECK_EQ_U64(rec_nr_ios(d), 2);
-	tio_destroy(&t);
+	CHECK_EQ_U64(big_then_small(d, KB(124)), 0);
 
 	test_begin("plug: a request grown to 128 KiB by merges counts", 10);
 	rec_clear_log(d);
@@ -490,8 +486,8 @@ static void test_plug_thresholds(void)
 	io(&t, d, REQ_OP_WRITE, 1000, 8);
 	CHECK_EQ_U64(rec_nr_ios(d), 1);
 	if (rec_nr_ios(d) == 1) {
-		CHECK_EQ_U64(get_io(d, 0).bytes, KB(128));
-		CHECK_EQ_U64(get_io(d, 0).nr_bios, 32);
+		CHECK_EQ_U64(rec_io_at(d, 0).bytes, KB(128));
+		CHECK_EQ_U64(rec_io_at(d, 0).nr_bios, 32);
 	}
 	blk_finish_plug(&plug);
 	wait_all(&t);
@@ -499,17 +495,8 @@ static void test_plug_thresholds(void)
 
 	test_begin("plug: nomerges=2 turns the size threshold off", 10);
 	CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "nomerges", "2"), 0);
-	rec_clear_log(d);
-	tio_init(&t);
-	blk_start_plug(&plug);
-	io(&t, d, REQ_OP_WRITE, 0, SECT(KB(128)));
-	io(&t, d, REQ_OP_WRITE, 1000, 8);
-	CHECK_EQ_U64(rec_nr_ios(d), 0);
-	blk_finish_plug(&plug);
-	wait_all(&t);
-	CHECK_EQ_U64(rec_nr_ios(d), 2);
+	CHECK_EQ_U64(big_then_small(d, KB(128)), 0);
 	CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "nomerges", "0"), 0);
-	tio_destroy(&t);
 	rec_destroy(d);
 
 	test_begin("plug: two devices: 64 requests, each device one run", 10);
@@ -534,7 +521,7 @@ static void test_plug_thresholds(void)
 		/* mixed lists skip ->queue_rqs and go queue by queue */
 		CHECK_EQ_U64(rec_queue_rqs_calls(x), 0);
 		for (unsigned int i = 0; i < rec_nr_ios(x); i++) {
-			struct rec_io r = get_io(x, i);
+			struct rec_io r = rec_io_at(x, i);
 
 			if (r.last)
 				lasts++;
@@ -560,7 +547,6 @@ static void test_nomerges(void)
 {
 	struct rec_dev *d = mkdev(true, false);
 	struct gendisk *disk;
-	struct blk_plug plug;
 	char buf[32];
 	struct tio t;
 
@@ -581,11 +567,7 @@ static void test_nomerges(void)
 			  v);
 		rec_clear_log(d);
 		tio_init(&t);
-		blk_start_plug(&plug);
-		for (unsigned int i = 0; i < 8; i++)
-			io(&t, d, REQ_OP_WRITE, i * 8, 8);
-		blk_finish_plug(&plug);
-		wait_all(&t);
+		plugged_ios(&t, d, REQ_OP_WRITE, 0, 8, 8);
 		CHECK_MSG(rec_nr_ios(d) == expect, "nomerges=%d: %u requests, "
 			  "expected %u", v, rec_nr_ios(d), expect);
 		tio_destroy(&t);
@@ -600,6 +582,22 @@ static void test_nomerges(void)
 }
 
 /* ---- software queue merges ---- */
+
+/* Two contiguous writes wait in the ctx list of a stopped hctx: no merge. */
+static void expect_ctx_unmerged(struct rec_dev *d, const char *what)
+{
+	struct blk_mq_hw_ctx *hctx = rec_queue(d)->queue_hw_ctx[0];
+	struct tio t;
+
+	tio_init(&t);
+	blk_mq_stop_hw_queue(hctx);
+	io(&t, d, REQ_OP_WRITE, 0, 8);
+	io(&t, d, REQ_OP_WRITE, 8, 8);
+	blk_mq_start_hw_queue(hctx);
+	wait_all(&t);
+	rec_expect_ios(d, 2, what);
+	tio_destroy(&t);
+}
 
 static void test_ctx_merge_stopped(void)
 {
@@ -627,9 +625,9 @@ static void test_ctx_merge_stopped(void)
 	CHECK_EQ_U64(tio_done(&t), 0);
 	blk_mq_start_hw_queue(hctx);
 	wait_all(&t);
-	if (expect_ios(d, 11, "ctx merges")) {
+	if (rec_expect_ios(d, 11, "ctx merges")) {
 		for (unsigned int i = 0; i < 11; i++) {
-			r = get_io(d, i);
+			r = rec_io_at(d, i);
 			if (r.nr_bios != 2)
 				continue;
 			two++;
@@ -648,14 +646,7 @@ static void test_ctx_merge_stopped(void)
 	test_begin("ctx merge: not with nomerges=2", 10);
 	CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "nomerges", "2"), 0);
 	rec_clear_log(d);
-	tio_init(&t);
-	blk_mq_stop_hw_queue(hctx);
-	io(&t, d, REQ_OP_WRITE, 0, 8);
-	io(&t, d, REQ_OP_WRITE, 8, 8);
-	blk_mq_start_hw_queue(hctx);
-	wait_all(&t);
-	expect_ios(d, 2, "nomerges=2 ctx");
-	tio_destroy(&t);
+	expect_ctx_unmerged(d, "nomerges=2 ctx");
 	rec_destroy(d);
 
 	test_begin("ctx merge: not without BLK_MQ_F_SHOULD_MERGE", 10);
@@ -667,15 +658,7 @@ static void test_ctx_merge_stopped(void)
 		d = rec_create(&cfg);
 	}
 	REQUIRE(d);
-	hctx = rec_queue(d)->queue_hw_ctx[0];
-	tio_init(&t);
-	blk_mq_stop_hw_queue(hctx);
-	io(&t, d, REQ_OP_WRITE, 0, 8);
-	io(&t, d, REQ_OP_WRITE, 8, 8);
-	blk_mq_start_hw_queue(hctx);
-	wait_all(&t);
-	expect_ios(d, 2, "no SHOULD_MERGE");
-	tio_destroy(&t);
+	expect_ctx_unmerged(d, "no SHOULD_MERGE");
 	rec_destroy(d);
 }
 
@@ -718,7 +701,7 @@ static void test_ctx_merge_busy(void)
 	wait_all(&t);
 	CHECK_EQ_U64(rec_accepted(d), 3);
 	for (unsigned int i = 0; i < rec_nr_ios(d); i++) {
-		r = get_io(d, i);
+		r = rec_io_at(d, i);
 		if (r.ret == BLK_STS_OK && r.nr_bios == 3) {
 			merged++;
 			CHECK_EQ_U64(r.sector, 192);
@@ -749,19 +732,15 @@ static void test_commit_rqs(void)
 	test_begin("commit_rqs: plug issue stopped by BLK_STS_RESOURCE", 10);
 	tio_init(&t);
 	rec_fail_next(d, 2, 1, BLK_STS_RESOURCE);
-	blk_start_plug(&plug);
-	for (unsigned int i = 0; i < 4; i++)
-		io(&t, d, REQ_OP_WRITE, i * 16, 8);
-	blk_finish_plug(&plug);
-	wait_all(&t);
+	plugged_ios(&t, d, REQ_OP_WRITE, 0, 4, 16);
 	CHECK_EQ_U64(rec_accepted(d), 4);
 	CHECK_EQ_U64(rec_nr_ios(d), 5);
 	CHECK_EQ_U64(rec_commit_calls(d), 1);
 	CHECK_EQ_U64(rec_uncommitted(d), 0);
 	/* the two before the refusal were told more would follow */
-	CHECK(!get_io(d, 0).last);
-	CHECK(!get_io(d, 1).last);
-	CHECK_EQ_U64(get_io(d, 2).ret, BLK_STS_RESOURCE);
+	CHECK(!rec_io_at(d, 0).last);
+	CHECK(!rec_io_at(d, 1).last);
+	CHECK_EQ_U64(rec_io_at(d, 2).ret, BLK_STS_RESOURCE);
 	tio_destroy(&t);
 
 	test_begin("commit_rqs: dispatch run stopped by BLK_STS_RESOURCE", 10);

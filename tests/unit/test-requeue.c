@@ -45,14 +45,6 @@ static struct blk_mq_hw_ctx *hctx0(struct rec_dev *d)
 	return rec_queue(d)->queue_hw_ctx[0];
 }
 
-static struct rec_io get_io(struct rec_dev *d, unsigned int i)
-{
-	struct rec_io io;
-
-	CHECK_MSG(rec_get_io(d, i, &io), "no request #%u", i);
-	return io;
-}
-
 static void test_resource(void)
 {
 	struct rec_dev *d = mkdev(REC_INLINE, false, 0), *h;
@@ -70,8 +62,8 @@ static void test_resource(void)
 	CHECK_EQ_U64(rec_nr_ios(d), 4);
 	CHECK_EQ_U64(rec_accepted(d), 1);
 	for (unsigned int i = 0; i < 3; i++)
-		CHECK_EQ_U64(get_io(d, i).ret, BLK_STS_RESOURCE);
-	CHECK_EQ_U64(get_io(d, 3).sector, 0);
+		CHECK_EQ_U64(rec_io_at(d, i).ret, BLK_STS_RESOURCE);
+	CHECK_EQ_U64(rec_io_at(d, 3).sector, 0);
 	/* BLK_MQ_RESOURCE_DELAY (3 ms), not a busy loop */
 	CHECK_MSG(ms >= 3, "three refusals retried within %llu ms",
 		  (unsigned long long)ms);
@@ -114,15 +106,15 @@ static void test_dev_resource(void)
 	test_sleep_ms(50);
 	/* no timer: nothing happens until the first one completes */
 	CHECK_EQ_U64(rec_nr_ios(d), 3);
-	CHECK_EQ_U64(get_io(d, 1).ret, BLK_STS_DEV_RESOURCE);
-	CHECK_EQ_U64(get_io(d, 2).ret, BLK_STS_DEV_RESOURCE);
+	CHECK_EQ_U64(rec_io_at(d, 1).ret, BLK_STS_DEV_RESOURCE);
+	CHECK_EQ_U64(rec_io_at(d, 2).ret, BLK_STS_DEV_RESOURCE);
 	CHECK(blk_mq_sched_needs_restart(hctx0(d)));
 	CHECK_EQ_U64(rec_complete_n(d, 1), 1);
 	CHECK(tio_wait(&t, 1, 3000));
 	CHECK(rec_wait_held(d, 1, 3000));
 	CHECK_EQ_U64(rec_nr_ios(d), 4);
-	CHECK_EQ_U64(get_io(d, 3).sector, 64);
-	CHECK_EQ_U64(get_io(d, 3).ret, BLK_STS_OK);
+	CHECK_EQ_U64(rec_io_at(d, 3).sector, 64);
+	CHECK_EQ_U64(rec_io_at(d, 3).ret, BLK_STS_OK);
 	rec_complete_all(d);
 	CHECK(tio_wait(&t, 2, 3000));
 	CHECK_EQ_U64(t.errors, 0);
@@ -149,9 +141,9 @@ static void test_requeue(void)
 				   KB(16)), 0);
 	CHECK_EQ_U64(rec_nr_ios(d), 2);
 	CHECK_EQ_U64(rec_accepted(d), 1);
-	CHECK(get_io(d, 0).requeued);
-	CHECK_EQ_U64(get_io(d, 1).sector, 128);
-	CHECK_EQ_U64(get_io(d, 1).bytes, KB(16));
+	CHECK(rec_io_at(d, 0).requeued);
+	CHECK_EQ_U64(rec_io_at(d, 1).sector, 128);
+	CHECK_EQ_U64(rec_io_at(d, 1).bytes, KB(16));
 	CHECK_EQ_U64(atomic_load(&q->nr_requeues) - rq0, 1);
 	CHECK(atomic_load(&hctx0(d)->requeued) - hr0 >= 1);
 	r = malloc(KB(16));
@@ -172,8 +164,8 @@ static void test_requeue(void)
 	CHECK_EQ_U64(tio_done(&t), 0);
 	rec_complete_all(d);
 	CHECK(tio_wait(&t, 1, 3000));
-	CHECK_EQ_INT(t.err[0], 0);
-	CHECK_EQ_U64(t.calls[0], 1);
+	CHECK_EQ_INT(t.req[0].err, 0);
+	CHECK_EQ_U64(t.req[0].calls, 1);
 	tio_destroy(&t);
 	rec_destroy(d);
 }
@@ -275,15 +267,12 @@ static void test_dispatch_busy(void)
 
 int main(void)
 {
-	int ret;
-
 	test_init(2);
 	buf = aligned_alloc(4096, KB(64));
 	if (!buf)
 		test_skip("no memory");
 	memset(buf, 0x44, KB(64));
-	ret = elv_register(&fifo_test_elv);
-	CHECK_MSG(ret == 0, "elv_register: %d %s", ret, blkstack_errmsg());
+	fifo_test_register();
 
 	test_resource();
 	test_dev_resource();

@@ -32,42 +32,25 @@
 static unsigned char *wbuf, *rbuf;
 #define BUF_BYTES	(4U << 20)
 
-static struct rec_dev *mkdev(void (*tweak)(struct rec_config *))
+/* A memory-backed recording device with the limits @l (NULL: defaults). */
+static struct rec_dev *mkdev(const struct rec_limits *l)
 {
 	struct rec_config cfg;
 
 	rec_config_init(&cfg);
 	cfg.memory_backed = true;
-	if (tweak)
-		tweak(&cfg);
+	rec_config_limits(&cfg, l);
 	return rec_create(&cfg);
-}
-
-static bool expect_ios(struct rec_dev *d, unsigned int n, const char *what)
-{
-	if (CHECK_MSG(rec_nr_ios(d) == n, "%s: %u requests reached the "
-		      "driver, expected %u", what, rec_nr_ios(d), n))
-		return true;
-	rec_dump(d, what);
-	return false;
-}
-
-static struct rec_io get_io(struct rec_dev *d, unsigned int i)
-{
-	struct rec_io io;
-
-	CHECK_MSG(rec_get_io(d, i, &io), "no request #%u", i);
-	return io;
 }
 
 /* The pieces must be @starts[i] .. @starts[i + 1], in order. */
 static void expect_pieces(struct rec_dev *d, const sector_t *starts,
 			  unsigned int n, const char *what)
 {
-	if (!expect_ios(d, n, what))
+	if (!rec_expect_ios(d, n, what))
 		return;
 	for (unsigned int i = 0; i < n; i++) {
-		struct rec_io r = get_io(d, i);
+		struct rec_io r = rec_io_at(d, i);
 
 		CHECK_MSG(r.sector == starts[i] &&
 			  r.sector + SECT(r.bytes) == starts[i + 1],
@@ -109,16 +92,11 @@ static void write_read_verify(struct rec_dev *d, sector_t sector,
 
 /* ---- limits ---- */
 
-static void lim_16(struct rec_config *c)
-{
-	c->lim.max_hw_sectors = 16;
-}
-
 static void test_max_sectors(void)
 {
 	static const sector_t pieces[] = { 0, 16, 32, 48, 64, 80, 96, 112,
 					   128 };
-	struct rec_dev *d = mkdev(lim_16);
+	struct rec_dev *d = mkdev(&(struct rec_limits){ .max_hw_sectors = 16 });
 	unsigned long s0;
 
 	REQUIRE(d);
@@ -135,16 +113,13 @@ static void test_max_sectors(void)
 	rec_destroy(d);
 }
 
-static void lim_pbs(struct rec_config *c)
-{
-	c->lim.max_hw_sectors = 16;
-	c->lim.physical_block_size = 4096;
-}
-
 static void test_pbs_alignment(void)
 {
 	static const sector_t pieces[] = { 4, 16, 32, 48, 64, 68 };
-	struct rec_dev *d = mkdev(lim_pbs);
+	struct rec_dev *d = mkdev(&(struct rec_limits){
+		.max_hw_sectors = 16,
+		.physical_block_size = 4096,
+	});
 
 	REQUIRE(d);
 	test_begin("split: points on physical block boundaries", 10);
@@ -169,7 +144,7 @@ static void test_max_sectors_kb(void)
 	      0);
 	CHECK_MSG(!strcmp(buf, "1280\n"), "max_sectors_kb '%s'", buf);
 	CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_WRITE, 0, wbuf, KB(64)), 0);
-	expect_ios(d, 1, "default max_sectors_kb");
+	rec_expect_ios(d, 1, "default max_sectors_kb");
 
 	CHECK_EQ_INT(blk_queue_attr_store(disk, "max_sectors_kb", "8"), 0);
 	CHECK(blk_queue_attr_show(disk, "max_sectors_kb", buf, sizeof(buf)) >
@@ -177,9 +152,9 @@ static void test_max_sectors_kb(void)
 	CHECK_MSG(!strcmp(buf, "8\n"), "max_sectors_kb '%s'", buf);
 	rec_clear_log(d);
 	CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_WRITE, 0, wbuf, KB(64)), 0);
-	if (expect_ios(d, 8, "max_sectors_kb 8"))
+	if (rec_expect_ios(d, 8, "max_sectors_kb 8"))
 		for (unsigned int i = 0; i < 8; i++)
-			CHECK_EQ_U64(get_io(d, i).bytes, KB(8));
+			CHECK_EQ_U64(rec_io_at(d, i).bytes, KB(8));
 
 	/* bad values change nothing */
 	CHECK_EQ_INT(blk_queue_attr_store(disk, "max_sectors_kb", "2"),
@@ -198,24 +173,8 @@ static void test_max_sectors_kb(void)
 	CHECK_MSG(!strcmp(buf, "1280\n"), "max_sectors_kb '%s'", buf);
 	rec_clear_log(d);
 	CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_WRITE, 0, wbuf, KB(64)), 0);
-	expect_ios(d, 1, "max_sectors_kb 0");
+	rec_expect_ios(d, 1, "max_sectors_kb 0");
 	rec_destroy(d);
-}
-
-static void lim_segs4(struct rec_config *c)
-{
-	c->lim.max_segments = 4;
-}
-
-static void lim_segsize(struct rec_config *c)
-{
-	c->lim.max_segment_size = 4096;
-}
-
-static void lim_segsize_segs4(struct rec_config *c)
-{
-	c->lim.max_segment_size = 4096;
-	c->lim.max_segments = 4;
 }
 
 static void test_segments(void)
@@ -227,7 +186,7 @@ static void test_segments(void)
 	struct tio t;
 
 	test_begin("split: 8 separate buffers to max_segments 4", 10);
-	d = mkdev(lim_segs4);
+	d = mkdev(&(struct rec_limits){ .max_segments = 4 });
 	REQUIRE(d);
 	for (unsigned int i = 0; i < 8; i++) {
 		bufs[i] = wbuf + i * KB(8);	/* 4k gaps: never contiguous */
@@ -237,13 +196,13 @@ static void test_segments(void)
 	tio_init(&t);
 	tio_submit_vec(&t, rec_disk(d), REQ_OP_WRITE, 0, bufs, lens, 8);
 	CHECK(tio_wait(&t, 1, 5000));
-	CHECK_EQ_INT(t.err[0], 0);
-	if (expect_ios(d, 2, "max_segments 4")) {
-		r = get_io(d, 0);
+	CHECK_EQ_INT(t.req[0].err, 0);
+	if (rec_expect_ios(d, 2, "max_segments 4")) {
+		r = rec_io_at(d, 0);
 		CHECK_EQ_U64(r.bytes, KB(16));
 		CHECK_EQ_U64(r.nr_phys_segments, 4);
 		CHECK(r.cmd_flags & REQ_NOMERGE);
-		r = get_io(d, 1);
+		r = rec_io_at(d, 1);
 		CHECK_EQ_U64(r.sector, 32);
 		CHECK_EQ_U64(r.nr_phys_segments, 4);
 	}
@@ -252,21 +211,22 @@ static void test_segments(void)
 	rec_destroy(d);
 
 	test_begin("split: one 32k buffer is 8 segments of 4k", 10);
-	d = mkdev(lim_segsize);
+	d = mkdev(&(struct rec_limits){ .max_segment_size = 4096 });
 	REQUIRE(d);
 	CHECK_EQ_INT(test_bio_sync(rec_disk(d), REQ_OP_WRITE, 0, wbuf, KB(32)),
 		     0);
-	if (expect_ios(d, 1, "max_segment_size 4k"))
-		CHECK_EQ_U64(get_io(d, 0).nr_phys_segments, 8);
+	if (rec_expect_ios(d, 1, "max_segment_size 4k"))
+		CHECK_EQ_U64(rec_io_at(d, 0).nr_phys_segments, 8);
 	rec_destroy(d);
 
 	test_begin("split: ... and with max_segments 4, two requests", 10);
-	d = mkdev(lim_segsize_segs4);
+	d = mkdev(&(struct rec_limits){ .max_segment_size = 4096,
+					.max_segments = 4 });
 	REQUIRE(d);
 	write_read_verify(d, 8, KB(32), 4);
-	if (expect_ios(d, 4, "max_segment_size 4k, max_segments 4")) {
+	if (rec_expect_ios(d, 4, "max_segment_size 4k, max_segments 4")) {
 		for (unsigned int i = 0; i < 4; i++) {
-			r = get_io(d, i);
+			r = rec_io_at(d, i);
 			CHECK_EQ_U64(r.bytes, KB(16));
 			CHECK_EQ_U64(r.nr_phys_segments, 4);
 		}
@@ -274,15 +234,10 @@ static void test_segments(void)
 	rec_destroy(d);
 }
 
-static void lim_chunk(struct rec_config *c)
-{
-	c->lim.chunk_sectors = 16;
-}
-
 static void test_chunk_sectors(void)
 {
 	static const sector_t pieces[] = { 4, 16, 32, 48, 64, 68 };
-	struct rec_dev *d = mkdev(lim_chunk);
+	struct rec_dev *d = mkdev(&(struct rec_limits){ .chunk_sectors = 16 });
 
 	REQUIRE(d);
 	test_begin("split: no request crosses chunk_sectors", 10);
@@ -296,19 +251,16 @@ static void test_chunk_sectors(void)
 
 /* ---- discard and write zeroes ---- */
 
-static void lim_discard(struct rec_config *c)
-{
-	c->lim.max_hw_discard_sectors = 64;
-	c->lim.discard_granularity = 8192;
-	c->lim.max_write_zeroes_sectors = 32;
-}
-
 static void test_discard(void)
 {
 	static const sector_t pieces[] = { 8, 64, 128, 192, 256, 320, 384,
 					   408 };
 	static const sector_t wz[] = { 0, 32, 64, 96, 128 };
-	struct rec_dev *d = mkdev(lim_discard);
+	struct rec_dev *d = mkdev(&(struct rec_limits){
+		.max_hw_discard_sectors = 64,
+		.discard_granularity = 8192,
+		.max_write_zeroes_sectors = 32,
+	});
 	struct gendisk *disk;
 	unsigned char *mem;
 
@@ -322,7 +274,7 @@ static void test_discard(void)
 	CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_DISCARD, 8, NULL, KB(200)), 0);
 	expect_pieces(d, pieces, 7, "discard");
 	for (unsigned int i = 0; i < rec_nr_ios(d); i++)
-		CHECK_EQ_U64(get_io(d, i).op, REQ_OP_DISCARD);
+		CHECK_EQ_U64(rec_io_at(d, i).op, REQ_OP_DISCARD);
 	CHECK(test_verify(mem, KB(4), 6, 0) < 0);
 	for (unsigned int i = KB(4); i < KB(204); i++)
 		if (!CHECK_MSG(mem[i] == 0, "byte %u not discarded", i))
@@ -334,7 +286,7 @@ static void test_discard(void)
 		     0);
 	rec_clear_log(d);
 	CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_DISCARD, 0, NULL, KB(64)), 0);
-	expect_ios(d, 4, "discard_max_bytes 16k");
+	rec_expect_ios(d, 4, "discard_max_bytes 16k");
 	CHECK_EQ_INT(blk_queue_attr_store(disk, "discard_max_bytes", "1000"),
 		     -EINVAL);
 	CHECK_EQ_INT(blk_queue_attr_store(disk, "discard_max_bytes",
@@ -360,25 +312,22 @@ static void test_discard(void)
 	CHECK_EQ_INT(test_bio_sync(rec_disk(d), REQ_OP_WRITE_ZEROES, 0, NULL,
 				   KB(64)), -EOPNOTSUPP);
 	CHECK_EQ_INT(blkdev_discard(rec_disk(d), 0, KB(64)), -EOPNOTSUPP);
-	expect_ios(d, 0, "unsupported ops");
+	rec_expect_ios(d, 0, "unsupported ops");
 	rec_destroy(d);
 }
 
 /* ---- data through many splits ---- */
-
-static void lim_tiny(struct rec_config *c)
-{
-	c->lim.max_hw_sectors = 24;
-	c->lim.max_segments = 3;
-	c->lim.max_segment_size = 4096;
-}
 
 static void test_integrity(void)
 {
 	enum { NW = 40, NR = 13 };
 	void *bufs[NW];
 	unsigned int lens[NW], total = 0, rtotal = 0;
-	struct rec_dev *d = mkdev(lim_tiny);
+	struct rec_dev *d = mkdev(&(struct rec_limits){
+		.max_hw_sectors = 24,
+		.max_segments = 3,
+		.max_segment_size = 4096,
+	});
 	const sector_t at = 100;
 	struct tio t;
 	long bad;
@@ -396,11 +345,11 @@ static void test_integrity(void)
 	tio_init(&t);
 	tio_submit_vec(&t, rec_disk(d), REQ_OP_WRITE, at, bufs, lens, NW);
 	CHECK(tio_wait(&t, 1, 5000));
-	CHECK_EQ_INT(t.err[0], 0);
-	CHECK_EQ_U64(t.calls[0], 1);
+	CHECK_EQ_INT(t.req[0].err, 0);
+	CHECK_EQ_U64(t.req[0].calls, 1);
 	CHECK(rec_nr_ios(d) >= total / KB(12));
 	for (unsigned int i = 0; i < rec_nr_ios(d); i++) {
-		struct rec_io r = get_io(d, i);
+		struct rec_io r = rec_io_at(d, i);
 
 		CHECK_MSG(r.bytes <= KB(12) && r.nr_phys_segments <= 3,
 			  "request #%u: %u bytes in %u segments over the "
@@ -421,7 +370,7 @@ static void test_integrity(void)
 	CHECK_EQ_U64(rtotal, total);
 	tio_submit_vec(&t, rec_disk(d), REQ_OP_READ, at, bufs, lens, NR);
 	CHECK(tio_wait(&t, 2, 5000));
-	CHECK_EQ_INT(t.err[1], 0);
+	CHECK_EQ_INT(t.req[1].err, 0);
 	CHECK(rec_nr_ios(d) >= total / KB(12));
 	rtotal = 0;
 	for (unsigned int i = 0; i < NR; i++) {
@@ -437,18 +386,13 @@ static void test_integrity(void)
 
 /* ---- completion of the original ---- */
 
-static void lim_16_held(struct rec_config *c)
-{
-	c->lim.max_hw_sectors = 16;
-	c->mode = REC_HELD;
-}
-
 static void test_completion(void)
 {
-	struct rec_dev *d = mkdev(lim_16_held);
+	struct rec_dev *d = mkdev(&(struct rec_limits){ .max_hw_sectors = 16 });
 	struct tio t;
 
 	REQUIRE(d);
+	rec_set_mode(d, REC_HELD);
 	test_begin("split: original completes once, after all pieces", 10);
 	tio_init(&t);
 	tio_submit(&t, rec_disk(d), REQ_OP_WRITE, 0, wbuf, KB(64));
@@ -462,8 +406,8 @@ static void test_completion(void)
 				  "%u pieces outstanding", i - 1);
 	}
 	CHECK(tio_wait(&t, 1, 5000));
-	CHECK_EQ_U64(t.calls[0], 1);
-	CHECK_EQ_INT(t.err[0], 0);
+	CHECK_EQ_U64(t.req[0].calls, 1);
+	CHECK_EQ_INT(t.req[0].err, 0);
 	tio_destroy(&t);
 
 	test_begin("split: an error in one piece reaches the original", 10);
@@ -473,8 +417,8 @@ static void test_completion(void)
 	tio_init(&t);
 	tio_submit(&t, rec_disk(d), REQ_OP_WRITE, 0, wbuf, KB(64));
 	CHECK(tio_wait(&t, 1, 5000));
-	CHECK_EQ_U64(t.calls[0], 1);
-	CHECK_EQ_INT(t.err[0], -ENODATA);
+	CHECK_EQ_U64(t.req[0].calls, 1);
+	CHECK_EQ_INT(t.req[0].err, -ENODATA);
 	CHECK_EQ_U64(rec_nr_ios(d), 8);	/* the others still went */
 	rec_set_error(d, 0, 0, BLK_STS_OK);
 	tio_destroy(&t);
@@ -483,23 +427,13 @@ static void test_completion(void)
 	rec_clear_log(d);
 	CHECK_EQ_INT(test_bio_sync(rec_disk(d), REQ_OP_WRITE | REQ_NOWAIT, 0,
 				   wbuf, KB(64)), -EAGAIN);
-	expect_ios(d, 0, "nowait split");
+	rec_expect_ios(d, 0, "nowait split");
 	CHECK_EQ_INT(test_bio_sync(rec_disk(d), REQ_OP_WRITE | REQ_NOWAIT, 0,
 				   wbuf, KB(8)), 0);
 	rec_destroy(d);
 }
 
 /* ---- submit_bio checks ---- */
-
-static void lim_4k(struct rec_config *c)
-{
-	c->lim.logical_block_size = 4096;
-}
-
-static void lim_wc(struct rec_config *c)
-{
-	c->lim.features_write_cache = true;
-}
 
 static void test_checks(void)
 {
@@ -516,10 +450,10 @@ static void test_checks(void)
 	CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_READ, cap, rbuf, 512), -EIO);
 	CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_READ, ~(sector_t)0 - 1, rbuf,
 				   KB(4)), -EIO);
-	expect_ios(d, 0, "past the end");
+	rec_expect_ios(d, 0, "past the end");
 	CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_WRITE, cap - 8, wbuf, KB(4)),
 		     0);
-	expect_ios(d, 1, "the last 4k");
+	rec_expect_ios(d, 1, "the last 4k");
 
 	test_begin("checks: read-only disk refuses writes: -EIO", 10);
 	rec_clear_log(d);
@@ -528,7 +462,7 @@ static void test_checks(void)
 	CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_WRITE, 0, wbuf, KB(4)), -EIO);
 	CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_DISCARD, 0, NULL, KB(4)),
 		     -EIO);
-	expect_ios(d, 0, "read-only writes");
+	rec_expect_ios(d, 0, "read-only writes");
 	CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_READ, 0, rbuf, KB(4)), 0);
 	/* an empty flush is not a write of data */
 	CHECK_EQ_INT(blkdev_flush(disk), 0);
@@ -543,11 +477,11 @@ static void test_checks(void)
 	CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_WRITE | REQ_PREFLUSH, 0, NULL,
 				   0), 0);
 	CHECK_EQ_INT(blkdev_flush(disk), 0);
-	expect_ios(d, 0, "empty flushes");
+	rec_expect_ios(d, 0, "empty flushes");
 	CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_WRITE | REQ_PREFLUSH | REQ_FUA,
 				   64, wbuf, KB(4)), 0);
-	if (expect_ios(d, 1, "PREFLUSH|FUA write")) {
-		struct rec_io r = get_io(d, 0);
+	if (rec_expect_ios(d, 1, "PREFLUSH|FUA write")) {
+		struct rec_io r = rec_io_at(d, 0);
 
 		CHECK_EQ_U64(r.op, REQ_OP_WRITE);
 		CHECK_EQ_U64(r.cmd_flags & (REQ_PREFLUSH | REQ_FUA), 0);
@@ -556,7 +490,7 @@ static void test_checks(void)
 
 	test_begin("checks: read-only disk with a write cache still flushes",
 		   10);
-	d = mkdev(lim_wc);
+	d = mkdev(&(struct rec_limits){ .features_write_cache = true });
 	REQUIRE(d);
 	set_disk_ro(rec_disk(d), true);
 	CHECK_EQ_INT(blkdev_flush(rec_disk(d)), 0);
@@ -568,7 +502,7 @@ static void test_checks(void)
 
 	test_begin("checks: misaligned to a 4096-byte logical block: -EINVAL",
 		   10);
-	d = mkdev(lim_4k);
+	d = mkdev(&(struct rec_limits){ .logical_block_size = 4096 });
 	REQUIRE(d);
 	disk = rec_disk(d);
 	CHECK_EQ_U64(bdev_logical_block_size(disk), 4096);
@@ -579,7 +513,7 @@ static void test_checks(void)
 		     -EINVAL);
 	CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_READ, 8, rbuf, KB(6)),
 		     -EINVAL);
-	expect_ios(d, 0, "misaligned");
+	rec_expect_ios(d, 0, "misaligned");
 	write_read_verify(d, 8, KB(8), 9);
 	rec_destroy(d);
 }

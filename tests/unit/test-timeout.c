@@ -7,7 +7,12 @@
  * ->timeout that asks for more time (BLK_EH_RESET_TIMER), and a late
  * completion after a time-out being ignored.
  */
-#include "mqtest.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/blk.h"
+#include "testlib.h"
 
 #define BLK		4096
 #define IO_TIMEOUT_MS	100
@@ -21,9 +26,9 @@ static void null_timeouts(const char *mode, bool polled)
 	const unsigned int nr = 16, every = 4;
 	struct gendisk *disk;
 	struct request_queue *q;
-	struct mt_waiter w;
-	struct mt_io io[16];
-	char params[160], name[32], what[64], *dump = NULL;
+	struct tio w;
+	struct tio_req io[16];
+	char name[32], what[64], *dump = NULL;
 	size_t dump_len = 0;
 	unsigned int timed_out = 0;
 	uint64_t t0, dl;
@@ -31,31 +36,32 @@ static void null_timeouts(const char *mode, bool polled)
 
 	snprintf(what, sizeof(what), "null_blk timeout=%u (%s%s)", every, mode,
 		 polled ? ", polled" : "");
-	mt_phase(what, 20);
+	test_begin(what, 20);
 	snprintf(name, sizeof(name), "tmo%c%s", mode[8], polled ? "p" : "");
-	snprintf(params, sizeof(params), "size=16,memory_backed=1,%s,"
-		 "completion_nsec=1000000,timeout=%u%s", mode, every,
-		 polled ? ",poll_queues=1" : "");
-	disk = mt_null(name, params);
+	disk = test_null_add(name, "size=16,memory_backed=1,%s,"
+			     "completion_nsec=1000000,timeout=%u%s", mode,
+			     every, polled ? ",poll_queues=1" : "");
 	if (!disk)
 		return;
 	q = disk_queue(disk);
-	mt_attr_store(disk, "io_timeout", "100");
-	mt_waiter_init(&w);
-	t0 = mt_now_ns();
+	test_attr_store(disk, "io_timeout", "100");
+	tio_init(&w);
+	t0 = test_now_ns();
 	for (unsigned int i = 0; i < nr; i++)
-		CHECK(mt_submit(disk, &w, &io[i], REQ_OP_READ |
-				(polled ? REQ_POLLED : 0), (off_t)i * BLK,
-				bufs[i], BLK) == 0, "submit %u", i);
-	dl = t0 + 2 * NSEC_PER_SEC * (mt_slow() ? 3 : 1);
-	while (mt_done_count(&w) < (long)nr && mt_now_ns() < dl) {
+		CHECK_MSG(tio_blkdev_submit(&w, &io[i], disk,
+					    REQ_OP_READ |
+						    (polled ? REQ_POLLED : 0),
+					    (off_t)i * BLK, bufs[i], BLK) == 0,
+			  "submit %u", i);
+	dl = t0 + 2 * NSEC_PER_SEC * (test_slow() ? 3 : 1);
+	while (tio_done(&w) < nr && test_now_ns() < dl) {
 		if (polled)
 			blkdev_poll(disk);
 		else
-			mt_sleep_ms(5);
+			test_sleep_ms(5);
 	}
-	CHECK(mt_done_count(&w) == (long)nr, "%s: %ld of %u I/Os completed "
-	      "in 2 s", what, mt_done_count(&w), nr);
+	CHECK_MSG(tio_done(&w) == nr, "%s: %u of %u I/Os completed "
+		  "in 2 s", what, tio_done(&w), nr);
 	for (unsigned int i = 0; i < nr; i++) {
 		uint64_t lat = io[i].done_ns - io[i].submit_ns;
 
@@ -63,40 +69,44 @@ static void null_timeouts(const char *mode, bool polled)
 			continue;
 		if (io[i].err == -ETIMEDOUT) {
 			timed_out++;
-			CHECK(lat >= IO_TIMEOUT_MS * NSEC_PER_MSEC, "%s: I/O %u "
-			      "timed out after %llu ms, before io_timeout",
-			      what, i, (unsigned long long)lat / 1000000);
+			CHECK_MSG(lat >= IO_TIMEOUT_MS * NSEC_PER_MSEC,
+				  "%s: I/O %u timed out after %llu ms, before "
+				  "io_timeout",
+				  what, i, (unsigned long long)lat / 1000000);
 			/* null_blk counts queue_rq calls: every 4th is lost */
-			CHECK(i % every == every - 1, "%s: I/O %u timed out; "
-			      "the lost ones are 3, 7, 11, 15", what, i);
+			CHECK_MSG(i % every == every - 1,
+				  "%s: I/O %u timed out; the lost ones are 3, "
+				  "7, 11, 15",
+				  what, i);
 		} else {
-			CHECK(io[i].err == 0, "%s: I/O %u failed: %d", what, i,
-			      io[i].err);
+			CHECK_MSG(io[i].err == 0, "%s: I/O %u failed: %d", what,
+				  i, io[i].err);
 		}
 	}
-	CHECK(timed_out == nr / every, "%s: %u I/Os timed out, want %u", what,
-	      timed_out, nr / every);
-	CHECK(atomic_load(&q->nr_timeouts) == nr / every, "%s: nr_timeouts "
-	      "%lu, want %u", what, atomic_load(&q->nr_timeouts), nr / every);
+	CHECK_MSG(timed_out == nr / every, "%s: %u I/Os timed out, want %u",
+		  what, timed_out, nr / every);
+	CHECK_MSG(atomic_load(&q->nr_timeouts) == nr / every,
+		  "%s: nr_timeouts %lu, want %u", what,
+		  atomic_load(&q->nr_timeouts), nr / every);
 	f = open_memstream(&dump, &dump_len);
 	if (f) {
 		blk_mq_debug_dump(disk, f);
 		fclose(f);
-		CHECK(dump && strstr(dump, "timeouts=4"), "%s: the debug dump "
-		      "does not show timeouts=4", what);
+		CHECK_MSG(dump && strstr(dump, "timeouts=4"),
+			  "%s: the debug dump does not show timeouts=4", what);
 		free(dump);
 	}
-	CHECK(mt_wait_idle(disk, 1000) == 0, "%s: in flight after all",
-	      what);
+	CHECK_MSG(test_wait_idle(disk, 1000) == 0, "%s: in flight after all",
+		  what);
 	/* the device still works */
 	{
 		char w2[8192], r2[8192];
 
-		mt_attr_store(disk, "io_timeout", "30000");
-		mt_write_verify(disk, 1 << 20, sizeof(w2), 9, w2, r2);
+		test_attr_store(disk, "io_timeout", "30000");
+		test_write_verify(disk, 1 << 20, sizeof(w2), 9, w2, r2);
 	}
-	mt_waiter_destroy(&w);
-	mt_del(disk);
+	tio_destroy(&w);
+	test_dev_del(disk);
 }
 
 /* ---- a driver that holds requests ---- */
@@ -163,17 +173,17 @@ static bool hold_dev_init(struct hold_dev *h, const struct blk_mq_ops *ops,
 	h->set.queue_depth = 8;
 	h->set.flags = BLK_MQ_F_NO_SCHED;
 	ret = blk_mq_alloc_tag_set(&h->set);
-	if (!CHECK(ret == 0, "tag set: %s", blkstack_errmsg()))
+	if (!CHECK_MSG(ret == 0, "tag set: %s", blkstack_errmsg()))
 		return false;
 	h->disk = blk_mq_alloc_disk(&h->set, NULL, NULL);
-	if (!CHECK(h->disk, "disk: %s", blkstack_errmsg()))
+	if (!CHECK_MSG(h->disk, "disk: %s", blkstack_errmsg()))
 		goto free_set;
 	ret = add_disk(h->disk, name, 16 * 2048);
-	if (!CHECK(ret == 0, "add_disk: %s", blkstack_errmsg())) {
+	if (!CHECK_MSG(ret == 0, "add_disk: %s", blkstack_errmsg())) {
 		put_disk(h->disk);
 		goto free_set;
 	}
-	mt_attr_store(h->disk, "io_timeout", "100");
+	test_attr_store(h->disk, "io_timeout", "100");
 	return true;
 free_set:
 	blk_mq_free_tag_set(&h->set);
@@ -187,57 +197,63 @@ static void hold_dev_exit(struct hold_dev *h)
 	blk_mq_free_tag_set(&h->set);
 }
 
-static bool wait_io(struct mt_waiter *w, struct mt_io *io, unsigned int ms)
+static bool wait_io(struct tio *w, struct tio_req *io, unsigned int ms)
 {
-	return mt_wait_pending(w, 0, ms) && atomic_load(&io->done);
+	return tio_wait_pending(w, 0, ms) && atomic_load(&io->done);
 }
 
 static void test_no_timeout_op(void)
 {
 	struct hold_dev h;
 	struct request_queue *q;
-	struct mt_waiter w;
-	struct mt_io io;
+	struct tio w;
+	struct tio_req io;
 	struct request *rq;
 
-	mt_phase("a driver without ->timeout", 10);
+	test_begin("a driver without ->timeout", 10);
 	if (!hold_dev_init(&h, &hold_ops_no_timeout, "tmo_noop"))
 		return;
 	q = disk_queue(h.disk);
-	mt_waiter_init(&w);
+	tio_init(&w);
 
 	/* completed in time: no time-out */
 	atomic_store(&hold_mode, HOLD_COMPLETE);
-	CHECK(mt_submit(h.disk, &w, &io, REQ_OP_READ, 0, bufs[0], BLK) == 0,
-	      "submit");
-	CHECK(wait_io(&w, &io, 1000) && io.err == 0, "prompt I/O: %d", io.err);
+	CHECK_MSG(tio_blkdev_submit(&w, &io, h.disk, REQ_OP_READ, 0, bufs[0],
+				    BLK) == 0,
+		  "submit");
+	CHECK_MSG(wait_io(&w, &io, 1000) && io.err == 0, "prompt I/O: %d",
+		  io.err);
 
 	/* never completed: the core ends it with BLK_STS_TIMEOUT */
 	atomic_store(&hold_mode, HOLD_FOREVER);
-	CHECK(mt_submit(h.disk, &w, &io, REQ_OP_READ, 0, bufs[0], BLK) == 0,
-	      "submit");
-	CHECK(wait_io(&w, &io, 2000), "a request the driver never completes "
-	      "did not time out in 2 s");
-	CHECK(io.err == -ETIMEDOUT, "lost request ended with %d, want "
-	      "-ETIMEDOUT", io.err);
-	CHECK(io.done_ns - io.submit_ns >= IO_TIMEOUT_MS * NSEC_PER_MSEC,
-	      "timed out after %llu ms < io_timeout",
-	      (unsigned long long)(io.done_ns - io.submit_ns) / 1000000);
-	CHECK(atomic_load(&q->nr_timeouts) == 1, "nr_timeouts %lu",
-	      atomic_load(&q->nr_timeouts));
+	CHECK_MSG(tio_blkdev_submit(&w, &io, h.disk, REQ_OP_READ, 0, bufs[0],
+				    BLK) == 0,
+		  "submit");
+	CHECK_MSG(wait_io(&w, &io, 2000), "a request the driver never "
+		  "completes did not time out in 2 s");
+	CHECK_MSG(io.err == -ETIMEDOUT, "lost request ended with %d, want "
+		  "-ETIMEDOUT", io.err);
+	CHECK_MSG(io.done_ns - io.submit_ns >= IO_TIMEOUT_MS * NSEC_PER_MSEC,
+		  "timed out after %llu ms < io_timeout",
+		  (unsigned long long)(io.done_ns - io.submit_ns) / 1000000);
+	CHECK_MSG(atomic_load(&q->nr_timeouts) == 1, "nr_timeouts %lu",
+		  atomic_load(&q->nr_timeouts));
 	/* the driver's late completion is ignored */
 	rq = atomic_exchange(&held, NULL);
 	if (rq)
-		CHECK(!blk_mq_complete_request(rq), "a completion after the "
-		      "time-out was accepted");
-	CHECK(mt_wait_idle(h.disk, 1000) == 0, "in flight after the time-out");
+		CHECK_MSG(!blk_mq_complete_request(rq),
+			  "a completion after the time-out was accepted");
+	CHECK_MSG(test_wait_idle(h.disk, 1000) == 0,
+		  "in flight after the time-out");
 
 	/* and the queue goes on */
 	atomic_store(&hold_mode, HOLD_COMPLETE);
-	CHECK(mt_submit(h.disk, &w, &io, REQ_OP_WRITE, 0, bufs[0], BLK) == 0,
-	      "submit");
-	CHECK(wait_io(&w, &io, 1000) && io.err == 0, "I/O after a time-out");
-	mt_waiter_destroy(&w);
+	CHECK_MSG(tio_blkdev_submit(&w, &io, h.disk, REQ_OP_WRITE, 0, bufs[0],
+				    BLK) == 0,
+		  "submit");
+	CHECK_MSG(wait_io(&w, &io, 1000) && io.err == 0,
+		  "I/O after a time-out");
+	tio_destroy(&w);
 	hold_dev_exit(&h);
 }
 
@@ -245,42 +261,46 @@ static void test_reset_timer(void)
 {
 	struct hold_dev h;
 	struct request_queue *q;
-	struct mt_waiter w;
-	struct mt_io io;
+	struct tio w;
+	struct tio_req io;
 
-	mt_phase("->timeout returning BLK_EH_RESET_TIMER", 10);
+	test_begin("->timeout returning BLK_EH_RESET_TIMER", 10);
 	if (!hold_dev_init(&h, &hold_ops, "tmo_reset"))
 		return;
 	q = disk_queue(h.disk);
-	mt_waiter_init(&w);
+	tio_init(&w);
 	atomic_store(&hold_mode, HOLD_FOREVER);
 	atomic_store(&timeout_calls, 0);
 	atomic_store(&resets_left, 1);
-	CHECK(mt_submit(h.disk, &w, &io, REQ_OP_READ, 0, bufs[0], BLK) == 0,
-	      "submit");
-	CHECK(wait_io(&w, &io, 3000), "no completion after a reset and a "
-	      "second time-out");
-	CHECK(io.err == 0, "the driver completed it from ->timeout, yet it "
-	      "ended with %d", io.err);
-	CHECK(atomic_load(&timeout_calls) == 2, "->timeout called %d times, "
-	      "want 2", atomic_load(&timeout_calls));
-	CHECK(io.done_ns - io.submit_ns >= 2 * IO_TIMEOUT_MS * NSEC_PER_MSEC,
-	      "two time-out periods took only %llu ms",
-	      (unsigned long long)(io.done_ns - io.submit_ns) / 1000000);
-	CHECK(atomic_load(&q->nr_timeouts) == 2, "nr_timeouts %lu, want 2",
-	      atomic_load(&q->nr_timeouts));
-	CHECK(mt_wait_idle(h.disk, 1000) == 0, "in flight after all");
-	mt_waiter_destroy(&w);
+	CHECK_MSG(tio_blkdev_submit(&w, &io, h.disk, REQ_OP_READ, 0, bufs[0],
+				    BLK) == 0,
+		  "submit");
+	CHECK_MSG(wait_io(&w, &io, 3000), "no completion after a reset and a "
+		  "second time-out");
+	CHECK_MSG(io.err == 0, "the driver completed it from ->timeout, yet it "
+		  "ended with %d", io.err);
+	CHECK_MSG(atomic_load(&timeout_calls) == 2,
+		  "->timeout called %d times, want 2",
+		  atomic_load(&timeout_calls));
+	CHECK_MSG(io.done_ns - io.submit_ns >=
+			  2 * IO_TIMEOUT_MS * NSEC_PER_MSEC,
+		  "two time-out periods took only %llu ms",
+		  (unsigned long long)(io.done_ns - io.submit_ns) / 1000000);
+	CHECK_MSG(atomic_load(&q->nr_timeouts) == 2, "nr_timeouts %lu, want 2",
+		  atomic_load(&q->nr_timeouts));
+	CHECK_MSG(test_wait_idle(h.disk, 1000) == 0, "in flight after all");
+	tio_destroy(&w);
 	hold_dev_exit(&h);
 }
 
 int main(void)
 {
+	test_init(0);
 	null_timeouts("irqmode=1", false);
 	null_timeouts("irqmode=0", false);
 	null_timeouts("irqmode=2", false);
 	null_timeouts("irqmode=1", true);
 	test_no_timeout_op();
 	test_reset_timer();
-	return mt_result("test-timeout");
+	return test_report();
 }

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Shared helpers of the block-layer unit tests: checks, watchdog, async
- * bios, the recording driver and the "fifo-test" scheduler. See
- * testlib.h for what each does.
+ * Shared helpers of the unit tests: checks, watchdog, data patterns,
+ * devices through the public API, async I/O, the recording driver and
+ * the "fifo-test" scheduler. See testlib.h for what each does.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,13 +38,28 @@ void testlib_fail(const char *file, int line, const char *fmt, ...)
 	atomic_fetch_add(&testlib_failures, 1);
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TEST_SAN_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TEST_SAN_BUILD 1
+#endif
+#endif
+#ifndef TEST_SAN_BUILD
+#define TEST_SAN_BUILD 0
+#endif
+
+/* Time limits (watchdog, waits) stretch by this much when test_slow(). */
+#define TEST_SLOW_FACTOR 4
+
 bool test_slow(void)
 {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-	return true;
-#else
-	return getenv("SANITIZER") != NULL;
-#endif
+	return TEST_SAN_BUILD || getenv("SANITIZER") != NULL;
+}
+
+unsigned int test_scale(unsigned int n)
+{
+	return test_slow() ? (n / 4 ? n / 4 : 1) : n;
 }
 
 uint64_t test_now_ns(void)
@@ -104,10 +120,12 @@ static void watchdog_start(void)
 void test_init(unsigned int nr_cpus)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (blk_cpu_topology_set(nr_cpus, NULL))
-		test_skip("cannot set a topology of %u CPUs: %s", nr_cpus,
-			  blkstack_errmsg());
-	blk_set_current_cpu(0);
+	if (nr_cpus) {
+		if (blk_cpu_topology_set(nr_cpus, NULL))
+			test_skip("cannot set a topology of %u CPUs: %s",
+				  nr_cpus, blkstack_errmsg());
+		blk_set_current_cpu(0);
+	}
 	warns_at_start = bug_warn_count();
 	pthread_once(&watchdog_once, watchdog_start);
 }
@@ -116,7 +134,7 @@ void test_begin(const char *name, unsigned int secs)
 {
 	atomic_store(&phase, name);
 	if (test_slow())
-		secs *= 5;
+		secs *= TEST_SLOW_FACTOR;
 	atomic_store(&phase_deadline_ns,
 		     test_now_ns() + (uint64_t)secs * NSEC_PER_SEC);
 	fprintf(stderr, "-- %s\n", name);
@@ -158,36 +176,178 @@ void test_skip(const char *fmt, ...)
 	exit(77);
 }
 
-/* xorshift of seed and offset: any byte tells where it belongs */
-static uint8_t pattern_byte(uint32_t seed, uint64_t off)
+/*
+ * xorshift of seed and offset: any byte tells where it belongs. Byte b
+ * of the device is byte b % 8 of the word of b / 8.
+ */
+static uint64_t pattern_word(uint64_t seed, uint64_t word)
 {
-	uint64_t x = (off >> 3) * 0x9E3779B97F4A7C15ULL + seed;
+	uint64_t x = word * 0x9E3779B97F4A7C15ULL + seed;
 
 	x ^= x >> 29;
 	x *= 0xBF58476D1CE4E5B9ULL;
 	x ^= x >> 32;
-	return (uint8_t)(x >> ((off & 7) * 8));
+	return x;
 }
 
-void test_fill(void *buf, size_t len, uint32_t seed, uint64_t off)
+/* The pattern byte for offset @off; *@x caches the word of @off. */
+static uint8_t pattern_byte(uint64_t seed, uint64_t off, uint64_t *x,
+			    bool first)
+{
+	if (first || !(off & 7))
+		*x = pattern_word(seed, off >> 3);
+	return (uint8_t)(*x >> ((off & 7) * 8));
+}
+
+void test_fill(void *buf, size_t len, uint64_t seed, uint64_t off)
 {
 	uint8_t *p = buf;
+	uint64_t x = 0;
 
 	for (size_t i = 0; i < len; i++)
-		p[i] = pattern_byte(seed, off + i);
+		p[i] = pattern_byte(seed, off + i, &x, !i);
 }
 
-long test_verify(const void *buf, size_t len, uint32_t seed, uint64_t off)
+long test_verify(const void *buf, size_t len, uint64_t seed, uint64_t off)
 {
 	const uint8_t *p = buf;
+	uint64_t x = 0;
 
 	for (size_t i = 0; i < len; i++)
-		if (p[i] != pattern_byte(seed, off + i))
+		if (p[i] != pattern_byte(seed, off + i, &x, !i))
 			return (long)i;
 	return -1;
 }
 
-/* ---- asynchronous bios ---- */
+bool test_is_zero(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	for (size_t i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+void test_cpu_mask(uint64_t *mask, size_t words, const int *list)
+{
+	memset(mask, 0, words * sizeof(*mask));
+	for (; *list >= 0; list++)
+		mask[*list / 64] |= 1ULL << (*list % 64);
+}
+
+/* ---- devices through the public API ---- */
+
+struct gendisk *test_null_add(const char *name, const char *fmt, ...)
+{
+	struct gendisk *disk = NULL;
+	char params[512];
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = vsnprintf(params, sizeof(params), fmt, ap);
+	va_end(ap);
+	if (!CHECK_MSG(ret >= 0 && (size_t)ret < sizeof(params),
+		       "%s: parameters too long", name))
+		return NULL;
+	ret = blkstack_dev_add("null", name, params, &disk);
+	if (!CHECK_MSG(ret == 0, "create %s (%s): %d %s", name, params, ret,
+		       blkstack_errmsg()))
+		return NULL;
+	return disk;
+}
+
+void test_dev_del(struct gendisk *disk)
+{
+	char name[64];
+	int ret;
+
+	if (!disk)
+		return;
+	snprintf(name, sizeof(name), "%s", blk_disk_name(disk));
+	ret = blkstack_dev_del(name);
+	CHECK_MSG(ret == 0, "delete %s: %d %s", name, ret, blkstack_errmsg());
+	blk_put_disk(disk);
+}
+
+int test_attr_store(struct gendisk *disk, const char *attr, const char *val)
+{
+	int ret = blk_queue_attr_store(disk, attr, val);
+
+	CHECK_MSG(ret == 0, "store %s=%s: %d %s", attr, val, ret,
+		  blkstack_errmsg());
+	return ret;
+}
+
+const char *test_attr_show(struct gendisk *disk, const char *attr, char *buf,
+			   size_t len)
+{
+	int ret = blk_queue_attr_show(disk, attr, buf, len);
+
+	if (ret < 0) {
+		snprintf(buf, len, "<error %d>", ret);
+		return buf;
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf;
+}
+
+uint64_t test_wait_idle(struct gendisk *disk, unsigned int ms)
+{
+	uint64_t dl = test_now_ns() + (uint64_t)ms * NSEC_PER_MSEC;
+	struct blk_disk_stats st;
+
+	for (;;) {
+		blk_disk_get_stats(disk, &st);
+		if (!st.in_flight || test_now_ns() > dl)
+			return st.in_flight;
+		test_sleep_ms(1);
+	}
+}
+
+bool test_write_verify(struct gendisk *disk, off_t off, size_t len,
+		       uint64_t seed, void *wbuf, void *rbuf)
+{
+	ssize_t n;
+	long bad;
+
+	test_fill(wbuf, len, seed, (uint64_t)off);
+	n = blkdev_pwrite(disk, wbuf, len, off);
+	if (!CHECK_MSG(n == (ssize_t)len, "pwrite %s @%lld+%zu: %zd %s",
+		       blk_disk_name(disk), (long long)off, len, n,
+		       blkstack_errmsg()))
+		return false;
+	memset(rbuf, 0xa5, len);
+	n = blkdev_pread(disk, rbuf, len, off);
+	if (!CHECK_MSG(n == (ssize_t)len, "pread %s @%lld+%zu: %zd %s",
+		       blk_disk_name(disk), (long long)off, len, n,
+		       blkstack_errmsg()))
+		return false;
+	bad = test_verify(rbuf, len, seed, (uint64_t)off);
+	return CHECK_MSG(bad < 0, "%s: data mismatch at byte %ld of @%lld+%zu",
+			 blk_disk_name(disk), bad, (long long)off, len);
+}
+
+int test_bio_sync(struct gendisk *disk, blk_opf_t opf, sector_t sector,
+		  void *buf, unsigned int len)
+{
+	struct bio *bio = bio_alloc(disk, 1, opf);
+	int ret;
+
+	if (!CHECK_MSG(bio, "bio_alloc failed"))
+		return -ENOMEM;
+	bio->bi_iter.bi_sector = sector;
+	if (buf)
+		bio_add_buf(bio, buf, len);
+	else
+		bio->bi_iter.bi_size = len;
+	ret = submit_bio_wait(bio);
+	bio_put(bio);
+	return ret;
+}
+
+/* ---- asynchronous I/O ---- */
 
 static void cond_init_mono(pthread_cond_t *c)
 {
@@ -202,7 +362,7 @@ static void cond_init_mono(pthread_cond_t *c)
 static struct timespec deadline_in(unsigned int ms)
 {
 	if (test_slow())
-		ms *= 5;
+		ms *= TEST_SLOW_FACTOR;
 	return ns_to_timespec(test_now_ns() + (uint64_t)ms * NSEC_PER_MSEC);
 }
 
@@ -219,22 +379,46 @@ void tio_destroy(struct tio *t)
 	pthread_cond_destroy(&t->cond);
 }
 
+/* A new I/O of @t recorded in @r (counted in t->nr by the caller). */
+static void tio_start(struct tio *t, struct tio_req *r)
+{
+	r->t = t;
+	r->err = 0;
+	r->calls = 0;
+	r->done_seq = 0;
+	r->done_ns = 0;
+	r->submit_ns = test_now_ns();
+	atomic_store(&r->done, false);
+}
+
+/* The end of the I/O of @priv (a tio_req), on the completing thread. */
+static void tio_end(void *priv, int err)
+{
+	struct tio_req *r = priv;
+	struct tio *t = r->t;
+	uint64_t now = test_now_ns();
+
+	pthread_mutex_lock(&t->lock);
+	r->err = err;
+	r->done_ns = now;
+	r->calls++;
+	r->done_seq = ++t->done;
+	if (err) {
+		t->errors++;
+		t->last_err = err;
+	}
+	atomic_store(&r->done, true);
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+}
+
 static void tio_end_io(struct bio *bio)
 {
-	struct tio *t = bio->bi_private;
-	unsigned int idx = (unsigned int)(uintptr_t)bio->bi_end_data;
+	struct tio_req *r = bio->bi_end_data;
 	int err = blk_status_to_errno(bio->bi_status);
 
 	bio_put(bio);
-	pthread_mutex_lock(&t->lock);
-	t->err[idx] = err;
-	t->calls[idx]++;
-	t->done++;
-	t->done_seq[idx] = t->done;
-	if (err)
-		t->errors++;
-	pthread_cond_broadcast(&t->cond);
-	pthread_mutex_unlock(&t->lock);
+	tio_end(r, err);
 }
 
 int tio_submit_vec(struct tio *t, struct gendisk *disk, blk_opf_t opf,
@@ -264,8 +448,8 @@ int tio_submit_vec(struct tio *t, struct gendisk *disk, blk_opf_t opf,
 		bio_put(bio);
 		return -1;
 	}
-	bio->bi_private = t;
-	bio->bi_end_data = (void *)(uintptr_t)idx;
+	tio_start(t, &t->req[idx]);
+	bio->bi_end_data = &t->req[idx];
 	bio->bi_end_io = tio_end_io;
 	submit_bio(bio);
 	return (int)idx;
@@ -279,21 +463,52 @@ int tio_submit(struct tio *t, struct gendisk *disk, blk_opf_t opf,
 	return tio_submit_vec(t, disk, opf, sector, bufs, &len, buf ? 1 : 0);
 }
 
-bool tio_wait(struct tio *t, unsigned int n, unsigned int ms)
+int tio_blkdev_submit(struct tio *t, struct tio_req *r, struct gendisk *disk,
+		      blk_opf_t opf, off_t off, void *buf, size_t len)
+{
+	int ret;
+
+	tio_start(t, r);
+	/* counted first: the I/O may end inside blkdev_submit() */
+	pthread_mutex_lock(&t->lock);
+	t->nr++;
+	pthread_mutex_unlock(&t->lock);
+	ret = blkdev_submit(disk, opf, off, buf, len, tio_end, r);
+	if (ret) {
+		pthread_mutex_lock(&t->lock);
+		t->nr--;
+		pthread_mutex_unlock(&t->lock);
+	}
+	return ret;
+}
+
+/* Wait until @t->done >= @n and @t->nr - @t->done <= @left. */
+static bool tio_wait_for(struct tio *t, unsigned int n, unsigned int left,
+			 unsigned int ms)
 {
 	struct timespec ts = deadline_in(ms);
 	bool ok = true;
 
 	pthread_mutex_lock(&t->lock);
-	while (t->done < n) {
+	while (t->done < n || t->nr - t->done > left) {
 		if (pthread_cond_timedwait(&t->cond, &t->lock, &ts) ==
 		    ETIMEDOUT) {
-			ok = t->done >= n;
+			ok = t->done >= n && t->nr - t->done <= left;
 			break;
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
 	return ok;
+}
+
+bool tio_wait(struct tio *t, unsigned int n, unsigned int ms)
+{
+	return tio_wait_for(t, n, UINT_MAX, ms);
+}
+
+bool tio_wait_pending(struct tio *t, unsigned int left, unsigned int ms)
+{
+	return tio_wait_for(t, 0, left, ms);
 }
 
 unsigned int tio_done(struct tio *t)
@@ -306,22 +521,14 @@ unsigned int tio_done(struct tio *t)
 	return n;
 }
 
-int test_bio_sync(struct gendisk *disk, blk_opf_t opf, sector_t sector,
-		  void *buf, unsigned int len)
+unsigned int tio_pending(struct tio *t)
 {
-	struct bio *bio = bio_alloc(disk, 1, opf);
-	int ret;
+	unsigned int n;
 
-	if (!CHECK_MSG(bio, "bio_alloc failed"))
-		return -ENOMEM;
-	bio->bi_iter.bi_sector = sector;
-	if (buf)
-		bio_add_buf(bio, buf, len);
-	else
-		bio->bi_iter.bi_size = len;
-	ret = submit_bio_wait(bio);
-	bio_put(bio);
-	return ret;
+	pthread_mutex_lock(&t->lock);
+	n = t->nr - t->done;
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }
 
 /* ---- the recording driver ---- */
@@ -368,6 +575,25 @@ struct rec_dev {
 
 static _Atomic unsigned int rec_next_id;
 
+/* The value of a field of @d, read under d->lock. */
+#define rec_read(d, field)						\
+	({								\
+		typeof((d)->field) __v;					\
+									\
+		pthread_mutex_lock(&(d)->lock);				\
+		__v = (d)->field;					\
+		pthread_mutex_unlock(&(d)->lock);			\
+		__v;							\
+	})
+
+/* Set a field of @d under d->lock. */
+#define rec_write(d, field, val)					\
+	do {								\
+		pthread_mutex_lock(&(d)->lock);				\
+		(d)->field = (val);					\
+		pthread_mutex_unlock(&(d)->lock);			\
+	} while (0)
+
 void rec_config_init(struct rec_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -378,6 +604,28 @@ void rec_config_init(struct rec_config *cfg)
 	blk_set_default_limits(&cfg->lim);
 	cfg->lim.max_hw_sectors = BLK_DEF_MAX_SECTORS;
 	cfg->mode = REC_INLINE;
+}
+
+#define REC_LIMIT(cfg, l, field)					\
+	do {								\
+		if ((l)->field)						\
+			(cfg)->lim.field = (l)->field;			\
+	} while (0)
+
+void rec_config_limits(struct rec_config *cfg, const struct rec_limits *l)
+{
+	if (!l)
+		return;
+	REC_LIMIT(cfg, l, max_hw_sectors);
+	REC_LIMIT(cfg, l, logical_block_size);
+	REC_LIMIT(cfg, l, physical_block_size);
+	REC_LIMIT(cfg, l, max_segments);
+	REC_LIMIT(cfg, l, max_segment_size);
+	REC_LIMIT(cfg, l, chunk_sectors);
+	REC_LIMIT(cfg, l, max_hw_discard_sectors);
+	REC_LIMIT(cfg, l, discard_granularity);
+	REC_LIMIT(cfg, l, max_write_zeroes_sectors);
+	REC_LIMIT(cfg, l, features_write_cache);
 }
 
 static struct rec_dev *rq_rec(struct request *rq)
@@ -762,12 +1010,7 @@ unsigned char *rec_mem(struct rec_dev *d)
 
 unsigned int rec_nr_ios(struct rec_dev *d)
 {
-	unsigned int n;
-
-	pthread_mutex_lock(&d->lock);
-	n = d->nr_log;
-	pthread_mutex_unlock(&d->lock);
-	return n;
+	return rec_read(d, nr_log);
 }
 
 bool rec_get_io(struct rec_dev *d, unsigned int i, struct rec_io *out)
@@ -786,12 +1029,7 @@ bool rec_get_io(struct rec_dev *d, unsigned int i, struct rec_io *out)
 
 unsigned int rec_accepted(struct rec_dev *d)
 {
-	unsigned int n;
-
-	pthread_mutex_lock(&d->lock);
-	n = d->nr_accepted;
-	pthread_mutex_unlock(&d->lock);
-	return n;
+	return rec_read(d, nr_accepted);
 }
 
 unsigned int rec_count_op(struct rec_dev *d, enum req_op op)
@@ -836,24 +1074,31 @@ void rec_dump(struct rec_dev *d, const char *why)
 	pthread_mutex_unlock(&d->lock);
 }
 
+bool rec_expect_ios(struct rec_dev *d, unsigned int n, const char *what)
+{
+	if (CHECK_MSG(rec_nr_ios(d) == n, "%s: %u requests reached the "
+		      "driver, expected %u", what, rec_nr_ios(d), n))
+		return true;
+	rec_dump(d, what);
+	return false;
+}
+
+struct rec_io rec_io_at(struct rec_dev *d, unsigned int i)
+{
+	struct rec_io io;
+
+	CHECK_MSG(rec_get_io(d, i, &io), "no request #%u", i);
+	return io;
+}
+
 unsigned long rec_queue_rqs_calls(struct rec_dev *d)
 {
-	unsigned long n;
-
-	pthread_mutex_lock(&d->lock);
-	n = d->queue_rqs_calls;
-	pthread_mutex_unlock(&d->lock);
-	return n;
+	return rec_read(d, queue_rqs_calls);
 }
 
 unsigned long rec_commit_calls(struct rec_dev *d)
 {
-	unsigned long n;
-
-	pthread_mutex_lock(&d->lock);
-	n = d->commit_calls;
-	pthread_mutex_unlock(&d->lock);
-	return n;
+	return rec_read(d, commit_calls);
 }
 
 unsigned int rec_uncommitted(struct rec_dev *d)
@@ -879,9 +1124,7 @@ void rec_fail_next(struct rec_dev *d, unsigned int skip, unsigned int n,
 
 void rec_requeue_next(struct rec_dev *d, unsigned int n)
 {
-	pthread_mutex_lock(&d->lock);
-	d->requeue_n = n;
-	pthread_mutex_unlock(&d->lock);
+	rec_write(d, requeue_n, n);
 }
 
 void rec_set_error(struct rec_dev *d, sector_t start, sector_t nr,
@@ -904,19 +1147,12 @@ void rec_fail_flushes(struct rec_dev *d, unsigned int n, blk_status_t st)
 
 void rec_set_mode(struct rec_dev *d, enum rec_mode mode)
 {
-	pthread_mutex_lock(&d->lock);
-	d->mode = mode;
-	pthread_mutex_unlock(&d->lock);
+	rec_write(d, mode, mode);
 }
 
 unsigned int rec_nr_held(struct rec_dev *d)
 {
-	unsigned int n;
-
-	pthread_mutex_lock(&d->lock);
-	n = d->nr_held;
-	pthread_mutex_unlock(&d->lock);
-	return n;
+	return rec_read(d, nr_held);
 }
 
 /* Wait until *@what >= @n, reading it under d->lock. */
@@ -998,39 +1234,22 @@ bool rec_complete_at(struct rec_dev *d, unsigned int idx)
 
 void rec_set_budget(struct rec_dev *d, unsigned int budget)
 {
-	pthread_mutex_lock(&d->lock);
-	d->budget = budget;
-	pthread_mutex_unlock(&d->lock);
+	rec_write(d, budget, budget);
 }
 
 unsigned int rec_budget_in_use(struct rec_dev *d)
 {
-	unsigned int n;
-
-	pthread_mutex_lock(&d->lock);
-	n = d->budget_in_use;
-	pthread_mutex_unlock(&d->lock);
-	return n;
+	return rec_read(d, budget_in_use);
 }
 
 unsigned int rec_budget_max(struct rec_dev *d)
 {
-	unsigned int n;
-
-	pthread_mutex_lock(&d->lock);
-	n = d->budget_max;
-	pthread_mutex_unlock(&d->lock);
-	return n;
+	return rec_read(d, budget_max);
 }
 
 unsigned long rec_budget_denied(struct rec_dev *d)
 {
-	unsigned long n;
-
-	pthread_mutex_lock(&d->lock);
-	n = d->budget_denied;
-	pthread_mutex_unlock(&d->lock);
-	return n;
+	return rec_read(d, budget_denied);
 }
 
 /* ---- "fifo-test" ---- */
@@ -1156,6 +1375,13 @@ struct elevator_type fifo_test_elv = {
 		.requeue_request = fifo_requeue_request,
 	},
 };
+
+void fifo_test_register(void)
+{
+	int ret = elv_register(&fifo_test_elv);
+
+	CHECK_MSG(ret == 0, "elv_register: %d %s", ret, blkstack_errmsg());
+}
 
 void fifo_stats_snapshot(struct fifo_stats *out)
 {

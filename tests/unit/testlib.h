@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Helpers for the block-layer unit tests (test-merge, test-split,
- * test-flush, test-elevator, test-requeue), linked into every test
- * program from testlib.c:
+ * Helpers for the unit tests, linked into every test program from
+ * testlib.c:
  *
  *  - checks that count failures and print file:line and both values;
- *    test_report() turns the count into the exit code (0 pass, 1 fail);
- *  - a watchdog that turns a hang into a failure;
- *  - asynchronous bios with per-bio completion records (struct tio);
+ *    test_report() turns the count (and unexpected WARNs) into the exit
+ *    code (0 pass, 1 fail);
+ *  - a watchdog that turns a hang into a failure with a dump of every
+ *    queue;
+ *  - data patterns, CPU masks, and devices made through the public API
+ *    (null_blk, queue attributes, write-and-verify);
+ *  - asynchronous I/O with a completion record per I/O (struct tio),
+ *    submitted as bios or through blkdev_submit();
  *  - the recording driver: a request-based device built on the driver
  *    API (tag set, blk_mq_alloc_disk, add_disk) that records every
  *    request reaching ->queue_rq, can hold requests until the test
@@ -24,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <blkstack/blk-mq.h>
 
@@ -82,13 +87,23 @@ void testlib_fail(const char *file, int line, const char *fmt, ...)
 			return;						\
 	} while (0)
 
+#define REQUIRE_MSG(cond, ...)						\
+	do {								\
+		if (!CHECK_MSG(cond, __VA_ARGS__))			\
+			return;						\
+	} while (0)
+
 /*
  * Set up a test program: a simulated topology of @nr_cpus CPUs (so hw
- * queue counts do not depend on the machine), this thread pinned to CPU
- * 0, warnings logged. Call first.
+ * queue counts do not depend on the machine) with this thread pinned to
+ * CPU 0 -- or, with @nr_cpus 0, the machine's topology and no pinning --;
+ * the watchdog started, warnings counted from here. Call first.
  */
 void test_init(unsigned int nr_cpus);
-/* Start a named part; a hang of more than @secs in it fails the test. */
+/*
+ * Start a named part; a hang of more than @secs in it (4 times that in a
+ * sanitizer build) fails the test with a dump of every queue.
+ */
 void test_begin(const char *name, unsigned int secs);
 /* WARN_ON()s the test provokes on purpose (others are failures). */
 void test_allow_warns(unsigned long n);
@@ -99,28 +114,77 @@ __attribute__((noreturn, format(printf, 1, 2)))
 void test_skip(const char *fmt, ...);
 
 bool test_slow(void);		/* sanitizer build: scale loads down */
+/* @n, or a quarter of it (at least 1) when test_slow(). */
+unsigned int test_scale(unsigned int n);
 uint64_t test_now_ns(void);
 void test_sleep_ms(unsigned int ms);
 
 /* Deterministic data: byte pattern of @seed for device offset @off. */
-void test_fill(void *buf, size_t len, uint32_t seed, uint64_t off);
+void test_fill(void *buf, size_t len, uint64_t seed, uint64_t off);
 /* -1 if @buf holds the pattern, else the first bad byte. */
-long test_verify(const void *buf, size_t len, uint32_t seed, uint64_t off);
+long test_verify(const void *buf, size_t len, uint64_t seed, uint64_t off);
+bool test_is_zero(const void *buf, size_t len);
 
-/* ---- asynchronous bios ---- */
+/* Present-CPU mask of the CPUs in @list (terminated by -1). */
+void test_cpu_mask(uint64_t *mask, size_t words, const int *list);
+
+/* ---- devices through the public API ---- */
+
+/*
+ * Create a null_blk device with the parameters printed from @fmt; NULL
+ * (and a failure) if it cannot be.
+ */
+struct gendisk *test_null_add(const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Remove a device (NULL: nothing) and drop the caller's reference. */
+void test_dev_del(struct gendisk *disk);
+/* Store a queue attribute; a failure unless it works. */
+int test_attr_store(struct gendisk *disk, const char *attr, const char *val);
+/* The attribute's value without the trailing newline, in @buf. */
+const char *test_attr_show(struct gendisk *disk, const char *attr, char *buf,
+			   size_t len);
+/*
+ * Wait up to @ms for the disk's in-flight count to drop to 0 (a waiter
+ * wakes when its bio ends, a moment before the request's accounting
+ * ends); the count left.
+ */
+uint64_t test_wait_idle(struct gendisk *disk, unsigned int ms);
+/*
+ * Write @len bytes of pattern @seed at @off through blkdev_pwrite(), read
+ * them back into @rbuf and compare; false (and a failure) if anything
+ * went wrong.
+ */
+bool test_write_verify(struct gendisk *disk, off_t off, size_t len,
+		       uint64_t seed, void *wbuf, void *rbuf);
+
+/* ---- asynchronous I/O ---- */
 
 #define TIO_MAX 512
 
-/* A group of bios submitted by a test, with each one's completion. */
+struct tio;
+
+/* One I/O of a tio: its completion, filled in when it ends. */
+struct tio_req {
+	struct tio *t;
+	int err;			/* -errno */
+	unsigned int calls;		/* end_io calls: must end at 1 */
+	_Atomic bool done;
+	unsigned int done_seq;		/* order of completion in t, from 1 */
+	uint64_t submit_ns, done_ns;
+};
+
+/*
+ * A group of I/Os submitted by a test: counters under @lock, and the
+ * records of the I/Os submitted with tio_submit*() by index.
+ */
 struct tio {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned int nr;		/* submitted */
-	unsigned int done;		/* ->bi_end_io calls */
-	unsigned int errors;
-	int err[TIO_MAX];		/* -errno of each bio */
-	unsigned char calls[TIO_MAX];	/* end_io calls: must end at 1 */
-	uint64_t done_seq[TIO_MAX];	/* order of completion, from 1 */
+	unsigned int done;		/* completions */
+	unsigned int errors;		/* completions with an error */
+	int last_err;			/* the latest of those errors */
+	struct tio_req req[TIO_MAX];	/* of tio_submit*(): req[index] */
 };
 
 void tio_init(struct tio *t);
@@ -128,7 +192,7 @@ void tio_destroy(struct tio *t);
 
 /*
  * Submit one bio of @nvec segments (@bufs[i], @lens[i]) at @sector.
- * Returns its index in @t. Data-less ops (discard, write zeroes,
+ * Returns its index in @t->req. Data-less ops (discard, write zeroes,
  * flush) pass @nvec 0 and their size in @lens[0] (or none).
  */
 int tio_submit_vec(struct tio *t, struct gendisk *disk, blk_opf_t opf,
@@ -137,9 +201,19 @@ int tio_submit_vec(struct tio *t, struct gendisk *disk, blk_opf_t opf,
 /* One segment; @buf NULL makes a data-less bio of @len bytes. */
 int tio_submit(struct tio *t, struct gendisk *disk, blk_opf_t opf,
 	       sector_t sector, void *buf, unsigned int len);
-/* Wait until @n bios completed; false on time-out (@ms). */
+/*
+ * Submit through blkdev_submit() (byte offset @off, the public API's
+ * checks), recorded in the caller's @r, which may be reused once done.
+ * Returns blkdev_submit()'s result; on an error nothing was submitted.
+ */
+int tio_blkdev_submit(struct tio *t, struct tio_req *r, struct gendisk *disk,
+		      blk_opf_t opf, off_t off, void *buf, size_t len);
+/* Wait until @n I/Os completed; false on time-out (@ms). */
 bool tio_wait(struct tio *t, unsigned int n, unsigned int ms);
+/* Wait until at most @left I/Os are in flight; false on time-out (@ms). */
+bool tio_wait_pending(struct tio *t, unsigned int left, unsigned int ms);
 unsigned int tio_done(struct tio *t);
+unsigned int tio_pending(struct tio *t);	/* submitted, not done */
 
 /* Submit one bio and wait for it: its -errno. */
 int test_bio_sync(struct gendisk *disk, blk_opf_t opf, sector_t sector,
@@ -175,6 +249,23 @@ struct rec_config {
  * completion, no optional ops.
  */
 void rec_config_init(struct rec_config *cfg);
+
+/* Limits to change from those defaults (0, false: keep the default). */
+struct rec_limits {
+	unsigned int max_hw_sectors;
+	unsigned int logical_block_size;
+	unsigned int physical_block_size;
+	unsigned int max_segments;
+	unsigned int max_segment_size;
+	unsigned int chunk_sectors;
+	unsigned int max_hw_discard_sectors;
+	unsigned int discard_granularity;
+	unsigned int max_write_zeroes_sectors;
+	bool features_write_cache;
+};
+
+/* Apply the limits @l sets (NULL: none) to @cfg->lim. */
+void rec_config_limits(struct rec_config *cfg, const struct rec_limits *l);
 
 #define REC_MAX_BIOS 16
 
@@ -213,6 +304,10 @@ unsigned int rec_count_op(struct rec_dev *d, enum req_op op);
 void rec_clear_log(struct rec_dev *d);
 /* Print the log to stderr (for failure diagnosis). */
 void rec_dump(struct rec_dev *d, const char *why);
+/* Check that @n calls were logged; dump the log (@what) if not. */
+bool rec_expect_ios(struct rec_dev *d, unsigned int n, const char *what);
+/* Log entry @i (zeroed, and a failure, if there is none). */
+struct rec_io rec_io_at(struct rec_dev *d, unsigned int i);
 
 unsigned long rec_queue_rqs_calls(struct rec_dev *d);
 unsigned long rec_commit_calls(struct rec_dev *d);
@@ -264,6 +359,8 @@ extern struct fifo_stats fifo_stats;
 /* Register with elv_register() once per program; name "fifo-test". */
 extern struct elevator_type fifo_test_elv;
 
+/* elv_register(&fifo_test_elv), a failure unless it works. */
+void fifo_test_register(void);
 void fifo_stats_snapshot(struct fifo_stats *out);
 
 #endif
