@@ -47,9 +47,14 @@ static inline void slot_add(struct percpu_ref *ref, long v)
 	_Atomic long *c = &ref->slot[ts->slot].count;
 
 	if (slot_fast(ts)) {
+		/*
+		 * release: free on x86, and it gives the drainer's acquire
+		 * sum a happens-before edge (what a holder did before its
+		 * put is seen by whoever finds the ref drained).
+		 */
 		atomic_store_explicit(c, atomic_load_explicit(c,
 				      memory_order_relaxed) + v,
-				      memory_order_relaxed);
+				      memory_order_release);
 		/* the update before any later read of ->dying */
 		atomic_signal_fence(memory_order_seq_cst);
 	} else {
@@ -86,7 +91,7 @@ static long __percpu_ref_sum(struct percpu_ref *ref)
 
 	for (int i = 0; i < PERCPU_REF_SLOTS; i++)
 		sum += atomic_load_explicit(&ref->slot[i].count,
-					    memory_order_relaxed);
+					    memory_order_acquire);
 	return sum;
 }
 
@@ -99,7 +104,8 @@ long percpu_ref_sum(struct percpu_ref *ref)
 bool percpu_ref_tryget_live(struct percpu_ref *ref)
 {
 	slot_add(ref, 1);
-	if (likely(!atomic_load_explicit(&ref->dying, memory_order_relaxed)))
+	/* acquire: what the unfreezer changed is seen by the new holder */
+	if (likely(!atomic_load_explicit(&ref->dying, memory_order_acquire)))
 		return true;
 	percpu_ref_put(ref);
 	return false;
