@@ -83,11 +83,6 @@ static void bio_cache_refill(struct bio_cache *c)
 	pthread_mutex_unlock(&depot_lock);
 }
 
-void bio_cache_trim_thread(void)
-{
-	bio_cache_to_depot(&bio_cache, bio_cache.nr);
-}
-
 static struct bio *bio_cache_get(void)
 {
 	struct bio_cache *c = &bio_cache;

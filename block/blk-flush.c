@@ -42,12 +42,11 @@ bool is_flush_rq(struct request *rq)
 	return rq->q && rq->q->fq && rq == rq->q->fq->flush_rq;
 }
 
-unsigned int blk_flush_policy(unsigned long fflags, struct request *rq)
+unsigned int blk_flush_policy(struct request *rq)
 {
 	const struct queue_limits *lim = &rq->q->limits;
 	unsigned int policy = 0;
 
-	(void)fflags;
 	if (blk_rq_sectors(rq))
 		policy |= REQ_FSEQ_DATA;
 	if (lim->features_write_cache) {
@@ -241,7 +240,7 @@ bool blk_insert_flush(struct request *rq)
 {
 	struct request_queue *q = rq->q;
 	struct blk_flush_queue *fq = q->fq;
-	unsigned int policy = blk_flush_policy(0, rq);
+	unsigned int policy = blk_flush_policy(rq);
 
 	WARN_ON_ONCE(rq->bio != rq->biotail);
 	rq->cmd_flags &= ~REQ_PREFLUSH;

@@ -342,18 +342,6 @@ static void blk_mq_use_cached_rq(struct request *rq, struct blk_plug *plug,
 	INIT_LIST_HEAD(&rq->queuelist);
 }
 
-void blk_mq_free_plug_rqs(struct blk_plug *plug)
-{
-	struct request *rq;
-
-	while ((rq = plug->mq_list)) {
-		plug->mq_list = rq->rq_next;
-		blk_mq_free_request(rq);
-	}
-	plug->mq_tail = NULL;
-	plug->rq_count = 0;
-}
-
 /* ---- completion ---- */
 
 /*

@@ -98,7 +98,6 @@ struct blk_mq_hw_ctx {
 	struct blk_mq_tags *sched_tags;
 	unsigned int queue_num;
 	struct list_head hctx_list;	/* on q->unused_hctx_list if parked */
-	unsigned int numa_node;
 	/* debug counters */
 	_Atomic unsigned long queued;
 	_Atomic unsigned long run;
@@ -440,7 +439,6 @@ void blk_mq_sched_mark_restart_hctx(struct blk_mq_hw_ctx *hctx);
 bool __blk_mq_get_driver_tag(struct blk_mq_hw_ctx *hctx, struct request *rq);
 bool blk_mq_get_driver_tag(struct request *rq);
 void blk_mq_put_driver_tag(struct request *rq);
-void blk_mq_free_plug_rqs(struct blk_plug *plug);
 void blk_mq_free_cached_rqs(struct blk_plug *plug);
 void blk_mq_start_request_time(struct request *rq);
 bool blk_mq_hctx_stopped(struct blk_mq_hw_ctx *hctx);
@@ -598,7 +596,7 @@ struct blk_flush_queue *blk_alloc_flush_queue(unsigned int cmd_size);
 void blk_free_flush_queue(struct blk_flush_queue *fq);
 bool blk_insert_flush(struct request *rq);
 bool is_flush_rq(struct request *rq);
-unsigned int blk_flush_policy(unsigned long fflags, struct request *rq);
+unsigned int blk_flush_policy(struct request *rq);
 
 /* ---- blk-stat.c ---- */
 void blk_account_io_start(struct request *rq);
@@ -633,9 +631,6 @@ void blk_mq_check_expired_all(struct request_queue *q);
 /* ---- genhd.c ---- */
 struct gendisk *__alloc_disk(struct request_queue *q);
 void disk_release(struct gendisk *disk);
-
-/* ---- bio.c ---- */
-void bio_cache_trim_thread(void);
 
 /* debug dump of a queue, for BUG() */
 void blk_mq_debug_dump_queue(struct request_queue *q, FILE *out);

@@ -430,6 +430,7 @@ static void null_end_cmd(struct nullb_cmd *cmd)
 
 		bio->bi_status = cmd->error;
 		free(cmd);
+		bio_end_io_acct(bio, bio->bi_issue_ns);
 		bio_endio(bio);
 		return;
 	}
@@ -776,6 +777,9 @@ static void null_submit_bio(struct bio *bio)
 	uint64_t bytes = bio->bi_iter.bi_size;
 	struct nullb_cmd *cmd;
 
+	/* a bio-based driver accounts its own I/O in diskstats */
+	bio->bi_issue_ns = ktime_get_ns();
+	bio_start_io_acct(bio);
 	if (bio_op(bio) == REQ_OP_WRITE && (bio->bi_opf & REQ_PREFLUSH))
 		null_handle_data(nullb, REQ_OP_FLUSH, 0, 0, 0, NULL);
 	status = bytes || bio_op(bio) != REQ_OP_WRITE ?
@@ -785,6 +789,7 @@ static void null_submit_bio(struct bio *bio)
 	if (nullb->p.irqmode == NULL_IRQ_NONE ||
 	    !(cmd = malloc(sizeof(*cmd)))) {
 		bio->bi_status = status;
+		bio_end_io_acct(bio, bio->bi_issue_ns);
 		bio_endio(bio);
 		return;
 	}

@@ -42,7 +42,6 @@ enum {
 	BIO_TRACE_COMPLETION,
 	BIO_QUIESCE_CHECKED,
 	BIO_SPLIT_DONE,		/* already split to the queue limits */
-	BIO_CACHED,		/* came from a per-thread cache */
 	BIO_REFFED,		/* bio_get() was called: count references */
 	BIO_FLAG_LAST
 };
