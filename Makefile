@@ -20,6 +20,10 @@ CFLAGS     ?=
 CFLAGS     += -std=gnu11 $(OPT) -g -fPIC -pthread $(WARN) $(SANFLAGS)
 LDFLAGS    += -pthread $(SANFLAGS)
 LDLIBS     += -lm
+# io_uring (drivers/uring.c) and the NBD client (drivers/nbd.c, tests)
+DEP_PKGS   := liburing libnbd
+CPPFLAGS   += $(shell pkg-config --cflags $(DEP_PKGS) 2>/dev/null)
+LDLIBS     += $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null || echo -luring -lnbd)
 
 ifneq ($(SANITIZE),)
 SANFLAGS   := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
@@ -29,10 +33,14 @@ SANFLAGS   += -fno-sanitize-recover=undefined
 endif
 endif
 
-LIB_SRCS   := $(sort $(wildcard lib/*.c block/*.c drivers/*.c))
+LIB_SRCS   := $(sort $(wildcard lib/*.c block/*.c drivers/*.c export/*.c))
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 TOOL_SRCS  := $(sort $(wildcard tools/*.c))
 TOOLS      := $(TOOL_SRCS:tools/%.c=$(BUILD)/tools/%)
+# blkstackd: every daemon/*.c linked into one program
+DAEMON_SRCS := $(sort $(wildcard daemon/*.c))
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
+DAEMON     := $(if $(DAEMON_SRCS),$(BUILD)/daemon/blkstackd)
 TEST_SRCS  := $(sort $(wildcard tests/unit/test-*.c))
 TESTS      := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TESTLIB_SRCS := $(sort $(filter-out tests/unit/test-%.c,$(wildcard tests/unit/*.c)))
@@ -49,7 +57,7 @@ SONAME     := libblkstack.so.0
 .PHONY: all check check-asan check-tsan coverage bench install uninstall \
         clean style help tests
 
-all: $(STATIC_LIB) $(SHARED_LIB) $(TOOLS) $(BUILD)/blkstack.pc
+all: $(STATIC_LIB) $(SHARED_LIB) $(TOOLS) $(DAEMON) $(BUILD)/blkstack.pc
 
 help:
 	@echo "make               build the library, tools (build/)"
@@ -84,6 +92,9 @@ $(BUILD)/blkstack.pc: blkstack.pc.in Makefile
 
 $(BUILD)/tools/%: $(BUILD)/tools/%.o $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC_LIB) $(LDLIBS)
+
+$(BUILD)/daemon/blkstackd: $(DAEMON_OBJS) $(STATIC_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(STATIC_LIB) $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJS) $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJS) $(STATIC_LIB) $(LDLIBS)
@@ -126,15 +137,15 @@ install: all
 	ln -sf $(notdir $(SHARED_LIB)) $(DESTDIR)$(LIBDIR)/libblkstack.so
 	install -m 644 include/blkstack/*.h $(DESTDIR)$(INCLUDEDIR)/blkstack/
 	$(PC_SED) blkstack.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/blkstack.pc
-	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+	install -m 755 $(TOOLS) $(DAEMON) $(DESTDIR)$(BINDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libblkstack.* $(DESTDIR)$(LIBDIR)/pkgconfig/blkstack.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/blkstack
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS)))
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS) $(DAEMON)))
 
 style:
-	clang-format --dry-run -Werror $(LIB_SRCS) $(TOOL_SRCS) $(TEST_SRCS) \
+	clang-format --dry-run -Werror $(LIB_SRCS) $(TOOL_SRCS) $(DAEMON_SRCS) $(TEST_SRCS) \
 		$(wildcard include/blkstack/*.h lib/*.h block/*.h)
 
 clean:

@@ -11,7 +11,13 @@ PKGS=(
 	fio                          # bench: fio --ioengine=null peer
 	gnuplot-nox                  # bench plots
 	valgrind linux-perf          # profiling
-	liburing-dev                 # io_uring driver (next issue)
+	liburing-dev                 # drivers/uring.c
+	libnbd-dev                   # drivers/nbd.c (NBD client driver); tests' NBD client
+	libnbd-bin python3-libnbd    # nbdinfo, nbdcopy, nbdsh: integration tests
+	nbdkit                       # peer server (bench) and the NBD client driver's tests
+	qemu-utils                   # qemu-io, qemu-img, qemu-nbd: tests and bench peer
+	qemu-system-common           # qemu-storage-daemon: bench peer
+	blktrace                     # blkparse, btt: blktrace tests
 )
 
 missing=()
