@@ -433,7 +433,7 @@ void blk_mq_tagset_busy_iter(struct blk_mq_tag_set *set,
  * "key=value,..." (its error names the bad key and the valid ones) and
  * returns an added disk. @destroy undoes it after del_gendisk().
  * @bypass_rw (optional) does one I/O synchronously without the block
- * layer, for blkbench --bypass.
+ * layer, for blkbench --bypass. @block_status (optional) maps holes.
  */
 struct blk_driver {
 	const char *name;
@@ -443,6 +443,16 @@ struct blk_driver {
 	void (*destroy)(struct gendisk *disk);
 	int (*bypass_rw)(struct gendisk *disk, enum req_op op, sector_t sector,
 			 void *buf, unsigned int len);
+	/*
+	 * Optional: what is allocated in bytes [@off, @off + @len). Calls
+	 * @fn for consecutive extents (@hole: unallocated, reads as zeroes)
+	 * until the range is covered or @fn returns != 0 (then returns
+	 * that). For NBD_CMD_BLOCK_STATUS and tools that copy sparsely.
+	 */
+	int (*block_status)(struct gendisk *disk, uint64_t off, uint64_t len,
+			    int (*fn)(uint64_t off, uint64_t len, bool hole,
+				      void *arg),
+			    void *arg);
 };
 
 /* Set blkstack_errmsg() for the calling thread; returns @err. */
