@@ -1,0 +1,186 @@
+# Shared helpers for integration tests that drive blkstackd. Source it:
+#
+#	. "$(dirname "$0")/lib.sh"
+#
+# Variables it sets on sourcing:
+#   BLKSTACK_TOP   the source tree (from the environment, else ../.. of here)
+#   BUILD          the build directory, made absolute (default $BLKSTACK_TOP/build)
+#   BLKSTACKD      $BUILD/daemon/blkstackd
+#   BLKCTL         $BUILD/tools/blkctl
+#   PY             /usr/bin/python3
+#
+# start_daemon [-d] [-c CONFIG_TEXT] [BLKSTACKD_ARGS...]
+#   Starts blkstackd in the background in a private directory and waits
+#   (up to $DAEMON_TIMEOUT s, default 30) until its control socket exists.
+#   Without -d it runs with --no-default (empty); -d keeps the embedded
+#   default (nullb0 + disk0); -c writes CONFIG_TEXT to $BLKSTACKD_DIR/blkstackd.conf
+#   and passes --config. Later BLKSTACKD_ARGS override the defaults
+#   (e.g. --nbd-listen 127.0.0.1:$port). Returns 1 (with the log on stderr)
+#   if the daemon exits or does not get ready. Sets:
+#     BLKSTACKD_DIR  private mktemp -d dir, reused by the next start_daemon
+#                    (a fresh daemon on the same state), removed on exit
+#     STATE_DIR      $BLKSTACKD_DIR/state (--state-dir)
+#     CTL_SOCK       $BLKSTACKD_DIR/ctl.sock (--socket; also $BLKSTACK_SOCKET)
+#     NBD_SOCK       $BLKSTACKD_DIR/nbd.sock (--nbd-listen unix:$NBD_SOCK)
+#     NBD_URI_BASE   "nbd+unix://" ; nbd_uri NAME prints the export's URI
+#                    "nbd+unix:///NAME?socket=$NBD_SOCK"
+#     PID_FILE       $BLKSTACKD_DIR/blkstackd.pid (--pid-file)
+#     DAEMON_LOG     $BLKSTACKD_DIR/blkstackd.log (its stderr; appended)
+#     BLKSTACKD_PID  the daemon's pid
+#   The daemon is killed (SIGKILL after a SIGTERM grace) by the EXIT trap.
+#
+# blkctl ARGS...      $BLKCTL --socket $CTL_SOCK ARGS, with a time limit
+# stop_daemon [SIG]   sends SIG (default TERM), waits up to $DAEMON_TIMEOUT s,
+#                     returns the daemon's exit status (124 on time-out)
+# nbd_uri NAME        the NBD URI of export NAME on $NBD_SOCK
+# free_tcp_port       prints a TCP port on 127.0.0.1 free right now
+# at_exit CMD         run CMD (a string for eval) on exit, before cleanup
+# ok MSG / fail MSG   print a result line; fail counts into $failures
+# finish              prints "N failed" and exits 0 or 1 accordingly
+# need CMD...         exit 77 (skip, with the reason) if a tool is missing
+
+BLKSTACK_TOP=${BLKSTACK_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$BLKSTACK_TOP/$BUILD ;; esac
+BLKSTACKD=$BUILD/daemon/blkstackd
+BLKCTL=$BUILD/tools/blkctl
+PY=/usr/bin/python3
+DAEMON_TIMEOUT=${DAEMON_TIMEOUT:-30}
+BLKSTACKD_DIR=${BLKSTACKD_DIR:-}
+BLKSTACKD_PID=
+failures=0
+_lib_exit_cmds=()
+
+_lib_cleanup() {
+	local c
+	for c in "${_lib_exit_cmds[@]}"; do
+		eval "$c" || true
+	done
+	if [ -n "$BLKSTACKD_PID" ] && _alive "$BLKSTACKD_PID"; then
+		kill -TERM "$BLKSTACKD_PID" 2>/dev/null
+		for _ in $(seq 50); do
+			_alive "$BLKSTACKD_PID" || break
+			sleep 0.1
+		done
+		kill -KILL "$BLKSTACKD_PID" 2>/dev/null
+	fi
+	[ -n "$BLKSTACKD_DIR" ] && rm -rf "$BLKSTACKD_DIR"
+}
+trap _lib_cleanup EXIT
+
+# alive PID: the process runs (a zombie not yet reaped does not count)
+_alive() {
+	local st
+	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+at_exit() {
+	_lib_exit_cmds+=("$1")
+}
+
+ok() {
+	echo "ok   $*"
+}
+
+fail() {
+	echo "FAIL $*"
+	failures=$((failures + 1))
+}
+
+finish() {
+	echo "$failures failed"
+	[ "$failures" -eq 0 ] && exit 0
+	exit 1
+}
+
+need() {
+	local c
+	for c in "$@"; do
+		if ! command -v "$c" >/dev/null 2>&1 && [ ! -x "$c" ]; then
+			echo "SKIP: needs $c (scripts/install-deps.sh installs it)"
+			exit 77
+		fi
+	done
+}
+
+nbd_uri() {
+	echo "nbd+unix:///$1?socket=$NBD_SOCK"
+}
+
+free_tcp_port() {
+	"$PY" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+start_daemon() {
+	local defaults=(--no-default) conf=
+	while [ $# -gt 0 ]; do
+		case $1 in
+		-d) defaults=(); shift ;;
+		-c) conf=$2; shift 2 ;;
+		*) break ;;
+		esac
+	done
+	[ -x "$BLKSTACKD" ] || { echo "FAIL: $BLKSTACKD is not built" >&2; return 1; }
+	if [ -z "$BLKSTACKD_DIR" ]; then
+		BLKSTACKD_DIR=$(mktemp -d /tmp/blkstackd-test.XXXXXX)
+	fi
+	STATE_DIR=$BLKSTACKD_DIR/state
+	CTL_SOCK=$BLKSTACKD_DIR/ctl.sock
+	NBD_SOCK=$BLKSTACKD_DIR/nbd.sock
+	NBD_URI_BASE="nbd+unix://"
+	PID_FILE=$BLKSTACKD_DIR/blkstackd.pid
+	DAEMON_LOG=$BLKSTACKD_DIR/blkstackd.log
+	export BLKSTACK_SOCKET=$CTL_SOCK
+	mkdir -p "$STATE_DIR"
+	if [ -n "$conf" ]; then
+		printf '%s\n' "$conf" >"$BLKSTACKD_DIR/blkstackd.conf"
+		defaults=(--config "$BLKSTACKD_DIR/blkstackd.conf")
+	fi
+	"$BLKSTACKD" "${defaults[@]}" --state-dir "$STATE_DIR" \
+		--socket "$CTL_SOCK" --nbd-listen "unix:$NBD_SOCK" \
+		--pid-file "$PID_FILE" --log-level info "$@" \
+		2>>"$DAEMON_LOG" &
+	BLKSTACKD_PID=$!
+	local i
+	for i in $(seq $((DAEMON_TIMEOUT * 10))); do
+		[ -S "$CTL_SOCK" ] && return 0
+		if ! _alive "$BLKSTACKD_PID"; then
+			wait "$BLKSTACKD_PID"
+			echo "blkstackd exited ($?) before it was ready:" >&2
+			sed 's/^/  | /' "$DAEMON_LOG" >&2
+			BLKSTACKD_PID=
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "blkstackd not ready after ${DAEMON_TIMEOUT}s:" >&2
+	sed 's/^/  | /' "$DAEMON_LOG" >&2
+	return 1
+}
+
+blkctl() {
+	timeout -k 5 "$DAEMON_TIMEOUT" "$BLKCTL" --socket "$CTL_SOCK" "$@"
+}
+
+stop_daemon() {
+	local sig=${1:-TERM} i rc
+	[ -n "$BLKSTACKD_PID" ] || return 0
+	kill -"$sig" "$BLKSTACKD_PID" 2>/dev/null
+	for i in $(seq $((DAEMON_TIMEOUT * 10))); do
+		if ! _alive "$BLKSTACKD_PID"; then
+			wait "$BLKSTACKD_PID"
+			rc=$?
+			BLKSTACKD_PID=
+			return $rc
+		fi
+		sleep 0.1
+	done
+	kill -KILL "$BLKSTACKD_PID" 2>/dev/null
+	wait "$BLKSTACKD_PID" 2>/dev/null
+	BLKSTACKD_PID=
+	return 124
+}
