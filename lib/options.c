@@ -53,10 +53,11 @@ int opt_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-int opt_parse_time(const char *s, uint64_t *ns)
+/* @bare: nanoseconds per unit of a number without a suffix */
+static int opt_parse_time_unit(const char *s, uint64_t *ns, uint64_t bare)
 {
-	static const struct { const char *sfx; uint64_t mul; } units[] = {
-		{ "", 1000000000ULL }, { "s", 1000000000ULL },
+	const struct { const char *sfx; uint64_t mul; } units[] = {
+		{ "", bare }, { "s", 1000000000ULL },
 		{ "ms", 1000000ULL }, { "us", 1000ULL },
 		{ "m", 60000000000ULL }, { "h", 3600000000000ULL },
 	};
@@ -76,6 +77,11 @@ int opt_parse_time(const char *s, uint64_t *ns)
 		return 0;
 	}
 	return -EINVAL;
+}
+
+int opt_parse_time(const char *s, uint64_t *ns)
+{
+	return opt_parse_time_unit(s, ns, 1000000000ULL);
 }
 
 static int opt_set_enum(const struct opt_table *t, const struct opt_def *d,
@@ -159,6 +165,11 @@ static int opt_set(const struct opt_table *t, const struct opt_def *d,
 			return opts_err(t, arg, "expected a time like 10 (seconds), "
 					"10s, 500ms, 2m or 1h");
 		return 0;
+	case OPT_TIME_US:
+		if (opt_parse_time_unit(val, d->dst, 1000ULL))
+			return opts_err(t, arg, "expected a time like 100 (microseconds), "
+					"100us, 5ms or 1s");
+		return 0;
 	case OPT_ENUM:
 		return opt_set_enum(t, d, val, arg);
 	}
@@ -181,6 +192,26 @@ static const struct opt_def *opt_find(const struct opt_table *t,
 			return &t->defs[i];
 	}
 	return NULL;
+}
+
+int opts_set_one(const struct opt_table *t, const char *name, size_t len,
+		 const char *val, const char *arg)
+{
+	const struct opt_def *d = opt_find(t, name, len);
+
+	if (!d && !strncmp(arg, "--", 2)) {
+		fprintf(stderr, "%s: unknown option --%.*s (%s --help lists them)\n",
+			t->prog, (int)len, name, t->prog);
+		return -ENOENT;
+	}
+	if (!d) {
+		fprintf(stderr, "%s: %s: unknown option %.*s (%s --help lists them)\n",
+			t->prog, arg, (int)len, name, t->prog);
+		return -ENOENT;
+	}
+	if (d->once && d->seen && *d->seen)
+		return opts_err(t, arg, d->once);
+	return opt_set(t, d, val, arg);
 }
 
 int opts_parse(const struct opt_table *t, int argc, char **argv)

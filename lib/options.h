@@ -20,6 +20,8 @@ enum opt_type {
 	OPT_TIME,	/* uint64_t nanoseconds; a bare number is seconds */
 	OPT_BOOL,	/* bool: --NAME, --NAME=1 or --NAME=0 */
 	OPT_ENUM,	/* int: the index of the value among the non-aliases */
+	OPT_TIME_US,	/* uint64_t nanoseconds; a bare number is microseconds
+			 * (fio's thinktime) */
 };
 
 struct opt_def {
@@ -47,6 +49,13 @@ struct opt_table {
 
 /* Set each option from argv[1..]: 0, OPTS_HELP, OPTS_VERSION or -EINVAL. */
 int opts_parse(const struct opt_table *t, int argc, char **argv);
+/*
+ * Set the option @name (@len characters; '-' and '_' alike) from @val (NULL
+ * for a bare boolean); @arg names it in messages ("--bs=3", "job.fio:4").
+ * 0, or -EINVAL/-ENOENT after the message.
+ */
+int opts_set_one(const struct opt_table *t, const char *name, size_t len,
+		 const char *val, const char *arg);
 /* One line per option: "  --NAME  help". */
 void opts_usage(const struct opt_table *t, FILE *f);
 /* "PROG: ARG: WHAT" on stderr; returns -EINVAL. */

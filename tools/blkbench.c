@@ -32,67 +32,36 @@
 #include <blkstack/blkdev.h>
 #include <blkstack/bio.h>
 
+#include "lib/bench-job.h"
 #include "lib/clock.h"
 #include "lib/compiler.h"
 #include "lib/crc32c.h"
 #include "lib/fio-stat.h"
 #include "lib/histogram.h"
 #include "lib/json.h"
-#include "lib/options.h"
+#include "lib/jobfile.h"
 #include "lib/prandom.h"
 #include "lib/randperm.h"
 #include "lib/verify.h"
 
-#define BB_VERSION	"blkbench-0.1"
-#define BB_DEFAULT_DEV	"null:size=1G,irqmode=0"
 #define BB_SPIN		256		/* polls of the done list before sleeping */
-#define BB_MAX_BS	(128ULL << 20)
+/*
+ * The per-I/O steps are used by the paced loop too; inline them in both,
+ * as they were when the unpaced loop was their only caller.
+ */
+#define bb_hot		static inline __attribute__((always_inline))
 
-enum bb_rw { RW_READ, RW_WRITE, RW_RANDREAD, RW_RANDWRITE, RW_RANDRW,
-	     RW_READWRITE };
-enum { DDIR_READ, DDIR_WRITE, DDIR_NR };
-enum bb_verify { VERIFY_NONE, VERIFY_CRC32C, VERIFY_PATTERN };
-enum bb_fmt { FMT_NORMAL, FMT_JSON, FMT_JSON_PLUS };
-enum bb_eta_mode { ETA_AUTO, ETA_ALWAYS, ETA_NEVER };
-
-/* Everything the command line sets; read-only once the jobs start. */
-struct bb_opts {
-	const char *name;
-	int rw;
-	unsigned int rwmixread;
-	uint64_t bs;
-	unsigned int iodepth;
-	unsigned int batch;		/* iodepth_batch_submit, 0 = iodepth */
-	unsigned int numjobs;
-	uint64_t runtime_ns;
-	bool time_based;
-	uint64_t size, offset, offset_increment;
-	int verify;
-	const char *verify_pattern;
-	uint8_t pattern[VERIFY_MAX_PATTERN];
-	unsigned int pattern_len;
-	const char *cpus_allowed;
-	int cpus_policy;		/* 0 shared, 1 split */
-	cpu_set_t cpus;
-	unsigned int ncpus;
-	bool group_reporting;
-	const char *filename;
-	const char *ioscheduler;
-	const char *queue;
-	bool hipri, bypass;
-	int format;
-	int eta;
-	uint64_t seed;
-	bool randrepeat, norandommap;
-	int clocksource;		/* enum clock_source */
-	bool seen_size, seen_runtime, seen_time_based, seen_seed, seen_clock;
-	bool seen_name;
-};
-
+/*
+ * The jobs' options, one per job section; @opt is the first, whose
+ * device and run-wide options (filename, ioscheduler, queue, output
+ * format, eta) all jobs share.
+ */
+static struct bb_opts *bb_opts;
+static unsigned int bb_nr_opts;
 static struct bb_opts opt;
+static unsigned int bb_nr_jobs;		/* threads, over all job sections */
 static struct gendisk *bb_disk;
 static char bb_devname[48];
-static uint8_t *bb_patbuf;		/* one block of the verify pattern */
 static atomic_int bb_stop;		/* SIGINT: finish early, still report */
 static atomic_uint bb_running;
 static pthread_barrier_t bb_barrier;
@@ -103,6 +72,16 @@ struct bb_stat {
 };
 
 struct bb_job;
+
+/* rate_iops and thinktime: when the job may issue next. */
+struct bb_pace {
+	bool on;			/* either is set: the paced loop runs */
+	uint64_t interval_ns[DDIR_NR];	/* 1 s / rate_iops, 0 = no cap */
+	uint64_t next_ns[DDIR_NR];	/* the next I/O's earliest issue */
+	int ddir;			/* picked but not yet issued, or -1 */
+	unsigned int since_think;	/* I/Os issued since the last think */
+	uint64_t think_until;		/* 0: not thinking */
+};
 
 /* One I/O slot of a job; iodepth of them cycle between free and in flight. */
 struct bb_io {
@@ -121,7 +100,9 @@ struct bb_job {
 		atomic_int waiting;
 		atomic_uint wake_seq;
 	} cq;
-	_Alignas(64) unsigned int id;
+	_Alignas(64) const struct bb_opts *o;	/* its job section */
+	unsigned int id;		/* thread of the section: 0..numjobs-1 */
+	unsigned int nr;		/* over all sections */
 	pthread_t thread;
 	uint64_t start, size, nblocks;	/* region [start, start + size) */
 	uint64_t rand;			/* xorshift64* state */
@@ -134,6 +115,9 @@ struct bb_job {
 	uint64_t *written;		/* verify: blocks written, one bit each */
 	uint64_t vcursor, vblocks, vbad;
 	bool verifying, stopping;
+	struct io_context *ioc;		/* who the schedulers see issuing */
+	uint8_t *patbuf;		/* one block of the verify pattern */
+	struct bb_pace pace;		/* rate_iops and thinktime */
 	uint64_t t_start, t_end;
 	int err;
 	char errmsg[256];
@@ -158,17 +142,6 @@ static void bb_futex_wake(atomic_uint *addr)
 	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-static bool bb_is_random(void)
-{
-	return opt.rw == RW_RANDREAD || opt.rw == RW_RANDWRITE ||
-	       opt.rw == RW_RANDRW;
-}
-
-static bool bb_writes(void)
-{
-	return opt.rw != RW_READ && opt.rw != RW_RANDREAD;
-}
-
 /* ---- latency statistics ---- */
 
 static void stat_init(struct bb_stat *s)
@@ -185,40 +158,43 @@ static void stat_merge(struct bb_stat *dst, const struct bb_stat *src)
 
 /* ---- verification ---- */
 
-static void bb_fill(struct bb_io *io)
+static void bb_fill(struct bb_job *job, struct bb_io *io)
 {
-	if (opt.verify == VERIFY_PATTERN)
-		memcpy(io->buf, bb_patbuf, opt.bs);
+	const struct bb_opts *o = job->o;
+
+	if (o->verify == VERIFY_PATTERN)
+		memcpy(io->buf, job->patbuf, o->bs);
 	else
-		verify_fill(io->buf, opt.bs, io->off, opt.seed);
+		verify_fill(io->buf, o->bs, io->off, o->seed);
 }
 
 /* Before a verify read: a device that moves no data must not pass. */
-static void bb_poison(struct bb_io *io)
+static void bb_poison(const struct bb_opts *o, struct bb_io *io)
 {
-	if (opt.verify == VERIFY_PATTERN)
-		memset(io->buf, (uint8_t)~opt.pattern[0], opt.bs);
+	if (o->verify == VERIFY_PATTERN)
+		memset(io->buf, (uint8_t)~o->pattern[0], o->bs);
 	else
 		memset(io->buf, 0, sizeof(struct verify_hdr));
 }
 
 static void bb_verify_block(struct bb_job *job, struct bb_io *io)
 {
+	const struct bb_opts *o = job->o;
 	char why[160];
 	int bad;
 
 	job->vblocks++;
-	if (opt.verify == VERIFY_PATTERN)
-		bad = verify_pattern_check(io->buf, bb_patbuf, opt.bs, io->off,
+	if (o->verify == VERIFY_PATTERN)
+		bad = verify_pattern_check(io->buf, job->patbuf, o->bs, io->off,
 					   why, sizeof(why));
 	else
-		bad = verify_check(io->buf, opt.bs, io->off, opt.seed, why,
+		bad = verify_check(io->buf, o->bs, io->off, o->seed, why,
 				   sizeof(why));
 	if (!bad || job->vbad++)
 		return;
 	snprintf(job->errmsg, sizeof(job->errmsg),
 		 "verify: job %u: block at offset %" PRIu64 " (%" PRIu64 " bytes): %s",
-		 job->id, io->off, opt.bs, why);
+		 job->nr, io->off, o->bs, why);
 }
 
 /* The next block this job wrote, in offset order; false at the end. */
@@ -272,18 +248,21 @@ static void bb_end_io(struct bio *bio)
 static void bb_job_fail(struct bb_job *job, struct bb_io *io, int err,
 			const char *what)
 {
+	const struct bb_opts *o = job->o;
+
 	job->stopping = true;
 	if (job->err)
 		return;
 	job->err = err;
 	snprintf(job->errmsg, sizeof(job->errmsg),
 		 "job %u: %s at offset %" PRIu64 " (%" PRIu64 " bytes): %s (%d)",
-		 job->id, io->ddir == DDIR_WRITE ? "write" : "read", io->off,
-		 opt.bs, what ? what : strerror(-err), err);
+		 job->nr, io->ddir == DDIR_WRITE ? "write" : "read", io->off,
+		 o->bs, what ? what : strerror(-err), err);
 }
 
-static void bb_account(struct bb_job *job, struct bb_io *io)
+bb_hot void bb_account(struct bb_job *job, struct bb_io *io)
 {
+	const struct bb_opts *o = job->o;
 	int d = io->ddir;
 	uint64_t lat;
 
@@ -297,21 +276,21 @@ static void bb_account(struct bb_job *job, struct bb_io *io)
 	}
 	/* two CPUs' TSCs may differ by a few cycles: never a 2^64 ns I/O */
 	lat = io->done_ns > io->issue_ns ? io->done_ns - io->issue_ns : 0;
-	job->st[d].bytes += opt.bs;
+	job->st[d].bytes += o->bs;
 	lat_hist_add(&job->st[d].lat, lat);
 	atomic_store_explicit(&job->prog_ios[d], job->st[d].lat.nr,
 			      memory_order_relaxed);
 	atomic_store_explicit(&job->prog_bytes[d], job->st[d].bytes,
 			      memory_order_relaxed);
 	if (d == DDIR_WRITE && job->written) {
-		uint64_t b = (io->off - job->start) / opt.bs;
+		uint64_t b = (io->off - job->start) / o->bs;
 
 		job->written[b / 64] |= 1ULL << (b % 64);
 	}
 }
 
 /* Take everything the completion side handed back. */
-static unsigned int bb_reap(struct bb_job *job)
+bb_hot unsigned int bb_reap(struct bb_job *job)
 {
 	struct bb_io *io, *next;
 	unsigned int n = 0;
@@ -347,7 +326,7 @@ static void bb_wait(struct bb_job *job)
 {
 	unsigned int seq;
 
-	if (opt.hipri) {
+	if (job->o->hipri) {
 		bb_poll(job);
 		return;
 	}
@@ -364,9 +343,11 @@ static void bb_wait(struct bb_job *job)
 	atomic_store(&job->cq.waiting, 0);
 }
 
-static int bb_pick_ddir(struct bb_job *job)
+bb_hot int bb_pick_ddir(struct bb_job *job)
 {
-	switch (opt.rw) {
+	const struct bb_opts *o = job->o;
+
+	switch (o->rw) {
 	case RW_READ:
 	case RW_RANDREAD:
 		return DDIR_READ;
@@ -374,19 +355,20 @@ static int bb_pick_ddir(struct bb_job *job)
 	case RW_RANDWRITE:
 		return DDIR_WRITE;
 	default:
-		return prandom_u64(&job->rand) % 100 < opt.rwmixread ? DDIR_READ
+		return prandom_u64(&job->rand) % 100 < o->rwmixread ? DDIR_READ
 								   : DDIR_WRITE;
 	}
 }
 
-static uint64_t bb_pick_block(struct bb_job *job, int ddir)
+bb_hot uint64_t bb_pick_block(struct bb_job *job, int ddir)
 {
+	const struct bb_opts *o = job->o;
 	uint64_t b;
 
-	if (bb_is_random() && opt.norandommap)
+	if (bb_opts_random(o) && o->norandommap)
 		return (uint64_t)(((unsigned __int128)prandom_u64(&job->rand) *
 				   job->nblocks) >> 64);
-	if (bb_is_random()) {	/* fio's random map: each block once a pass */
+	if (bb_opts_random(o)) {	/* fio's random map: each block once a pass */
 		b = randperm_at(&job->perm, job->rpos);
 		if (++job->rpos == job->nblocks) {	/* a new order */
 			job->rpos = 0;
@@ -400,42 +382,52 @@ static uint64_t bb_pick_block(struct bb_job *job, int ddir)
 	return b;
 }
 
-/* Choose the next I/O of the current phase; false when there is none. */
-static bool bb_prep(struct bb_job *job, struct bb_io *io)
+/* A workload I/O in direction @ddir: its block, and its data if a write. */
+bb_hot void bb_prep_work(struct bb_job *job, struct bb_io *io, int ddir)
 {
+	const struct bb_opts *o = job->o;
+	uint64_t blk = bb_pick_block(job, ddir);
+
+	io->ddir = ddir;
+	job->issued += o->bs;
+	io->off = job->start + blk * o->bs;
+	if (ddir == DDIR_WRITE && o->verify)
+		bb_fill(job, io);
+}
+
+/* Choose the next I/O of the current phase; false when there is none. */
+bb_hot bool bb_prep(struct bb_job *job, struct bb_io *io)
+{
+	const struct bb_opts *o = job->o;
 	uint64_t blk;
 
 	if (job->verifying) {
 		if (!bb_next_written(job, &blk))
 			return false;
 		io->ddir = DDIR_READ;
-	} else {
-		if (!opt.time_based && job->issued >= job->size)
-			return false;
-		io->ddir = bb_pick_ddir(job);
-		blk = bb_pick_block(job, io->ddir);
-		job->issued += opt.bs;
+		io->off = job->start + blk * o->bs;
+		bb_poison(o, io);
+		return true;
 	}
-	io->off = job->start + blk * opt.bs;
-	if (job->verifying)
-		bb_poison(io);
-	else if (io->ddir == DDIR_WRITE && opt.verify)
-		bb_fill(io);
+	if (!o->time_based && job->issued >= job->size)
+		return false;
+	bb_prep_work(job, io, bb_pick_ddir(job));
 	return true;
 }
 
-static int bb_issue(struct bb_job *job, struct bb_io *io)
+bb_hot int bb_issue(struct bb_job *job, struct bb_io *io)
 {
 	enum req_op op = io->ddir == DDIR_WRITE ? REQ_OP_WRITE : REQ_OP_READ;
 	/* what an O_DIRECT write carries in the kernel */
 	blk_opf_t opf = op == REQ_OP_WRITE ? op | REQ_SYNC | REQ_IDLE : op;
+	const struct bb_opts *o = job->o;
 	struct bio *bio;
 	int ret;
 
 	io->issue_ns = clock_ns();
-	if (opt.bypass) {	/* synchronous, straight to the driver */
+	if (o->bypass) {	/* synchronous, straight to the driver */
 		ret = blkdev_bypass_rw(bb_disk, op, io->off >> SECTOR_SHIFT,
-				       io->buf, (unsigned int)opt.bs);
+				       io->buf, (unsigned int)o->bs);
 		io->done_ns = clock_ns();
 		io->err = ret < 0 ? ret : 0;
 		if (ret < 0 && *blkstack_errmsg())	/* ours: it ran here */
@@ -443,16 +435,17 @@ static int bb_issue(struct bb_job *job, struct bb_io *io)
 		bb_complete(io);
 		return 0;
 	}
-	if (opt.hipri)
+	if (o->hipri)
 		opf |= REQ_POLLED;
 	bio = bio_alloc(bb_disk, 1, opf);
 	if (!bio)
 		return -ENOMEM;
-	if (bio_add_buf(bio, io->buf, (unsigned int)opt.bs) != opt.bs) {
+	if (bio_add_buf(bio, io->buf, (unsigned int)o->bs) != o->bs) {
 		bio_put(bio);
 		return -EINVAL;
 	}
 	bio->bi_iter.bi_sector = io->off >> SECTOR_SHIFT;
+	bio->bi_ioc = job->ioc;		/* the schedulers' issuer: this job */
 	bio->bi_end_io = bb_end_io;
 	bio->bi_private = io;
 	io->bio = bio;		/* before submit: it may complete inside */
@@ -460,34 +453,40 @@ static int bb_issue(struct bb_job *job, struct bb_io *io)
 	return 0;
 }
 
+/* Take @io off the free list and send it; false if it could not go. */
+bb_hot bool bb_start(struct bb_job *job, struct bb_io *io)
+{
+	int ret;
+
+	job->free = io->next;
+	job->inflight++;
+	ret = bb_issue(job, io);
+	if (likely(!ret))
+		return true;
+	io->next = job->free;
+	job->free = io;
+	job->inflight--;
+	bb_job_fail(job, io, ret, "could not build the bio");
+	return false;
+}
+
 /* Submit up to iodepth_batch_submit I/Os under one plug; false when done. */
 static bool bb_submit_batch(struct bb_job *job)
 {
-	unsigned int n = opt.iodepth - job->inflight;
+	const struct bb_opts *o = job->o;
+	unsigned int n = o->iodepth - job->inflight;
 	struct blk_plug plug;
 	bool plugged, more = true;
-	int ret;
 
-	if (n > opt.batch)
-		n = opt.batch;
-	plugged = n > 1 && !opt.bypass;
+	if (n > o->batch)
+		n = o->batch;
+	plugged = n > 1 && !o->bypass;
 	if (plugged)
 		blk_start_plug_nr_ios(&plug, (unsigned short)n);
 	while (n--) {
 		struct bb_io *io = job->free;
 
-		if (!bb_prep(job, io)) {
-			more = false;
-			break;
-		}
-		job->free = io->next;
-		job->inflight++;
-		ret = bb_issue(job, io);
-		if (ret) {
-			io->next = job->free;
-			job->free = io;
-			job->inflight--;
-			bb_job_fail(job, io, ret, "could not build the bio");
+		if (!bb_prep(job, io) || !bb_start(job, io)) {
 			more = false;
 			break;
 		}
@@ -497,36 +496,163 @@ static bool bb_submit_batch(struct bb_job *job)
 	return more;
 }
 
+static bool bb_should_stop(struct bb_job *job, uint64_t deadline)
+{
+	return job->stopping ||
+	       atomic_load_explicit(&bb_stop, memory_order_relaxed) ||
+	       (deadline != UINT64_MAX && clock_ns() >= deadline);
+}
+
 /* Keep iodepth I/Os in flight until the phase has no more, then drain. */
 static void bb_run_phase(struct bb_job *job, uint64_t deadline)
 {
+	unsigned int iodepth = job->o->iodepth;
 	bool more = true;
 
 	while (more || job->inflight) {
-		if (more && (job->stopping || atomic_load_explicit(&bb_stop,
-					memory_order_relaxed) ||
-			     (deadline != UINT64_MAX && clock_ns() >= deadline)))
+		if (more && bb_should_stop(job, deadline))
 			more = false;
-		if (more && job->inflight < opt.iodepth)
+		if (more && job->inflight < iodepth)
 			more = bb_submit_batch(job);
 		if (!bb_reap(job) && job->inflight &&
-		    (!more || job->inflight >= opt.iodepth))
+		    (!more || job->inflight >= iodepth))
 			bb_wait(job);
+	}
+}
+
+/* ---- pacing: rate_iops and thinktime ---- */
+
+/*
+ * Sleep until @t (a clock_ns() time) or, with I/O in flight, until a
+ * completion comes first; at most 20 ms, so a stop is seen soon.
+ */
+static void bb_wait_until(struct bb_job *job, uint64_t t)
+{
+	uint64_t now = clock_ns();
+	long ns = t > now + 20000000 ? 20000000 : (long)(t - now);
+	unsigned int seq;
+
+	if (t <= now)
+		return;
+	if (job->o->hipri && job->inflight) {
+		bb_poll(job);
+		return;
+	}
+	if (!job->inflight) {
+		struct timespec ts = { 0, ns };
+
+		nanosleep(&ts, NULL);
+		return;
+	}
+	seq = atomic_load(&job->cq.wake_seq);
+	atomic_store(&job->cq.waiting, 1);
+	if (!atomic_load(&job->cq.done))
+		bb_futex_wait(&job->cq.wake_seq, seq, ns);
+	atomic_store(&job->cq.waiting, 0);
+}
+
+/*
+ * When the job may issue next: 0 now, else a clock_ns() time, or
+ * UINT64_MAX while a think time waits for the job's I/O to complete
+ * (fio's thinktime_blocks_type=complete: think after the blocks are done).
+ */
+static uint64_t bb_pace_gate(struct bb_job *job, uint64_t now)
+{
+	const struct bb_opts *o = job->o;
+	struct bb_pace *p = &job->pace;
+
+	if (o->thinktime_ns && p->since_think >= o->thinktime_blocks) {
+		if (job->inflight)
+			return UINT64_MAX;
+		if (!p->think_until)
+			p->think_until = now + o->thinktime_ns;
+		if (now < p->think_until)
+			return p->think_until;
+		p->think_until = 0;
+		p->since_think = 0;
+	}
+	if (p->ddir < 0)	/* rates are per direction: pick it first */
+		p->ddir = bb_pick_ddir(job);
+	if (p->interval_ns[p->ddir] && now < p->next_ns[p->ddir])
+		return p->next_ns[p->ddir];
+	return 0;
+}
+
+/*
+ * An I/O of @ddir went out: the next one's earliest time. linear keeps
+ * the schedule (a late I/O lets the next ones catch up, as fio does);
+ * poisson draws exponential gaps of the same mean.
+ */
+static void bb_pace_issued(struct bb_job *job, int ddir)
+{
+	struct bb_pace *p = &job->pace;
+	double step = (double)p->interval_ns[ddir];
+
+	if (step && job->o->rate_process == RATE_POISSON) {
+		double u = ((double)(prandom_u64(&job->rand) >> 11) + 1) * 0x1p-53;
+
+		step *= -log(u);
+	}
+	p->next_ns[ddir] += (uint64_t)step;
+	p->since_think++;
+	p->ddir = -1;
+}
+
+/* The paced job's next I/O, in the direction the gate picked. */
+static bool bb_submit_paced(struct bb_job *job)
+{
+	struct bb_io *io = job->free;
+	int ddir = job->pace.ddir;
+
+	if (!job->o->time_based && job->issued >= job->size)
+		return false;
+	bb_prep_work(job, io, ddir);
+	bb_pace_issued(job, ddir);
+	return bb_start(job, io);
+}
+
+/* bb_run_phase() for a job with rate_iops or thinktime: I/Os one by one. */
+static void bb_run_paced(struct bb_job *job, uint64_t deadline)
+{
+	unsigned int iodepth = job->o->iodepth;
+	bool more = true;
+
+	for (int d = 0; d < DDIR_NR; d++)
+		job->pace.next_ns[d] = job->t_start;
+	while (more || job->inflight) {
+		uint64_t until = UINT64_MAX;
+
+		if (more && bb_should_stop(job, deadline))
+			more = false;
+		if (bb_reap(job))
+			continue;
+		if (more && job->inflight < iodepth) {
+			until = bb_pace_gate(job, clock_ns());
+			if (!until) {
+				more = bb_submit_paced(job);
+				continue;
+			}
+		}
+		if (until == UINT64_MAX)
+			bb_wait(job);
+		else
+			bb_wait_until(job, until < deadline ? until : deadline);
 	}
 }
 
 /* --cpus_allowed: the whole set (shared) or the id-th CPU of it (split). */
 static void bb_pin(struct bb_job *job)
 {
-	cpu_set_t set = opt.cpus;
-	unsigned int want = job->id % (opt.ncpus ? opt.ncpus : 1), seen = 0;
+	const struct bb_opts *o = job->o;
+	cpu_set_t set = o->cpus;
+	unsigned int want = job->nr % (o->ncpus ? o->ncpus : 1), seen = 0;
 
-	if (!opt.ncpus)
+	if (!o->ncpus)
 		return;
-	if (opt.cpus_policy) {
+	if (o->cpus_policy) {
 		CPU_ZERO(&set);
 		for (int c = 0; c < CPU_SETSIZE; c++) {
-			if (CPU_ISSET(c, &opt.cpus) && seen++ == want) {
+			if (CPU_ISSET(c, &o->cpus) && seen++ == want) {
 				CPU_SET(c, &set);
 				break;
 			}
@@ -535,25 +661,46 @@ static void bb_pin(struct bb_job *job)
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
-static int bb_state_char(void)
+static int bb_state_char(const struct bb_opts *o)
 {
 	static const char st[] = { 'R', 'W', 'r', 'w', 'm', 'M' };
 
-	return st[opt.rw];
+	return st[o->rw];
+}
+
+/* In the job's thread, so the io context carries the thread's id. */
+static int bb_job_ioc(struct bb_job *job)
+{
+	const struct bb_opts *o = job->o;
+
+	job->ioc = ioc_create((pid_t)gettid(), o->ioprio, (uint16_t)o->weight,
+			      o->name);
+	if (job->ioc)
+		return 0;
+	job->err = -ENOMEM;
+	snprintf(job->errmsg, sizeof(job->errmsg), "job %u: %s", job->nr,
+		 blkstack_errmsg());
+	return -ENOMEM;
 }
 
 static void *bb_job_main(void *arg)
 {
 	struct bb_job *job = arg;
+	const struct bb_opts *o = job->o;
 	uint64_t deadline = UINT64_MAX;
 	struct rusage ru;
+	int ret;
 
 	bb_pin(job);
+	ret = bb_job_ioc(job);
 	pthread_barrier_wait(&bb_barrier);
 	job->t_start = clock_ns();
-	if (opt.runtime_ns)
-		deadline = job->t_start + opt.runtime_ns;
-	bb_run_phase(job, deadline);
+	if (o->runtime_ns)
+		deadline = job->t_start + o->runtime_ns;
+	if (!ret && job->pace.on)
+		bb_run_paced(job, deadline);
+	else if (!ret)
+		bb_run_phase(job, deadline);
 	job->t_end = clock_ns();
 	if (!getrusage(RUSAGE_THREAD, &ru)) {
 		job->usr_ms = ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3;
@@ -570,42 +717,93 @@ static void *bb_job_main(void *arg)
 	return NULL;
 }
 
-/* The job's region, buffers and PRNG; -1 after printing why not. */
-static int bb_job_init(struct bb_job *job, unsigned int id, uint64_t cap)
+/* rate_iops and thinktime; a job with neither runs the unpaced loop. */
+static void bb_pace_init(struct bb_job *job)
 {
-	job->id = id;
-	job->start = opt.offset + id * opt.offset_increment;
+	const struct bb_opts *o = job->o;
+	struct bb_pace *p = &job->pace;
+
+	for (int d = 0; d < DDIR_NR; d++)
+		p->interval_ns[d] = o->rate_iops[d] ? 1000000000ULL /
+						      o->rate_iops[d] : 0;
+	p->on = p->interval_ns[DDIR_READ] || p->interval_ns[DDIR_WRITE] ||
+		o->thinktime_ns;
+	p->ddir = -1;
+}
+
+/* The thread's region: thread N of a job starts N offset_increments on. */
+static int bb_job_region(struct bb_job *job, uint64_t cap)
+{
+	const struct bb_opts *o = job->o;
+	unsigned int lbs = bdev_logical_block_size(bb_disk);
+
+	if (o->bs % lbs || o->offset % lbs || o->offset_increment % lbs) {
+		fprintf(stderr, "blkbench: job '%s': --bs, --offset and --offset_increment must be multiples of %s's logical block size (%u)\n",
+			o->name, bb_devname, lbs);
+		return -1;
+	}
+	job->start = o->offset + job->id * o->offset_increment;
 	if (job->start < cap)
-		job->size = opt.size ? opt.size : cap - job->start;
-	job->size -= job->size % opt.bs;
+		job->size = o->size ? o->size : cap - job->start;
+	job->size -= job->size % o->bs;
 	if (!job->size || job->start + job->size > cap) {
 		fprintf(stderr, "blkbench: job %u: region [%" PRIu64 ", %" PRIu64
 			") does not fit %s (%" PRIu64 " bytes); check --size, --offset and --offset_increment\n",
-			id, job->start, job->start + (opt.size ? opt.size : 0),
+			job->nr, job->start, job->start + (o->size ? o->size : 0),
 			bb_devname, cap);
 		return -1;
 	}
-	job->nblocks = job->size / opt.bs;
-	job->rand = splitmix64(opt.seed + id) | 1;
-	if (bb_is_random() && !opt.norandommap)
+	job->nblocks = job->size / o->bs;
+	return 0;
+}
+
+/* The verify pattern, one block of it, for --verify=pattern. */
+static int bb_job_pattern(struct bb_job *job)
+{
+	const struct bb_opts *o = job->o;
+
+	if (o->verify != VERIFY_PATTERN)
+		return 0;
+	if (posix_memalign((void **)&job->patbuf, 4096, o->bs))
+		return -1;
+	for (uint64_t i = 0; i < o->bs; i++)
+		job->patbuf[i] = o->pattern[i % o->pattern_len];
+	return 0;
+}
+
+/*
+ * Thread @id of job section @o, thread @nr of all: its region, buffers
+ * and PRNG; -1 after printing why not.
+ */
+static int bb_job_init(struct bb_job *job, const struct bb_opts *o,
+		       unsigned int id, unsigned int nr, uint64_t cap)
+{
+	job->o = o;
+	job->id = id;
+	job->nr = nr;
+	if (bb_job_region(job, cap))
+		return -1;
+	job->rand = splitmix64(o->seed + nr) | 1;
+	if (bb_opts_random(o) && !o->norandommap)
 		randperm_init(&job->perm, job->nblocks,
 			      prandom_u64(&job->rand));
 	stat_init(&job->st[DDIR_READ]);
 	stat_init(&job->st[DDIR_WRITE]);
-	atomic_init(&job->state, bb_state_char());
-	job->ios = calloc(opt.iodepth, sizeof(*job->ios));
-	if (opt.verify)
+	atomic_init(&job->state, bb_state_char(o));
+	bb_pace_init(job);
+	job->ios = calloc(o->iodepth, sizeof(*job->ios));
+	if (o->verify)
 		job->written = calloc((job->nblocks + 63) / 64, 8);
-	if (!job->ios || (opt.verify && !job->written))
+	if (!job->ios || (o->verify && !job->written) || bb_job_pattern(job))
 		return -1;
-	for (unsigned int i = 0; i < opt.iodepth; i++) {
+	for (unsigned int i = 0; i < o->iodepth; i++) {
 		struct bb_io *io = &job->ios[i];
 		uint64_t s = job->rand + i;
 
-		if (posix_memalign(&io->buf, 4096, opt.bs))
+		if (posix_memalign(&io->buf, 4096, o->bs))
 			return -1;
 		/* not zeros: a device that ignores the data is no faster */
-		for (uint64_t k = 0; k < opt.bs / 8; k++)
+		for (uint64_t k = 0; k < o->bs / 8; k++)
 			((uint64_t *)io->buf)[k] = prandom_u64(&s);
 		io->job = job;
 		io->next = job->free;
@@ -614,254 +812,80 @@ static int bb_job_init(struct bb_job *job, unsigned int id, uint64_t cap)
 	return 0;
 }
 
+/* After the device is gone: no bio can still point at the io context. */
 static void bb_job_exit(struct bb_job *job)
 {
-	for (unsigned int i = 0; job->ios && i < opt.iodepth; i++)
+	if (!job->o)	/* never initialised */
+		return;
+	for (unsigned int i = 0; job->ios && i < job->o->iodepth; i++)
 		free(job->ios[i].buf);
 	free(job->ios);
 	free(job->written);
+	free(job->patbuf);
+	put_io_context(job->ioc);
 }
 
-/* ---- options ---- */
-
-static const char *const rw_vals[] = { "read", "write", "randread",
-	"randwrite", "randrw", "readwrite", "rw=readwrite", NULL };
-static const char *const verify_vals[] = { "none", "crc32c", "pattern",
-	"0=none", "crc32c-intel=crc32c", NULL };
-static const char *const fmt_vals[] = { "normal", "json", "json+", NULL };
-static const char *const eta_vals[] = { "auto", "always", "never", NULL };
-/* in enum clock_source's order; "tsc" is what the reports call "cpu" */
-static const char *const clock_vals[] = { "cpu", "clock_gettime", "tsc=cpu",
-	NULL };
-static const char *const policy_vals[] = { "shared", "split", NULL };
-static bool bb_ignored;
-
-static const struct opt_def bb_optdefs[] = {
-	{ "name", OPT_STR, &opt.name, .seen = &opt.seen_name,
-	  .help = "job name (blkbench)",
-	  .once = "only one job section is supported; use --numjobs for more threads" },
-	{ "filename", OPT_STR, &opt.filename,
-	  .help = "DRIVER:PARAMS, the device to create (" BB_DEFAULT_DEV ")" },
-	{ "rw", OPT_ENUM, &opt.rw, rw_vals, .help = "read, write, randread, "
-	  "randwrite, randrw, readwrite (randread)" },
-	{ "readwrite", OPT_ENUM, &opt.rw, rw_vals, .help = "same as --rw" },
-	{ "rwmixread", OPT_UINT, &opt.rwmixread, NULL, 0, 100,
-	  .help = "percent reads of randrw/readwrite (50)" },
-	{ "bs", OPT_SIZE, &opt.bs, .help = "block size, k/m = 1024-based (4k)" },
-	{ "blocksize", OPT_SIZE, &opt.bs, .help = "same as --bs" },
-	{ "iodepth", OPT_UINT, &opt.iodepth, NULL, 1, 4096,
-	  .help = "I/Os in flight per job (32)" },
-	{ "iodepth_batch_submit", OPT_UINT, &opt.batch, NULL, 0, 4096,
-	  .help = "I/Os submitted under one plug (iodepth)" },
-	{ "iodepth_batch", OPT_UINT, &opt.batch, NULL, 0, 4096,
-	  .help = "same as --iodepth_batch_submit" },
-	{ "numjobs", OPT_UINT, &opt.numjobs, NULL, 1, 1024,
-	  .help = "job threads (1)" },
-	{ "runtime", OPT_TIME, &opt.runtime_ns, .seen = &opt.seen_runtime,
-	  .help = "stop after this long: 10, 10s, 500ms, 2m" },
-	{ "time_based", OPT_BOOL, &opt.time_based, .seen = &opt.seen_time_based,
-	  .help = "run for --runtime, wrapping around the region" },
-	{ "size", OPT_SIZE, &opt.size, .seen = &opt.seen_size,
-	  .help = "bytes of I/O and region per job (device size)" },
-	{ "offset", OPT_SIZE, &opt.offset, .help = "start of the region (0)" },
-	{ "offset_increment", OPT_SIZE, &opt.offset_increment,
-	  .help = "job N starts at offset + N * this (0)" },
-	{ "verify", OPT_ENUM, &opt.verify, verify_vals,
-	  .help = "crc32c, pattern: read back and check what was written" },
-	{ "verify_pattern", OPT_STR, &opt.verify_pattern,
-	  .help = "0xHEX, \"string\" or a number, for --verify=pattern" },
-	{ "cpus_allowed", OPT_STR, &opt.cpus_allowed,
-	  .help = "CPUs the jobs run on, like 0-1,3" },
-	{ "cpus_allowed_policy", OPT_ENUM, &opt.cpus_policy, policy_vals,
-	  .help = "shared (all jobs on the set) or split (one CPU each)" },
-	{ "group_reporting", OPT_BOOL, &opt.group_reporting,
-	  .help = "one summary for all jobs" },
-	{ "ioscheduler", OPT_STR, &opt.ioscheduler,
-	  .help = "the queue's scheduler (none, mq-deadline, ...)" },
-	{ "queue", OPT_STR, &opt.queue,
-	  .help = "ATTR=VALUE,... queue attributes, applied in order" },
-	{ "hipri", OPT_BOOL, &opt.hipri, .help = "polled I/O (REQ_POLLED + bio_poll)" },
-	{ "bypass", OPT_BOOL, &opt.bypass,
-	  .help = "synchronous I/O straight to the driver: no block layer" },
-	{ "output-format", OPT_ENUM, &opt.format, fmt_vals,
-	  .help = "normal, json, json+" },
-	{ "eta", OPT_ENUM, &opt.eta, eta_vals,
-	  .help = "live line on stderr: auto (if a tty), always, never" },
-	{ "randseed", OPT_SIZE, &opt.seed, .seen = &opt.seen_seed,
-	  .help = "seed of offsets and verify data (0x89)" },
-	{ "seed", OPT_SIZE, &opt.seed, .seen = &opt.seen_seed,
-	  .help = "same as --randseed" },
-	{ "randrepeat", OPT_BOOL, &opt.randrepeat,
-	  .help = "0: a new seed each run (1)" },
-	{ "direct", OPT_BOOL, &bb_ignored, .help = "accepted; always direct" },
-	{ "thread", OPT_BOOL, &bb_ignored, .help = "accepted; jobs are threads" },
-	{ "norandommap", OPT_BOOL, &opt.norandommap,
-	  .help = "random offsets may repeat within a pass over the region" },
-	{ "clocksource", OPT_ENUM, &opt.clocksource, clock_vals,
-	  .seen = &opt.seen_clock,
-	  .help = "I/O timestamps: cpu (TSC) or clock_gettime (cpu if usable)" },
-};
-
-static const struct opt_table bb_opt_table = {
-	.prog = "blkbench",
-	.defs = bb_optdefs,
-	.nr = ARRAY_SIZE(bb_optdefs),
-	.no_words = "unexpected argument (options are --NAME=VALUE; job files are not supported)",
-};
+/* ---- options (the table and the rules: lib/bench-job.c) ---- */
 
 static void bb_usage(FILE *f)
 {
-	fprintf(f, "usage: blkbench [--OPTION[=VALUE] ...]\n"
+	fprintf(f, "usage: blkbench [--OPTION[=VALUE] ...] [--name=JOB [--OPTION[=VALUE] ...] ...] [JOBFILE ...]\n"
 		"Load generator for blkstack devices with fio's option names.\n"
+		"Options before the first --name are global; each --name starts a job,\n"
+		"and all jobs run at once on the one device. A JOBFILE is fio's ini\n"
+		"format ([global], [JOB], key=value).\n"
 		"No options: 4k randread, iodepth 32, 10 s on " BB_DEFAULT_DEV
 		".\nWithout --size or --runtime a job is time_based for 10 s.\n\n");
-	opts_usage(&bb_opt_table, f);
+	bb_opts_usage(f);
 }
 
 static int bb_opt_err(const char *arg, const char *what)
 {
-	opts_err(&bb_opt_table, arg, what);
+	fprintf(stderr, "blkbench: %s: %s\n", arg, what);
 	return -1;
 }
 
+/* Options point into it: it lives as long as the jobs. */
+static struct jobfile bb_jobfile;
+
+/* The jobs from the command line and job files; exits for --help. */
 static int bb_parse_args(int argc, char **argv)
 {
-	switch (opts_parse(&bb_opt_table, argc, argv)) {
-	case 0:
-		return 0;
-	case OPTS_HELP:
+	int ret;
+
+	jobfile_init(&bb_jobfile);
+	ret = jobfile_parse_args(&bb_jobfile, argc, argv);
+	if (ret == JOBFILE_HELP) {
 		bb_usage(stdout);
 		exit(0);
-	case OPTS_VERSION:
+	}
+	if (ret == JOBFILE_VERSION) {
 		puts(BB_VERSION);
 		exit(0);
 	}
-	return -1;
-}
-
-static void bb_cpulist(char *buf, size_t len, const cpu_set_t *set)
-{
-	size_t at = 0;
-
-	*buf = 0;
-	for (int c = 0; c < CPU_SETSIZE && at < len; c++) {
-		int e = c;
-
-		if (!CPU_ISSET(c, set))
-			continue;
-		while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, set))
-			e++;
-		at += (size_t)snprintf(buf + at, len - at, e > c ? "%s%d-%d" : "%s%d",
-				       at ? "," : "", c, e);
-		c = e;
-	}
-}
-
-static int bb_parse_cpus(void)
-{
-	const char *s = opt.cpus_allowed;
-	char arg[160], avail_list[128];
-	cpu_set_t avail;
-	char *end;
-
-	snprintf(arg, sizeof(arg), "--cpus_allowed=%s", s);
-	CPU_ZERO(&opt.cpus);
-	while (*s) {
-		unsigned long a, b;
-
-		if (!isdigit((unsigned char)*s))
-			goto bad;
-		a = b = strtoul(s, &end, 10);
-		if (*end == '-') {
-			if (!isdigit((unsigned char)end[1]))
-				goto bad;
-			b = strtoul(end + 1, &end, 10);
-		}
-		if (b < a || b >= CPU_SETSIZE)
-			goto bad;
-		for (unsigned long c = a; c <= b; c++)
-			CPU_SET(c, &opt.cpus);
-		s = end;
-		if (*s == ',' && s[1])
-			s++;
-		else if (*s)
-			goto bad;
-	}
-	if (!CPU_COUNT(&opt.cpus) || sched_getaffinity(0, sizeof(avail), &avail))
-		goto bad;
-	for (int c = 0; c < CPU_SETSIZE; c++) {
-		if (CPU_ISSET(c, &opt.cpus) && !CPU_ISSET(c, &avail)) {
-			char msg[200];
-
-			bb_cpulist(avail_list, sizeof(avail_list), &avail);
-			snprintf(msg, sizeof(msg), "CPU %d is not available to this process (usable: %s)",
-				 c, avail_list);
-			return bb_opt_err(arg, msg);
-		}
-	}
-	opt.ncpus = (unsigned int)CPU_COUNT(&opt.cpus);
-	return 0;
-bad:
-	return bb_opt_err(arg, "expected a list of CPUs like 0-1,3");
-}
-
-/* Defaults, then the rules that tie options together. */
-static int bb_check_opts(void)
-{
-	char arg[64];
-
-	if (!opt.seen_size && !opt.seen_runtime && !opt.seen_time_based)
-		opt.time_based = true;
-	if (opt.time_based && !opt.runtime_ns)
-		opt.runtime_ns = 10000000000ULL;
-	snprintf(arg, sizeof(arg), "--bs=%" PRIu64, opt.bs);
-	if (opt.bs < SECTOR_SIZE || opt.bs % SECTOR_SIZE || opt.bs > BB_MAX_BS)
-		return bb_opt_err(arg, "must be a multiple of 512 from 512 to 128m");
-	if (!opt.batch || opt.batch > opt.iodepth)
-		opt.batch = opt.iodepth;
-	if (opt.offset % SECTOR_SIZE || opt.offset_increment % SECTOR_SIZE)
-		return bb_opt_err("--offset/--offset_increment", "must be multiples of 512");
-	if (opt.verify_pattern) {
-		snprintf(arg, sizeof(arg), "--verify_pattern=%.40s", opt.verify_pattern);
-		if (verify_pattern_parse(opt.verify_pattern, opt.pattern,
-					 &opt.pattern_len))
-			return bb_opt_err(arg, "expected 0xHEX, a quoted string or a number");
-		if (opt.verify == VERIFY_CRC32C)
-			return bb_opt_err(arg, "goes with --verify=pattern, not crc32c");
-		opt.verify = VERIFY_PATTERN;
-	}
-	if (opt.verify == VERIFY_PATTERN && !opt.pattern_len)
-		return bb_opt_err("--verify=pattern", "needs --verify_pattern=0xHEX");
-	if (opt.verify && !bb_writes())
-		return bb_opt_err("--verify",
-			"needs a job that writes (--rw=write, randwrite, randrw or readwrite): a new device holds nothing to check");
-	if (opt.hipri && opt.bypass)
-		return bb_opt_err("--hipri",
-			"cannot be combined with --bypass (its I/O is synchronous)");
-	if (opt.cpus_allowed && bb_parse_cpus())
+	if (ret) {
+		fprintf(stderr, "blkbench: %s\n", bb_jobfile.err);
 		return -1;
-	if (opt.seen_clock && clock_set_source(opt.clocksource))
-		return bb_opt_err("--clocksource=cpu",
-			"this CPU's TSC is not usable (needs constant_tsc and nonstop_tsc); use clock_gettime");
+	}
+	if (bb_jobs_build(&bb_jobfile, &bb_opts, &bb_nr_opts))
+		return -1;
+	opt = bb_opts[0];
+	for (unsigned int i = 0; i < bb_nr_opts; i++)
+		bb_nr_jobs += bb_opts[i].numjobs;
+	return 0;
+}
+
+/* What the whole run shares: the clock and the live line. */
+static int bb_setup(void)
+{
+	if (opt.seen_clock && clock_set_source(opt.clocksource)) {
+		fprintf(stderr, "blkbench: --clocksource=cpu: this CPU's TSC is not usable (needs constant_tsc and nonstop_tsc); use clock_gettime\n");
+		return -1;
+	}
 	clock_ns();	/* calibrate now, not in the first job's timing */
-	if (!opt.randrepeat && !opt.seen_seed)
-		opt.seed = splitmix64((uint64_t)time(NULL) ^ (uint64_t)getpid());
 	if (opt.eta == ETA_AUTO)
 		opt.eta = isatty(STDERR_FILENO) ? ETA_ALWAYS : ETA_NEVER;
 	return 0;
-}
-
-static void bb_defaults(void)
-{
-	opt.name = "blkbench";
-	opt.filename = BB_DEFAULT_DEV;
-	opt.rw = RW_RANDREAD;
-	opt.rwmixread = 50;
-	opt.bs = 4096;
-	opt.iodepth = 32;
-	opt.numjobs = 1;
-	opt.seed = 0x89;	/* fio's default randseed */
-	opt.randrepeat = true;
 }
 
 /* ---- the device ---- */
@@ -971,8 +995,9 @@ fail:
 
 /* ---- reports ---- */
 
-/* One summary: a job, or all of them with --group_reporting. */
+/* One summary: a thread, or a group's threads with --group_reporting. */
 struct bb_report {
+	const struct bb_opts *o;	/* the (first) job section reported */
 	unsigned int njobs;
 	int err;
 	uint64_t runtime_ns, vblocks, vbad, ctx;
@@ -984,7 +1009,8 @@ static struct bb_report *bb_reports(struct bb_job *jobs, unsigned int *nr)
 {
 	struct bb_report *reps;
 
-	*nr = opt.group_reporting ? 1 : opt.numjobs;
+	*nr = opt.group_reporting ? bb_opts[bb_nr_opts - 1].groupid + 1 :
+				    bb_nr_jobs;
 	reps = calloc(*nr, sizeof(*reps));
 	if (!reps)
 		return NULL;
@@ -992,11 +1018,14 @@ static struct bb_report *bb_reports(struct bb_job *jobs, unsigned int *nr)
 		stat_init(&reps[i].st[DDIR_READ]);
 		stat_init(&reps[i].st[DDIR_WRITE]);
 	}
-	for (unsigned int i = 0; i < opt.numjobs; i++) {
-		struct bb_report *r = &reps[opt.group_reporting ? 0 : i];
+	for (unsigned int i = 0; i < bb_nr_jobs; i++) {
 		struct bb_job *job = &jobs[i];
+		struct bb_report *r = &reps[opt.group_reporting ?
+					    job->o->groupid : i];
 		uint64_t rt = job->t_end - job->t_start;
 
+		if (!r->o)
+			r->o = job->o;
 		r->njobs++;
 		for (int d = 0; d < DDIR_NR; d++)
 			stat_merge(&r->st[d], &job->st[d]);
@@ -1035,34 +1064,36 @@ static void bb_print_report(const struct bb_report *r)
 {
 	double ms = r->runtime_ns / 1e6 * r->njobs;
 
-	printf("%s: (groupid=0, jobs=%u): err=%2d: pid=%d\n", opt.name, r->njobs,
-	       -r->err, (int)getpid());
+	printf("%s: (groupid=%u, jobs=%u): err=%2d: pid=%d\n", r->o->name,
+	       r->o->groupid, r->njobs, -r->err, (int)getpid());
 	if (r->st[DDIR_READ].lat.nr)
 		bb_print_dir("read", &r->st[DDIR_READ], r->runtime_ns);
 	if (r->st[DDIR_WRITE].lat.nr)
 		bb_print_dir("write", &r->st[DDIR_WRITE], r->runtime_ns);
 	printf("  cpu          : usr=%.2f%%, sys=%.2f%%, ctx=%" PRIu64 "\n",
 	       ms ? 100 * r->usr_ms / ms : 0, ms ? 100 * r->sys_ms / ms : 0, r->ctx);
-	if (opt.verify)
+	if (r->o->verify)
 		printf("  verify       : %" PRIu64 " blocks read back, %" PRIu64 " bad\n",
 		       r->vblocks, r->vbad);
 }
 
-/* fio's "Run status group 0" lines, one per direction that did I/O. */
-static void bb_print_group(struct bb_job *jobs)
+/* fio's "Run status group N" lines, one per direction that did I/O. */
+static void bb_print_group(struct bb_job *jobs, unsigned int g)
 {
 	static const char *const label[] = { "   READ", "  WRITE" };
 
-	printf("\nRun status group 0 (all jobs):\n");
+	printf("\nRun status group %u (all jobs):\n", g);
 	for (int d = 0; d < DDIR_NR; d++) {
 		uint64_t bytes = 0, rmin = UINT64_MAX, rmax = 0;
 		double bmin = INFINITY, bmax = 0;
 		char s[8][32];
 
-		for (unsigned int i = 0; i < opt.numjobs; i++) {
+		for (unsigned int i = 0; i < bb_nr_jobs; i++) {
 			uint64_t rt = jobs[i].t_end - jobs[i].t_start;
 			double bw = bb_rate(jobs[i].st[d].bytes, rt);
 
+			if (jobs[i].o->groupid != g)
+				continue;
 			bytes += jobs[i].st[d].bytes;
 			rmin = rt < rmin ? rt : rmin;
 			rmax = rt > rmax ? rt : rmax;
@@ -1153,28 +1184,64 @@ static void json_dir(struct json_writer *w, const char *key,
 	json_close_object(w);
 }
 
+/* Keys "job options" always has; a job's own options add the rest. */
+static const char *const json_fixed_opts[] = { "name", "filename", "rw",
+	"readwrite", "bs", "blocksize", "iodepth", "numjobs", "prioclass",
+	"prio", "weight", "rate_iops", "thinktime", "thinktime_blocks", NULL };
+
+static void json_opt_u(struct json_writer *w, const char *key, uint64_t v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	json_string(w, key, buf);
+}
+
+/* fio's "job options": values as strings, the job's own as given. */
+static void json_job_options(struct json_writer *w, const struct bb_opts *o)
+{
+	json_open_object(w, "job options");
+	json_string(w, "name", o->name);
+	json_string(w, "filename", o->filename);
+	json_string(w, "rw", bb_rw_names[o->rw]);
+	json_opt_u(w, "bs", o->bs);
+	json_opt_u(w, "iodepth", o->iodepth);
+	json_opt_u(w, "numjobs", o->numjobs);
+	if (o->ioprio) {
+		json_opt_u(w, "prioclass", IOPRIO_PRIO_CLASS(o->ioprio));
+		json_opt_u(w, "prio", IOPRIO_PRIO_LEVEL(o->ioprio));
+	}
+	if (o->weight)
+		json_opt_u(w, "weight", o->weight);
+	if (o->rate_iops_str)
+		json_string(w, "rate_iops", o->rate_iops_str);
+	if (o->thinktime_ns) {
+		json_opt_u(w, "thinktime", o->thinktime_ns / 1000);
+		json_opt_u(w, "thinktime_blocks", o->thinktime_blocks);
+	}
+	for (size_t i = 0; i < o->nr_own; i++) {
+		const struct jobfile_entry *e = &o->own[i];
+		bool fixed = false;
+
+		for (int k = 0; json_fixed_opts[k] && !fixed; k++)
+			fixed = !strcmp(e->key, json_fixed_opts[k]);
+		if (!fixed)
+			json_string(w, e->key, e->val ? e->val : "");
+	}
+	json_close_object(w);
+}
+
 static void json_job(struct json_writer *w, const struct bb_report *r)
 {
 	double ms = r->runtime_ns / 1e6 * r->njobs;
-	char v[32];
 
 	json_open_object(w, NULL);
-	json_string(w, "jobname", opt.name);
-	json_u64(w, "groupid", 0);
+	json_string(w, "jobname", r->o->name);
+	json_u64(w, "groupid", r->o->groupid);
 	json_u64(w, "error", (uint64_t)-r->err);
 	json_u64(w, "eta", 0);
 	json_u64(w, "elapsed", (r->runtime_ns + 500000000) / 1000000000);
-	json_open_object(w, "job options");
-	json_string(w, "name", opt.name);
-	json_string(w, "filename", opt.filename);
-	json_string(w, "rw", rw_vals[opt.rw]);
-	snprintf(v, sizeof(v), "%" PRIu64, opt.bs);
-	json_string(w, "bs", v);
-	snprintf(v, sizeof(v), "%u", opt.iodepth);
-	json_string(w, "iodepth", v);
-	snprintf(v, sizeof(v), "%u", opt.numjobs);
-	json_string(w, "numjobs", v);
-	json_close_object(w);
+	json_job_options(w, r->o);
 	json_dir(w, "read", &r->st[DDIR_READ], r->runtime_ns);
 	json_dir(w, "write", &r->st[DDIR_WRITE], r->runtime_ns);
 	json_dir(w, "trim", NULL, 0);
@@ -1186,7 +1253,7 @@ static void json_job(struct json_writer *w, const struct bb_report *r)
 	json_double(w, "usr_cpu", ms ? 100 * r->usr_ms / ms : 0);
 	json_double(w, "sys_cpu", ms ? 100 * r->sys_ms / ms : 0);
 	json_u64(w, "ctx", r->ctx);
-	if (opt.verify) {
+	if (r->o->verify) {
 		json_open_object(w, "verify");
 		json_u64(w, "blocks", r->vblocks);
 		json_u64(w, "bad", r->vbad);
@@ -1264,18 +1331,36 @@ struct bb_eta {
 	int len;
 };
 
-/* "r=1234MiB/s" or "r=..,w=..": only the directions this job does. */
+/* "r=1234MiB/s" or "r=..,w=..": only the directions the jobs do. */
 static void bb_eta_rates(char *buf, size_t len, const uint64_t *v, double dt,
 			 bool bin, const char *unit)
 {
 	char a[32], b[32];
-	bool rd = opt.rw != RW_WRITE && opt.rw != RW_RANDWRITE;
-	bool wr = bb_writes();
+	bool rd = false, wr = false;
+
+	for (unsigned int i = 0; i < bb_nr_opts; i++) {
+		rd |= bb_opts_reads(&bb_opts[i]);
+		wr |= bb_opts_writes(&bb_opts[i]);
+	}
 
 	fio_num2str(a, sizeof(a), v[DDIR_READ] / dt, bin, unit);
 	fio_num2str(b, sizeof(b), v[DDIR_WRITE] / dt, bin, unit);
 	snprintf(buf, len, "%s%s%s%s%s", rd ? "r=" : "", rd ? a : "",
 		 rd && wr ? "," : "", wr ? "w=" : "", wr ? b : "");
+}
+
+/* The longest job's runtime; time_based if every job is. */
+static uint64_t bb_runtime_ns;
+static bool bb_time_based;
+
+static void bb_eta_init(void)
+{
+	bb_time_based = true;
+	for (unsigned int i = 0; i < bb_nr_opts; i++) {
+		if (bb_opts[i].runtime_ns > bb_runtime_ns)
+			bb_runtime_ns = bb_opts[i].runtime_ns;
+		bb_time_based &= bb_opts[i].time_based;
+	}
 }
 
 static void bb_eta_show(struct bb_job *jobs, struct bb_eta *prev, uint64_t t0)
@@ -1287,15 +1372,15 @@ static void bb_eta_show(struct bb_job *jobs, struct bb_eta *prev, uint64_t t0)
 	unsigned int running = 0, run = 0;
 	int prevc = 0, len;
 
-	for (unsigned int i = 0; i <= opt.numjobs; i++) {
-		int c = i < opt.numjobs ? atomic_load(&jobs[i].state) : 0;
+	for (unsigned int i = 0; i <= bb_nr_jobs; i++) {
+		int c = i < bb_nr_jobs ? atomic_load(&jobs[i].state) : 0;
 
 		if (run && c != prevc && strlen(st) < sizeof(st) - 12)
 			snprintf(st + strlen(st), sizeof(st) - strlen(st),
 				 "%c(%u)", prevc, run);
 		run = c == prevc ? run + 1 : 1;
 		prevc = c;
-		if (i == opt.numjobs)
+		if (i == bb_nr_jobs)
 			break;
 		running += c != '_';
 		total += jobs[i].size;
@@ -1313,8 +1398,8 @@ static void bb_eta_show(struct bb_job *jobs, struct bb_eta *prev, uint64_t t0)
 		prev->ios[d] = n[d];
 	}
 	prev->t = now;
-	pct = opt.runtime_ns ? el * 1e9 / (double)opt.runtime_ns : 0;
-	if (!opt.time_based && total)
+	pct = bb_runtime_ns ? el * 1e9 / (double)bb_runtime_ns : 0;
+	if (!bb_time_based && total)
 		pct = fmax(pct, (double)(b[0] + b[1]) / (double)total);
 	pct = fmin(pct, 1);
 	eta = pct > 0 ? el / pct - el : 0;
@@ -1335,6 +1420,7 @@ static void bb_eta_loop(struct bb_job *jobs, uint64_t t0)
 	struct bb_eta prev = { .t = t0 };
 	uint64_t next = t0 + 1000000000ULL;
 
+	bb_eta_init();
 	while (atomic_load(&bb_running)) {
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 
@@ -1356,15 +1442,20 @@ static void bb_sigint(int sig)
 	atomic_store(&bb_stop, 1);
 }
 
+/* fio's header: a line per job section, then the thread count. */
 static void bb_banner(void)
 {
-	printf("%s: (g=0): rw=%s, bs=(R) %" PRIu64 "B-%" PRIu64 "B, (W) %" PRIu64
-	       "B-%" PRIu64 "B, ioengine=blkstack%s, iodepth=%u, clocksource=%s\n",
-	       opt.name, rw_vals[opt.rw], opt.bs, opt.bs, opt.bs, opt.bs,
-	       opt.bypass ? "-bypass" : opt.hipri ? "-hipri" : "", opt.iodepth,
-	       clock_source_name());
-	printf("Starting %u thread%s on %s (%s)\n", opt.numjobs,
-	       opt.numjobs > 1 ? "s" : "", bb_devname, opt.filename);
+	for (unsigned int i = 0; i < bb_nr_opts; i++) {
+		const struct bb_opts *o = &bb_opts[i];
+
+		printf("%s: (g=%u): rw=%s, bs=(R) %" PRIu64 "B-%" PRIu64 "B, (W) %" PRIu64
+		       "B-%" PRIu64 "B, ioengine=blkstack%s, iodepth=%u, clocksource=%s\n",
+		       o->name, o->groupid, bb_rw_names[o->rw], o->bs, o->bs, o->bs,
+		       o->bs, o->bypass ? "-bypass" : o->hipri ? "-hipri" : "",
+		       o->iodepth, clock_source_name());
+	}
+	printf("Starting %u thread%s on %s (%s)\n", bb_nr_jobs,
+	       bb_nr_jobs > 1 ? "s" : "", bb_devname, opt.filename);
 	fflush(stdout);
 }
 
@@ -1375,9 +1466,9 @@ static uint64_t bb_run(struct bb_job *jobs)
 	uint64_t t0;
 
 	sigaction(SIGINT, &sa, NULL);
-	pthread_barrier_init(&bb_barrier, NULL, opt.numjobs + 1);
-	atomic_store(&bb_running, opt.numjobs);
-	for (unsigned int i = 0; i < opt.numjobs; i++) {
+	pthread_barrier_init(&bb_barrier, NULL, bb_nr_jobs + 1);
+	atomic_store(&bb_running, bb_nr_jobs);
+	for (unsigned int i = 0; i < bb_nr_jobs; i++) {
 		if (pthread_create(&jobs[i].thread, NULL, bb_job_main, &jobs[i])) {
 			fprintf(stderr, "blkbench: cannot start job %u\n", i);
 			exit(1);	/* the barrier would never open */
@@ -1386,7 +1477,7 @@ static uint64_t bb_run(struct bb_job *jobs)
 	pthread_barrier_wait(&bb_barrier);
 	t0 = clock_ns();
 	bb_eta_loop(jobs, t0);
-	for (unsigned int i = 0; i < opt.numjobs; i++)
+	for (unsigned int i = 0; i < bb_nr_jobs; i++)
 		pthread_join(jobs[i].thread, NULL);
 	pthread_barrier_destroy(&bb_barrier);
 	return clock_ns() - t0;
@@ -1397,7 +1488,7 @@ static int bb_errors(struct bb_job *jobs)
 {
 	int status = 0;
 
-	for (unsigned int i = 0; i < opt.numjobs; i++) {
+	for (unsigned int i = 0; i < bb_nr_jobs; i++) {
 		if (jobs[i].errmsg[0])
 			fprintf(stderr, "blkbench: %s\n", jobs[i].errmsg);
 		if (jobs[i].vbad)
@@ -1422,7 +1513,8 @@ static int bb_report_all(struct bb_job *jobs, uint64_t wall_ns)
 	if (opt.format == FMT_NORMAL) {
 		for (unsigned int i = 0; i < nr; i++)
 			bb_print_report(&reps[i]);
-		bb_print_group(jobs);
+		for (unsigned int g = 0; g <= bb_opts[bb_nr_opts - 1].groupid; g++)
+			bb_print_group(jobs, g);
 		bb_print_disk(&ds, wall_ns);
 	} else {
 		bb_print_json(reps, nr, &ds, wall_ns);
@@ -1432,35 +1524,45 @@ static int bb_report_all(struct bb_job *jobs, uint64_t wall_ns)
 	return bb_errors(jobs);
 }
 
+/* Every thread of every job section, on the device just made. */
+static int bb_jobs_init(struct bb_job *jobs)
+{
+	uint64_t cap = get_capacity(bb_disk) << SECTOR_SHIFT;
+	unsigned int nr = 0;
+
+	for (unsigned int i = 0; i < bb_nr_opts; i++)
+		for (unsigned int id = 0; id < bb_opts[i].numjobs; id++, nr++)
+			if (bb_job_init(&jobs[nr], &bb_opts[i], id, nr, cap))
+				return -1;
+	return 0;
+}
+
+static void bb_free_opts(void)
+{
+	free(bb_opts);
+	jobfile_free(&bb_jobfile);
+}
+
 int main(int argc, char **argv)
 {
 	struct bb_job *jobs;
-	uint64_t cap, wall;
+	uint64_t wall;
 	int status = 1;
 
-	bb_defaults();
-	if (bb_parse_args(argc, argv) || bb_check_opts())
-		return 1;
+	if (bb_parse_args(argc, argv) || bb_setup())
+		goto out_opts;
 	if (crc32c_selftest()) {
 		fprintf(stderr, "blkbench: crc32c self-test failed\n");
-		return 1;
-	}
-	if (opt.verify == VERIFY_PATTERN) {
-		if (posix_memalign((void **)&bb_patbuf, 4096, opt.bs))
-			return 1;
-		for (uint64_t i = 0; i < opt.bs; i++)
-			bb_patbuf[i] = opt.pattern[i % opt.pattern_len];
+		goto out_opts;
 	}
 	if (bb_dev_create())
-		return 1;
-	cap = get_capacity(bb_disk) << SECTOR_SHIFT;
-	jobs = aligned_alloc(64, opt.numjobs * sizeof(*jobs));
+		goto out_opts;
+	jobs = aligned_alloc(64, bb_nr_jobs * sizeof(*jobs));
 	if (!jobs)
 		goto out_dev;
-	memset(jobs, 0, opt.numjobs * sizeof(*jobs));
-	for (unsigned int i = 0; i < opt.numjobs; i++)
-		if (bb_job_init(&jobs[i], i, cap))
-			goto out_jobs;
+	memset(jobs, 0, bb_nr_jobs * sizeof(*jobs));
+	if (bb_jobs_init(jobs))
+		goto out_jobs;
 	if (opt.format == FMT_NORMAL)
 		bb_banner();
 	wall = bb_run(jobs);
@@ -1471,13 +1573,14 @@ out_jobs:
 	 * still be inside bb_complete() reading a job we have reaped dry.
 	 */
 	bb_dev_destroy();
-	for (unsigned int i = 0; i < opt.numjobs; i++)
+	for (unsigned int i = 0; i < bb_nr_jobs; i++)
 		bb_job_exit(&jobs[i]);
 	free(jobs);
-	free(bb_patbuf);
+	bb_free_opts();
 	return status;
 out_dev:
 	bb_dev_destroy();
-	free(bb_patbuf);
+out_opts:
+	bb_free_opts();
 	return status;
 }
