@@ -1178,10 +1178,69 @@ static int null_bypass_rw(struct gendisk *disk, enum req_op op,
 	return null_transfer(nullb, op == REQ_OP_WRITE, false, sector, buf, len);
 }
 
+/* ---- holes, for NBD_CMD_BLOCK_STATUS ---- */
+
+static bool null_page_present(struct null_store *s, uint64_t idx)
+{
+	void *_Atomic *slot = null_page_slot(s, idx, false);
+
+	return slot && atomic_load_explicit(slot, memory_order_relaxed);
+}
+
+static bool null_data_at(struct nullb *nullb, uint64_t idx)
+{
+	return null_page_present(&nullb->store, idx) ||
+	       (nullb->p.cache_size_mb && null_page_present(&nullb->cache, idx));
+}
+
+/* Pages never written (or discarded) are holes; a whole empty table at once. */
+static uint64_t null_extent_end(struct nullb *nullb, uint64_t off,
+				uint64_t end, bool data)
+{
+	while (off < end) {
+		uint64_t idx = off / NULL_PAGE_SIZE;
+
+		if (!data && !nullb->p.cache_size_mb &&
+		    !atomic_load(&nullb->store.l1[idx >> NULL_L2_SHIFT])) {
+			off = ((idx >> NULL_L2_SHIFT) + 1) * NULL_L2_SIZE *
+			      (uint64_t)NULL_PAGE_SIZE;
+			continue;
+		}
+		if (null_data_at(nullb, idx) != data)
+			break;
+		off = (idx + 1) * NULL_PAGE_SIZE;
+	}
+	return min(off, end);
+}
+
+static int null_block_status(struct gendisk *disk, uint64_t off, uint64_t len,
+			     int (*fn)(uint64_t off, uint64_t len, bool hole,
+				       void *arg),
+			     void *arg)
+{
+	struct nullb *nullb = disk_private(disk);
+	uint64_t end = off + len;
+
+	/* without memory_backed nothing is kept: no hole is known */
+	if (!nullb->p.memory_backed)
+		return fn(off, len, false, arg);
+	while (off < end) {
+		bool data = null_data_at(nullb, off / NULL_PAGE_SIZE);
+		uint64_t next = null_extent_end(nullb, off, end, data);
+		int ret = fn(off, next - off, !data, arg);
+
+		if (ret)
+			return ret;
+		off = next;
+	}
+	return 0;
+}
+
 const struct blk_driver null_blk_driver = {
 	.name		= "null",
 	.params_help	= null_keys,
 	.create		= null_create,
 	.destroy	= null_destroy,
 	.bypass_rw	= null_bypass_rw,
+	.block_status	= null_block_status,
 };

@@ -59,4 +59,35 @@ int nbd_export_for_each(struct nbd_server *srv,
 			int (*fn)(const struct nbd_export_info *info, void *arg),
 			void *arg);
 
+/*
+ * Who is issuing: each connection's bios carry an io context (pid = the
+ * connection id, comm "nbd-conn-N") with an I/O priority and a weight
+ * that schedulers key on. An export's defaults apply to connections made
+ * after the call; nbd_conn_set_ioprio() changes one live connection.
+ * @class/@level as ioprio_set(2) (IOPRIO_CLASS_*, 0..7), @weight 0
+ * (derive from the priority) or 1..1000. -EINVAL with a message for bad
+ * values, -ENOENT for an unknown export or connection.
+ */
+int nbd_export_set_ioprio(struct nbd_server *srv, const char *export_name,
+			  int class, int level, unsigned int weight);
+int nbd_conn_set_ioprio(struct nbd_server *srv, unsigned int conn_id,
+			int class, int level, unsigned int weight);
+
+struct nbd_conn_info {
+	unsigned int id;		/* the io context's pid */
+	const char *peer;		/* "conn N (127.0.0.1:PORT)" */
+	const char *export_name;	/* NULL while in the handshake */
+	uint16_t ioprio;		/* IOPRIO_PRIO_VALUE(class, level) */
+	uint16_t weight;
+	bool structured;		/* structured replies negotiated */
+	bool extended;			/* extended headers negotiated */
+};
+/*
+ * Call @fn for each open connection under the server's lock (@fn must
+ * not call back into the server); stop when it returns != 0.
+ */
+int nbd_conn_for_each(struct nbd_server *srv,
+		      int (*fn)(const struct nbd_conn_info *info, void *arg),
+		      void *arg);
+
 #endif
