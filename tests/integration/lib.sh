@@ -39,12 +39,16 @@
 # finish              prints "N failed" and exits 0 or 1 accordingly
 # need CMD...         exit 77 (skip, with the reason) if a tool is missing
 
+#   PATH           /usr/bin first: nbdsh and Python clients need the system
+#                  python3 (python3-libnbd), not one from pyenv or a venv
+
 BLKSTACK_TOP=${BLKSTACK_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$BLKSTACK_TOP/$BUILD ;; esac
 BLKSTACKD=$BUILD/daemon/blkstackd
 BLKCTL=$BUILD/tools/blkctl
 PY=/usr/bin/python3
+PATH=/usr/bin:$PATH
 DAEMON_TIMEOUT=${DAEMON_TIMEOUT:-30}
 BLKSTACKD_DIR=${BLKSTACKD_DIR:-}
 BLKSTACKD_PID=

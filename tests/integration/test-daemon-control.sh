@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# blkctl against a live blkstackd: every command family (dev, queue,
+# export, unexport, stat, debug), --json parsed by Python, bad commands
+# getting one error line, exit 1 and changing nothing, NBD clients seeing
+# the exports, and blkctl's exit 2 (naming the socket) with no daemon.
+set -u
+. "$(dirname "$0")/lib.sh"
+need "$PY" nbdinfo nbdsh
+[ -x "$BLKCTL" ] || { echo "FAIL: $BLKCTL is not built"; exit 1; }
+out=$(mktemp -d)
+at_exit "rm -rf '$out'"
+
+# run ARGS...: blkctl; $out/o and $out/e hold stdout and stderr, $rc the code
+run() {
+	blkctl "$@" >"$out/o" 2>"$out/e"
+	rc=$?
+}
+
+# json EXPR: EXPR (Python, d = the document) holds for the last stdout
+json() {
+	"$PY" -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$out/o" "$1" 2>"$out/pyerr"
+}
+
+# 1. no daemon: exit 2 and the socket it tried
+"$BLKCTL" --socket "$out/nothing.sock" dev ls >"$out/o" 2>"$out/e"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "cannot reach blkstackd at $out/nothing.sock" "$out/e"; then
+	ok "no daemon: exit 2, $(cat "$out/e")"
+else
+	fail "no daemon: exit $rc, $(cat "$out/e")"
+fi
+BLKSTACK_SOCKET=$out/env.sock "$BLKCTL" stat >/dev/null 2>"$out/e"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "$out/env.sock" "$out/e"; then
+	ok "\$BLKSTACK_SOCKET is the default socket"
+else
+	fail "\$BLKSTACK_SOCKET: exit $rc, $(cat "$out/e")"
+fi
+"$BLKCTL" >/dev/null 2>&1; rc1=$?
+"$BLKCTL" --bogus dev ls >/dev/null 2>&1; rc2=$?
+if [ $rc1 -eq 2 ] && [ $rc2 -eq 2 ]; then
+	ok "usage errors: exit 2"
+else
+	fail "usage errors: exit $rc1 and $rc2, wanted 2"
+fi
+
+start_daemon || exit 1
+
+# 2. dev add / dev ls, text and JSON
+run dev add null nullb0 size=64M memory_backed=1
+[ $rc -eq 0 ] && [ ! -s "$out/o" ] && ok "dev add null nullb0" ||
+	fail "dev add null nullb0: exit $rc, $(cat "$out/e")"
+run dev add null nullb1 size=16M memory_backed=1 irqmode=1
+[ $rc -eq 0 ] || fail "dev add nullb1: exit $rc, $(cat "$out/e")"
+run dev ls
+if [ $rc -eq 0 ] && head -1 "$out/o" | grep -q '^NAME *MAJ:MIN *SIZE *RO *DRIVER *SCHED *EXPORTS' &&
+   grep -Eq '^nullb0 +252:[0-9]+ +64M +0 +null ' "$out/o" &&
+   grep -Eq '^nullb1 +252:[0-9]+ +16M ' "$out/o"; then
+	ok "dev ls (lsblk-like)"
+else
+	fail "dev ls: exit $rc"; cat "$out/o"
+fi
+run --json dev ls
+if [ $rc -eq 0 ] && json '[x["name"] for x in d["blockdevices"]] == ["nullb0", "nullb1"] and d["blockdevices"][0]["size"] == 64 << 20 and d["blockdevices"][0]["driver"] == "null" and d["blockdevices"][0]["maj:min"].startswith("252:")'; then
+	ok "--json dev ls"
+else
+	fail "--json dev ls: exit $rc"; cat "$out/o" "$out/pyerr"
+fi
+
+# 3. queue: list, read, write, JSON, iosched names in the error list
+run queue nullb0
+if [ $rc -eq 0 ] && grep -Eq '^scheduler +\[?none' "$out/o" &&
+   grep -Eq '^max_sectors_kb +[0-9]+$' "$out/o" &&
+   grep -Eq '^logical_block_size +512$' "$out/o" &&
+   grep -Eq '^nr_hw_queues +[0-9]+$' "$out/o"; then
+	ok "queue nullb0 lists the sysfs attributes"
+else
+	fail "queue nullb0: exit $rc"; cat "$out/o"
+fi
+run queue nullb0 max_sectors_kb 64
+run queue nullb0 max_sectors_kb
+if [ $rc -eq 0 ] && [ "$(cat "$out/o")" = 64 ]; then
+	ok "queue nullb0 max_sectors_kb 64, read back"
+else
+	fail "queue max_sectors_kb: exit $rc, '$(cat "$out/o")'"
+fi
+run queue nullb0 nomerges 2
+run --json queue nullb0
+if [ $rc -eq 0 ] && json 'd["device"] == "nullb0" and d["queue"]["nomerges"] == "2" and d["queue"]["max_sectors_kb"] == "64" and "rotational" in d["queue"]'; then
+	ok "--json queue nullb0"
+else
+	fail "--json queue: exit $rc"; cat "$out/o" "$out/pyerr"
+fi
+
+# 4. bad commands: exit 1, one line on stderr, nothing on stdout, and
+# the state exactly as before
+snapshot() {
+	{ blkctl dev ls; blkctl queue nullb0; blkctl queue nullb1; blkctl export ls; } 2>&1
+}
+before=$(snapshot)
+bad() {
+	local want=$1
+	shift
+	run "$@"
+	if [ $rc -eq 1 ] && [ "$(wc -l <"$out/e")" -eq 1 ] && [ ! -s "$out/o" ] &&
+	   grep -qF -- "$want" "$out/e"; then
+		ok "bad: $* -> $(cut -c1-100 "$out/e")"
+	else
+		fail "bad: $* (exit $rc, wanted one line with '$want'): $(cat "$out/e" "$out/o")"
+	fi
+}
+bad "unknown command 'bogus'; valid: dev add, dev del, dev ls, queue" bogus
+bad "dev: which one? valid: dev add, dev del, dev ls" dev
+bad "dev frob: unknown command" dev frob
+bad "usage: dev add DRIVER NAME [KEY=VALUE]..." dev add null
+bad "driver 'nosuch': valid drivers are null" dev add nosuch x size=1M
+bad "device 'nullb0' already exists" dev add null nullb0 size=1M
+bad "size" dev add null n2 size=1M,bogus=1
+bad "'size': driver parameters are KEY=VALUE" dev add null n2 size
+bad "device name 'a b'" dev add null 'a b' size=1M
+bad "no device 'nosuch'" dev del nosuch
+bad "usage: dev del NAME" dev del
+bad "no device 'nosuch'" queue nosuch
+bad "no queue attribute 'nosuchattr'; valid: scheduler nr_requests" queue nullb0 nosuchattr 1
+bad "max_sectors_kb" queue nullb0 max_sectors_kb abc
+bad "'logical_block_size' is read-only" queue nullb0 logical_block_size 4096
+bad "scheduler 'nosuch': valid values are" queue nullb0 scheduler nosuch
+bad "usage: queue NAME [ATTR [VALUE]]" queue nullb0 nomerges 1 extra
+bad "no device 'nosuch'" export nbd nosuch
+bad "'bogus': valid options are name=EXPORT and readonly" export nbd nullb0 bogus
+bad "no export 'nosuch'" unexport nosuch
+bad "no device 'nosuch'" stat nosuch
+bad "usage: debug NAME" debug
+after=$(snapshot)
+if [ "$before" = "$after" ]; then
+	ok "state unchanged after the bad commands"
+else
+	fail "state changed by bad commands"; diff <(echo "$before") <(echo "$after")
+fi
+
+# the protocol by hand: one line in, output and a status line out
+proto() {
+	"$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(20)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+print(data.decode(), end="")' "$CTL_SOCK" "$1"
+}
+if [ "$(proto 'dev add null "unterminated')" = "error: unterminated \" quote" ] &&
+   [ "$(proto "  # a comment")" = "error: empty command" ] &&
+   [ "$(proto "dev  ls" | tail -n 1)" = ok ] &&
+   [ "$(proto "queue 'nullb0' \"max_sectors_kb\"")" = "$(printf '64\nok')" ]; then
+	ok "protocol: quoting, comments, output then a status line"
+else
+	fail "protocol by hand"
+fi
+after=$(snapshot)
+[ "$before" = "$after" ] || fail "state changed by bad protocol lines"
+
+# 5. exports, seen by real NBD clients
+run export nbd nullb0
+run export nbd nullb1 name=ro1 readonly
+[ $rc -eq 0 ] || fail "export nbd nullb1 name=ro1 readonly: $(cat "$out/e")"
+bad "ro1 already exists" export nbd nullb0 name=ro1
+run export ls
+if [ $rc -eq 0 ] && grep -Eq '^nullb0 +nullb0 +rw +0$' "$out/o" &&
+   grep -Eq '^ro1 +nullb1 +ro +0$' "$out/o"; then
+	ok "export ls"
+else
+	fail "export ls: exit $rc"; cat "$out/o" "$out/e"
+fi
+run --json dev ls
+json 'd["blockdevices"][0]["exports"] == ["nullb0"] and d["blockdevices"][1]["exports"] == ["ro1"]' &&
+	ok "dev ls shows the exports" || { fail "dev ls exports"; cat "$out/o"; }
+if timeout 20 nbdinfo --list "$(nbd_uri nullb0)" >"$out/list" 2>&1 &&
+   grep -q 'export="nullb0"' "$out/list" && grep -q 'export="ro1"' "$out/list"; then
+	ok "nbdinfo --list shows nullb0 and ro1"
+else
+	fail "nbdinfo --list"; cat "$out/list"
+fi
+# a write and read back through NBD, then the diskstats count it
+if timeout 20 nbdsh -u "$(nbd_uri nullb0)" -c '
+buf = b"\x5a" * 65536
+h.pwrite(buf, 1 << 20)
+h.flush()
+assert h.pread(65536, 1 << 20) == buf
+' 2>"$out/nbdsh"; then
+	ok "NBD write + read back on nullb0"
+else
+	fail "NBD I/O on nullb0"; cat "$out/nbdsh"
+fi
+if timeout 20 nbdsh -u "$(nbd_uri ro1)" -c '
+assert h.is_read_only()
+try:
+    h.pwrite(b"x" * 512, 0)
+except nbd.Error:
+    pass
+else:
+    raise Exception("write to a readonly export succeeded")
+' 2>"$out/nbdsh"; then
+	ok "readonly export refuses writes"
+else
+	fail "readonly export"; cat "$out/nbdsh"
+fi
+
+# 6. stat: /proc/diskstats lines, JSON
+run stat nullb0
+if [ $rc -eq 0 ] && [ "$(wc -l <"$out/o")" -eq 1 ] &&
+   [ "$(awk '{print NF}' "$out/o")" -eq 20 ] &&
+   awk '$1 == 252 && $3 == "nullb0" && $10 >= 128 && $8 >= 1 && $4 >= 1 { f = 1 } END { exit !f }' "$out/o"; then
+	ok "stat nullb0: $(cat "$out/o")"
+else
+	fail "stat nullb0: exit $rc"; cat "$out/o"
+fi
+run --json stat
+if [ $rc -eq 0 ] && json 'len(d["diskstats"]) == 2 and d["diskstats"][0]["name"] == "nullb0" and d["diskstats"][0]["write_sectors"] >= 128 and d["diskstats"][0]["in_flight"] == 0'; then
+	ok "--json stat"
+else
+	fail "--json stat: exit $rc"; cat "$out/o" "$out/pyerr"
+fi
+
+# 7. debug: the queue's state dump
+run debug nullb0
+if [ $rc -eq 0 ] && grep -q 'nullb0' "$out/o" && grep -q 'nr_hw_queues' "$out/o"; then
+	ok "debug nullb0 ($(wc -l <"$out/o") lines)"
+else
+	fail "debug nullb0: exit $rc"; head "$out/o"
+fi
+
+# 8. unexport and dev del (which removes the device's exports first)
+run unexport ro1
+run export ls
+[ $rc -eq 0 ] && ! grep -q '^ro1 ' "$out/o" && ok "unexport ro1" ||
+	fail "unexport ro1"
+run dev del nullb0
+run --json export ls
+if [ $rc -eq 0 ] && json 'd["exports"] == []'; then
+	ok "dev del nullb0 removed its export too"
+else
+	fail "dev del with an export"; cat "$out/o"
+fi
+run dev ls
+[ "$(wc -l <"$out/o")" -eq 2 ] && ok "dev ls after dev del" || fail "dev ls after dev del"
+
+# 9. clean stop: exit 0, socket and pid file gone
+stop_daemon
+rc=$?
+if [ $rc -eq 0 ] && [ ! -e "$CTL_SOCK" ] && [ ! -e "$PID_FILE" ]; then
+	ok "SIGTERM: exit 0, socket and pid file removed"
+else
+	fail "stop: exit $rc"; tail "$DAEMON_LOG"
+fi
+finish
