@@ -1092,7 +1092,8 @@ static void bb_print_group(struct bb_job *jobs, unsigned int g)
 			uint64_t rt = jobs[i].t_end - jobs[i].t_start;
 			double bw = bb_rate(jobs[i].st[d].bytes, rt);
 
-			if (jobs[i].o->groupid != g)
+			/* fio: a job without I/O this way has no rate in it */
+			if (jobs[i].o->groupid != g || !jobs[i].st[d].bytes)
 				continue;
 			bytes += jobs[i].st[d].bytes;
 			rmin = rt < rmin ? rt : rmin;

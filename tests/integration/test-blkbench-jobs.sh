@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# blkbench with several jobs at once on one in-process null device: --name
+# sections and fio job files, per-job prioclass/prio/weight in "job
+# options", rate_iops (linear and poisson) measured against the asked
+# rate, thinktime slowing a job down, per-job percentiles in the JSON,
+# reporting groups, verify per job, and file:line messages for bad job
+# files. About 20 s.
+set -u
+top=${BLKSTACK_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$top/$BUILD ;; esac
+bb=$BUILD/tools/blkbench
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+[ -x "$bb" ] || { echo "FAIL: $bb is not built"; exit 1; }
+[ -x "$py" ] || { echo "SKIP: the JSON checks need $py"; exit 77; }
+
+failures=0
+ok() { echo "ok   $*"; }
+fail() {
+	echo "FAIL $*"
+	failures=$((failures + 1))
+	[ -n "${name:-}" ] && sed 's/^/     | /' "$tmp/$name.err" | tail -n 5
+}
+
+# run NAME ARGS...: blkbench with a time limit; $tmp/NAME.out/.err, $rc.
+run() {
+	name=$1
+	shift
+	timeout -k 5 40 "$bb" --eta=never "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+	rc=$?
+}
+
+# holds EXPR...: each Python expression holds for the JSON of the last run
+# (d = the document, J = its jobs by name, o(name) = a job's options).
+holds() {
+	"$py" - "$tmp/$name.out" "$@" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+J = {j["jobname"]: j for j in d["jobs"]}
+def o(n): return J[n]["job options"]
+def iops(n, dd): return J[n][dd]["iops"]
+P = ["1.000000", "50.000000", "99.000000", "99.900000"]
+def pcts(n, dd):
+    p = J[n][dd]["lat_ns"]["percentile"]
+    return all(k in p for k in P) and p["50.000000"] <= p["99.000000"]
+bad = [e for e in sys.argv[2:] if not eval(e)]
+for e in bad:
+    print("     | does not hold:", e)
+if bad:
+    for n, j in J.items():
+        print("     | %s: read %.1f iops, write %.1f iops" %
+              (n, j["read"]["iops"], j["write"]["iops"]))
+sys.exit(1 if bad else 0)
+EOF
+}
+
+dev=null:size=256m,irqmode=0
+
+# 1. three jobs from --name sections: each its own entry, options, rates
+run cli --filename=$dev --runtime=2 --time_based --output-format=json \
+	--name=hi --rw=randread --iodepth=4 --prioclass=1 --prio=2 --weight=400 \
+	--rate_iops=500 \
+	--name=lo --rw=randwrite --iodepth=2 --prioclass=3 --thinktime=1000 \
+	--thinktime_blocks=2 \
+	--name=free --rw=randread --iodepth=8 --bs=8k
+if [ $rc -eq 0 ] && holds 'len(d["jobs"]) == 3' 'set(J) == {"hi", "lo", "free"}' \
+	'o("hi")["prioclass"] == "1" and o("hi")["prio"] == "2"' \
+	'o("hi")["weight"] == "400" and o("hi")["rate_iops"] == "500"' \
+	'o("lo")["prioclass"] == "3" and o("lo")["thinktime"] == "1000"' \
+	'o("free")["bs"] == "8192" and "prioclass" not in o("free")' \
+	'0.85 * 500 <= iops("hi", "read") <= 1.05 * 500' \
+	'J["hi"]["write"]["total_ios"] == 0 and J["lo"]["read"]["total_ios"] == 0' \
+	'100 <= iops("lo", "write") <= 2000' \
+	'iops("free", "read") > 4 * iops("hi", "read")' \
+	'pcts("hi", "read") and pcts("lo", "write") and pcts("free", "read")' \
+	'J["hi"]["read"]["clat_ns"]["mean"] > 0' \
+	'all(j["groupid"] == 0 for j in d["jobs"])' \
+	'd["disk"]["read_ios"] + d["disk"]["read_merges"] == J["hi"]["read"]["total_ios"] + J["free"]["read"]["total_ios"]'; then
+	ok "three --name jobs: rate_iops=500 gave $(grep -o '"iops" : [0-9.]*' "$tmp/cli.out" | head -1 | cut -d' ' -f3), thinktime slows, own options"
+else
+	fail "three --name jobs (exit $rc)"
+fi
+
+# 2. the same kind of run from a job file, globals inherited; poisson rate
+cat >"$tmp/two.fio" <<EOF
+; two readers, one paced
+[global]
+filename=$dev
+rw=randread
+runtime=2
+time_based
+iodepth=4
+
+[paced]
+rate_iops=400,  # reads only: writes uncapped
+rate_process=poisson
+prio=5
+
+[greedy]
+bs=16k
+EOF
+run file "$tmp/two.fio" --output-format=json
+if [ $rc -eq 0 ] && holds 'len(d["jobs"]) == 2' \
+	'0.75 * 400 <= iops("paced", "read") <= 1.25 * 400' \
+	'o("paced")["prioclass"] == "2" and o("paced")["prio"] == "5"' \
+	'o("paced")["rate_process"] == "poisson"' \
+	'o("greedy")["bs"] == "16384" and o("greedy")["iodepth"] == "4"' \
+	'J["greedy"]["read"]["io_bytes"] % 16384 == 0' \
+	'iops("greedy", "read") > 4 * iops("paced", "read")'; then
+	ok "job file: [global] inherited, poisson rate_iops=400"
+else
+	fail "job file (exit $rc)"
+fi
+
+# 3. reporting groups: group_reporting sums each group, new_group splits
+run groups --filename=$dev --runtime=1 --time_based --group_reporting \
+	--name=a --numjobs=2 --name=b --new_group --rw=randwrite
+if [ $rc -eq 0 ] && grep -q '^a: (groupid=0, jobs=2)' "$tmp/groups.out" &&
+   grep -q '^b: (groupid=1, jobs=1)' "$tmp/groups.out" &&
+   grep -q '^Run status group 0 (all jobs):' "$tmp/groups.out" &&
+   grep -q '^Run status group 1 (all jobs):' "$tmp/groups.out" &&
+   [ "$(grep -c '^[ab]: (g=[01]): rw=' "$tmp/groups.out")" -eq 2 ] &&
+   grep -q '^Starting 3 threads' "$tmp/groups.out"; then
+	ok "group_reporting with new_group: two groups, three threads"
+else
+	fail "reporting groups (exit $rc)"
+fi
+
+# 4. verify per job on a memory-backed device, each job its own region
+run verify --filename=null:size=64m,memory_backed=1 --size=8m --bs=4k \
+	--verify=crc32c --name=seq --rw=write --name=rand --rw=randwrite \
+	--offset=16m --name=mix --rw=randrw --offset=32m --thinktime=50 \
+	--thinktime_blocks=16
+if [ $rc -eq 0 ] && [ "$(grep -c 'verify       : [1-9][0-9]* blocks read back, 0 bad' \
+	"$tmp/verify.out")" -eq 3 ]; then
+	ok "verify=crc32c in three jobs at once (one with thinktime)"
+else
+	fail "verify per job (exit $rc)"
+fi
+
+# 5. bad job files and sections: exit 1, one line, naming file:line
+bad() {
+	local want=$1
+	shift
+	run bad "$@"
+	if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/bad.err")" -eq 1 ] &&
+	   grep -qF -- "$want" "$tmp/bad.err"; then
+		ok "bad: $(cat "$tmp/bad.err")"
+	else
+		fail "bad input $* (exit $rc, wanted '$want')"
+	fi
+}
+printf '[global]\nbs=4k\n[a]\nrw=foo\n' >"$tmp/rw.fio"
+bad "blkbench: $tmp/rw.fio:4: rw=foo: valid values are read, write, randread" "$tmp/rw.fio"
+printf 'bs=4k\n[a]\n' >"$tmp/early.fio"
+bad "blkbench: $tmp/early.fio:1: 'bs=4k' comes before any section" "$tmp/early.fio"
+printf '[a]\n[b\n' >"$tmp/hdr.fio"
+bad "blkbench: $tmp/hdr.fio:2: '[b': a section header is [global] or [JOBNAME]" "$tmp/hdr.fio"
+printf '[a]\nfilename=null:size=1g\n[b]\nfilename=null:size=2g\n' >"$tmp/two-dev.fio"
+bad "blkbench: job 'b': --filename=null:size=2g: differs from job 'a' (null:size=1g): all jobs run on one device" "$tmp/two-dev.fio"
+bad "blkbench: $tmp/none.fio: cannot open the job file" "$tmp/none.fio"
+bad "blkbench: job 'x': --rate_iops=fast: expected IOPS per thread" --name=x --rate_iops=fast
+bad "blkbench: --prioclass=4: must be a whole number from 0 to 3" --name=x --prioclass=4
+bad "blkbench: --weight=1001: must be a whole number from 0 to 1000" --weight=1001
+bad "blkbench: --thinktime=soon: expected a time like 100 (microseconds)" --thinktime=soon
+
+echo "$failures failed"
+[ $failures -eq 0 ]
