@@ -168,9 +168,10 @@ static int parse_line(struct cfg_file *f, struct cfg_line *l,
 	if (!l->cmd)
 		return -EINVAL;
 	if (!(l->cmd->flags & CMD_CONFIG))
-		return cmd_err(r, -EINVAL, "'%s' does not belong in a config "
-			       "file (it changes nothing lasting)",
-			       l->argv[0]);
+		return cmd_err(r, -EINVAL, "'%s%s%s' does not belong in a "
+			       "config file (it changes nothing lasting)",
+			       l->cmd->family, l->cmd->verb ? " " : "",
+			       l->cmd->verb ? l->cmd->verb : "");
 	nargs = l->argc - nwords;
 	if (nargs < l->cmd->min_args ||
 	    (l->cmd->max_args >= 0 && nargs > l->cmd->max_args))
