@@ -15,8 +15,10 @@
 
 /* The driver table: adding a driver is its file plus one line here. */
 extern const struct blk_driver null_blk_driver;
+extern const struct blk_driver uring_driver;
 static const struct blk_driver *const blk_drivers[] = {
 	&null_blk_driver,
+	&uring_driver,
 	NULL,
 };
 
