@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "blk.h"
+#include "blk-trace.h"
 
 static const char *const hctx_state_names[] = {
 	[BLK_MQ_S_STOPPED] = "STOPPED",
@@ -174,4 +175,5 @@ void blk_bug_dump_queue(void *q)
 void blk_mq_debug_dump(struct gendisk *disk, FILE *out)
 {
 	blk_mq_debug_dump_queue(disk->queue, out);
+	blk_trace_debug_dump(disk->queue, out);
 }

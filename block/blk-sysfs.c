@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "blk.h"
+#include "blk-trace.h"
 
 #define BLK_MQ_MAX_DEPTH	10240
 
@@ -356,7 +357,7 @@ static int no_such_attr(const char *name)
 	for (size_t i = 0; i < ARRAY_SIZE(queue_attrs); i++)
 		pos += (size_t)snprintf(list + pos, sizeof(list) - pos, "%s%s",
 					i ? " " : "", queue_attrs[i].name);
-	return blk_err(-ENOENT, "no queue attribute '%s'; valid: %s iosched/*",
+	return blk_err(-ENOENT, "no queue attribute '%s'; valid: %s iosched/* trace/*",
 		       name, list);
 }
 
@@ -373,6 +374,8 @@ int blk_queue_attr_show(struct gendisk *disk, const char *attr, char *buf,
 		pthread_mutex_unlock(&q->sysfs_lock);
 		return (int)ret;
 	}
+	if (!strncmp(attr, "trace/", 6))	/* blktrace-sysfs.c */
+		return (int)blk_trace_attr_show(q, attr + 6, buf, len);
 	a = find_attr(attr);
 	if (!a)
 		return no_such_attr(attr);
@@ -397,6 +400,8 @@ int blk_queue_attr_store(struct gendisk *disk, const char *attr,
 		pthread_mutex_unlock(&q->sysfs_lock);
 		return ret;
 	}
+	if (!strncmp(attr, "trace/", 6))	/* blktrace-sysfs.c */
+		return blk_trace_attr_store(q, attr + 6, val);
 	a = find_attr(attr);
 	if (!a)
 		return no_such_attr(attr);

@@ -121,6 +121,8 @@ enum elv_merge {
 };
 
 struct blk_mq_alloc_data;
+struct blk_trace;
+struct blk_trace_stats;
 
 /*
  * The scheduler ops table (DESIGN.md §5). All optional but
@@ -271,6 +273,10 @@ struct request_queue {
 	_Atomic unsigned long nr_requeues;
 	_Atomic unsigned long nr_splits;
 	_Atomic unsigned long nr_plug_flushes;
+
+	/* blktrace (block/blktrace.c): NULL unless a trace is set up */
+	struct blk_trace *_Atomic blk_trace;
+	struct blk_trace_stats *blk_trace_last;	/* of the last trace */
 };
 
 /* gendisk flags */

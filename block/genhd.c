@@ -10,14 +10,17 @@
 #include <string.h>
 
 #include "blk.h"
+#include "blk-trace.h"
 
 #define BLKSTACK_MAJOR	252
 
 /* The driver table: adding a driver is its file plus one line here. */
 extern const struct blk_driver null_blk_driver;
+extern const struct blk_driver nbd_driver;
 extern const struct blk_driver uring_driver;
 static const struct blk_driver *const blk_drivers[] = {
 	&null_blk_driver,
+	&nbd_driver,
 	&uring_driver,
 	NULL,
 };
@@ -212,6 +215,7 @@ void del_gendisk(struct gendisk *disk)
 			cancel_delayed_work_sync(&hctx->run_work);
 	}
 	cancel_delayed_work_sync(&q->timeout_work);
+	blk_trace_shutdown(q);	/* the files end with the last I/O */
 	if (added)
 		put_disk(disk);
 }
@@ -226,6 +230,8 @@ void disk_release(struct gendisk *disk)
 	}
 	if (disk->driver && disk->driver->destroy)
 		disk->driver->destroy(disk);
+	blk_trace_shutdown(q);
+	blk_trace_release(q);
 	blk_free_queue(q);
 	free(disk->stats);
 	free(disk);

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inside blktrace: the trace object shared by blktrace.c (control,
+ * lifetime, recording), blktrace-relay.c (buffers, consumer, output) and
+ * blktrace-fmt.c (blkparse text, stage statistics).
+ */
+#ifndef BLKSTACK_BLOCK_BLKTRACE_PRIV_H
+#define BLKSTACK_BLOCK_BLKTRACE_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <blkstack/blktrace.h>
+
+#include "blk.h"
+
+enum {
+	Blktrace_none,
+	Blktrace_setup,
+	Blktrace_running,
+	Blktrace_stopped,
+};
+
+#define BT_PDU_MAX	28
+
+/* One event as a producer records it: 64 bytes, one ring entry. */
+struct bt_event {
+	uint64_t time;		/* ns since trace start */
+	uint64_t sector;
+	uint32_t bytes;
+	uint32_t action;
+	uint32_t pid;
+	uint32_t cpu;
+	uint16_t error;
+	uint16_t pdu_len;
+	uint8_t pdu[BT_PDU_MAX];
+};
+
+/*
+ * A relay buffer: a ring of events with one producer (the thread owning
+ * the slot; the shared slot's producers take ->lock) and one consumer.
+ * The producer keeps the consumer's position cached so that it touches
+ * the consumer's cache line only when the ring looks full.
+ */
+struct bt_ring {
+	struct {
+		_Atomic uint64_t head;		/* next entry to write */
+		uint64_t cached_tail;
+		_Atomic uint64_t dropped;
+		pthread_spinlock_t lock;	/* shared slot only */
+	} ____cacheline_aligned;
+	_Atomic uint64_t tail ____cacheline_aligned;	/* next to read */
+	uint64_t mask;
+	struct bt_event ev[];
+};
+
+/* Pending I/O in the consumer's btt-style matcher (blktrace-fmt.c). */
+struct bt_io;
+
+struct bt_comm {
+	uint32_t pid;
+	char comm[16];
+	bool noted;		/* process notify written */
+};
+
+struct blk_trace {
+	_Atomic int trace_state;
+	/* filters: the sysfs path may change them while running */
+	_Atomic uint16_t act_mask;
+	_Atomic uint64_t start_lba;
+	_Atomic uint64_t end_lba;
+	_Atomic uint32_t pid;
+	uint32_t dev;			/* major << 20 | minor */
+	uint64_t gen;			/* unique per trace, for caches */
+	uint64_t start_ns;		/* clock_ns() at setup: time 0 */
+	struct gendisk *disk;
+	char name[32];
+	uint64_t ring_entries;
+	struct bt_ring *_Atomic rings[THREAD_SLOTS];
+	pthread_mutex_t ring_alloc_lock;
+
+	/* process names, filled by producers on first sight of a pid */
+	pthread_mutex_t comm_lock;
+	struct bt_comm *comms;
+	unsigned int nr_comms, max_comms;
+
+	/* consumer */
+	pthread_t consumer;
+	bool consumer_started;
+	pthread_mutex_t cons_lock;
+	pthread_cond_t cons_wake;
+	pthread_cond_t cons_done;	/* a drain pass finished */
+	bool cons_stop;
+	uint64_t flush_req, flush_done;	/* drain-everything requests */
+	struct bt_event *pend;		/* drained, not yet written */
+	size_t nr_pend, max_pend;
+	uint64_t last_time[BLK_MAX_CPUS];	/* per-CPU order kept */
+	uint32_t sequence[BLK_MAX_CPUS];
+	unsigned int max_cpu_seen;
+
+	/* output */
+	char *dir;
+	FILE *cpu_files[BLK_MAX_CPUS];
+	int out_fd;
+	blk_trace_live_fn *live;
+	void *live_arg;
+	pthread_mutex_t live_lock;	/* live may be swapped at run time */
+
+	/* messages from the control path, written by the consumer */
+	pthread_mutex_t msg_lock;
+	struct bt_event *msgs;
+	char (*msg_text)[BLK_TN_MAX_MSG];
+	unsigned int nr_msgs, max_msgs;
+
+	/* statistics (consumer only writes; readers take stats_lock) */
+	pthread_mutex_t stats_lock;
+	struct blk_trace_stats stats;
+	struct bt_io **io_hash;
+	unsigned int io_hash_bits;
+	struct bt_io *io_free;
+	int output_error;		/* first write error, -errno */
+};
+
+/* blktrace.c */
+void __blk_add_trace(struct blk_trace *bt, sector_t sector,
+		     unsigned int bytes, blk_opf_t opf, uint32_t what,
+		     int error, const void *pdu, unsigned int pdu_len,
+		     const struct io_context *ioc);
+uint64_t bt_now(const struct blk_trace *bt);
+/* the control lock both paths take, and the sysfs path's operations */
+void bt_ctl_lock_take(void);
+void bt_ctl_lock_drop(void);
+int bt_sysfs_setup(struct request_queue *q, bool start);
+int bt_sysfs_remove(struct request_queue *q);
+
+/* blktrace-relay.c */
+struct bt_ring *bt_ring_alloc(struct blk_trace *bt, int slot);
+void bt_rings_free(struct blk_trace *bt);
+int bt_consumer_start(struct blk_trace *bt);
+void bt_consumer_stop(struct blk_trace *bt);
+void bt_consumer_flush(struct blk_trace *bt);
+uint64_t bt_dropped(struct blk_trace *bt);
+int bt_output_open(struct blk_trace *bt);
+void bt_output_close(struct blk_trace *bt);
+void bt_queue_note(struct blk_trace *bt, uint32_t action, uint32_t pid,
+		   const void *data, unsigned int len);
+
+/* blktrace-fmt.c */
+int bt_format_event(const struct blk_trace *bt, const struct blk_io_trace *t,
+		    const void *pdu, const char *comm, char *buf,
+		    size_t len);
+void bt_stats_account(struct blk_trace *bt, const struct bt_event *ev);
+void bt_stats_free(struct blk_trace *bt);
+const char *bt_comm_of(struct blk_trace *bt, uint32_t pid);
+
+/* Payload numbers are big-endian (the kernel's cpu_to_be64()). */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static inline uint64_t bt_be64(uint64_t v)
+{
+	return __builtin_bswap64(v);
+}
+
+static inline uint32_t bt_be32(uint32_t v)
+{
+	return __builtin_bswap32(v);
+}
+#else
+static inline uint64_t bt_be64(uint64_t v)
+{
+	return v;
+}
+
+static inline uint32_t bt_be32(uint32_t v)
+{
+	return v;
+}
+#endif
+
+#endif

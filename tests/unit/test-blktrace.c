@@ -1,0 +1,805 @@
+// SPDX-License-Identifier: MIT
+/*
+ * blktrace (block/blktrace*.c, docs/blktrace.md): the binary record byte
+ * for byte, categories, filters, process/timestamp/message notes, drops
+ * with tiny buffers, the merged stream, live text, stage statistics, and
+ * every order of control calls across the ioctl-style and sysfs paths
+ * (seed 000: enable then disable through sysfs), also with I/O running on
+ * several threads and with the device removed while tracing.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <blkstack/blktrace.h>
+
+#include "block/blk.h"
+#include "block/blk-trace.h"
+#include "testlib.h"
+
+#define BLK 4096
+
+static char buf[1 << 20];
+
+/* A failed precondition ends the program (usable in any function). */
+#define MUST(cond)							\
+	do {								\
+		if (!CHECK(cond))					\
+			exit(test_report() ? 1 : 1);			\
+	} while (0)
+
+/* The record layout is an interface: blkparse reads these offsets. */
+_Static_assert(sizeof(struct blk_io_trace) == 48, "blk_io_trace size");
+_Static_assert(offsetof(struct blk_io_trace, time) == 8, "time");
+_Static_assert(offsetof(struct blk_io_trace, sector) == 16, "sector");
+_Static_assert(offsetof(struct blk_io_trace, bytes) == 24, "bytes");
+_Static_assert(offsetof(struct blk_io_trace, action) == 28, "action");
+_Static_assert(offsetof(struct blk_io_trace, pid) == 32, "pid");
+_Static_assert(offsetof(struct blk_io_trace, device) == 36, "device");
+_Static_assert(offsetof(struct blk_io_trace, cpu) == 40, "cpu");
+_Static_assert(offsetof(struct blk_io_trace, error) == 44, "error");
+_Static_assert(offsetof(struct blk_io_trace, pdu_len) == 46, "pdu_len");
+
+/* ---- reading traces back ---- */
+
+struct rec {
+	struct blk_io_trace t;
+	unsigned char pdu[256];
+};
+
+struct recs {
+	struct rec *r;
+	unsigned int n, max;
+};
+
+static void recs_free(struct recs *rs)
+{
+	free(rs->r);
+	memset(rs, 0, sizeof(*rs));
+}
+
+/* Append the records of one file or stream; false on a torn record. */
+static bool recs_read_fd(struct recs *rs, int fd)
+{
+	struct rec r;
+
+	for (;;) {
+		ssize_t n = read(fd, &r.t, sizeof(r.t));
+
+		if (n == 0)
+			return true;
+		if (!CHECK_MSG(n == sizeof(r.t), "torn header: %zd", n))
+			return false;
+		if (!CHECK_MSG(r.t.magic == (BLK_IO_TRACE_MAGIC |
+					     BLK_IO_TRACE_VERSION),
+			       "magic %#x", r.t.magic))
+			return false;
+		if (!CHECK(r.t.pdu_len <= sizeof(r.pdu)))
+			return false;
+		if (r.t.pdu_len &&
+		    !CHECK(read(fd, r.pdu, r.t.pdu_len) == r.t.pdu_len))
+			return false;
+		if (rs->n == rs->max) {
+			rs->max = rs->max ? rs->max * 2 : 256;
+			rs->r = realloc(rs->r, rs->max * sizeof(*rs->r));
+			MUST(rs->r);
+		}
+		rs->r[rs->n++] = r;
+	}
+}
+
+/* Every <dev>.blktrace.<cpu> of @dir, numbered from 0 without a gap. */
+static unsigned int recs_read_dir(struct recs *rs, const char *dir,
+				  const char *dev)
+{
+	unsigned int cpu;
+	char path[512];
+
+	for (cpu = 0;; cpu++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s.blktrace.%u", dir, dev,
+			 cpu);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			break;
+		recs_read_fd(rs, fd);
+		close(fd);
+	}
+	return cpu;
+}
+
+static unsigned int recs_count(const struct recs *rs, uint32_t act)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < rs->n; i++)
+		if ((rs->r[i].t.action & 0xffff) == act &&
+		    !(rs->r[i].t.action & BLK_TC_ACT(BLK_TC_NOTIFY)))
+			n++;
+	return n;
+}
+
+static const struct rec *recs_find(const struct recs *rs, uint32_t act,
+				   uint64_t sector)
+{
+	for (unsigned int i = 0; i < rs->n; i++)
+		if ((rs->r[i].t.action & 0xffff) == act &&
+		    !(rs->r[i].t.action & BLK_TC_ACT(BLK_TC_NOTIFY)) &&
+		    rs->r[i].t.sector == sector)
+			return &rs->r[i];
+	return NULL;
+}
+
+static const struct rec *recs_note(const struct recs *rs, uint32_t action)
+{
+	for (unsigned int i = 0; i < rs->n; i++)
+		if (rs->r[i].t.action == action)
+			return &rs->r[i];
+	return NULL;
+}
+
+static const struct rec *recs_note_pid(const struct recs *rs, uint32_t pid)
+{
+	for (unsigned int i = 0; i < rs->n; i++)
+		if (rs->r[i].t.action == BLK_TN_PROCESS &&
+		    rs->r[i].t.pid == pid)
+			return &rs->r[i];
+	return NULL;
+}
+
+/* blkparse's rule: per CPU, sequences 1, 2, 3... in time order. */
+static void check_sequences(const struct recs *rs)
+{
+	static uint32_t seq[BLK_MAX_CPUS];
+	static uint64_t last[BLK_MAX_CPUS];
+
+	memset(seq, 0, sizeof(seq));
+	memset(last, 0, sizeof(last));
+	for (unsigned int i = 0; i < rs->n; i++) {
+		const struct blk_io_trace *t = &rs->r[i].t;
+
+		if (t->action & BLK_TC_ACT(BLK_TC_NOTIFY))
+			continue;
+		if (!CHECK(t->cpu < BLK_MAX_CPUS))
+			return;
+		if (!CHECK_MSG(t->sequence == seq[t->cpu] + 1,
+			       "cpu %u: sequence %u after %u", t->cpu,
+			       t->sequence, seq[t->cpu]) ||
+		    !CHECK_MSG(t->time >= last[t->cpu],
+			       "cpu %u: time goes back", t->cpu))
+			return;
+		seq[t->cpu] = t->sequence;
+		last[t->cpu] = t->time;
+	}
+}
+
+static void tmpdir(char *dir, size_t len)
+{
+	snprintf(dir, len, "/tmp/blktrace-test-XXXXXX");
+	MUST(mkdtemp(dir));
+}
+
+static void rmdir_all(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[512];
+
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+static uint32_t devt(struct gendisk *disk)
+{
+	int major, minor;
+
+	blk_disk_devt(disk, &major, &minor);
+	return ((uint32_t)major << 20) | (uint32_t)minor;
+}
+
+static int setup_dir(struct gendisk *disk, const char *dir, uint16_t mask)
+{
+	struct blk_trace_setup buts;
+
+	blk_trace_setup_init(&buts);
+	buts.dir = dir;
+	buts.act_mask = mask;
+	return blk_trace_setup(disk, &buts);
+}
+
+/* ---- the record ---- */
+
+static void test_record_format(void)
+{
+	struct gendisk *disk;
+	struct io_context *ioc;
+	struct recs rs = { 0 };
+	const struct rec *q, *c, *p, *m;
+	char dir[64];
+
+	test_begin("record format", 20);
+	tmpdir(dir, sizeof(dir));
+	disk = test_null_add("bt0", "size=64,irqmode=0");
+	ioc = ioc_create(4242, IOPRIO_DEFAULT, 0, "fio");
+	MUST(disk && ioc);
+	MUST(setup_dir(disk, dir, 0) == 0);
+	MUST(blk_trace_start(disk) == 0);
+	blk_set_current_ioc(ioc);
+	CHECK(test_bio_sync(disk, REQ_OP_READ, 8, buf, BLK) == 0);
+	blk_set_current_ioc(NULL);
+	CHECK(blk_trace_msg(disk, "hello %d", 42) == 0);
+	CHECK(blk_trace_teardown(disk) == 0);
+	recs_read_dir(&rs, dir, "bt0");
+	check_sequences(&rs);
+
+	q = recs_find(&rs, __BLK_TA_QUEUE, 8);
+	c = recs_find(&rs, __BLK_TA_COMPLETE, 8);
+	if (CHECK_MSG(q && c, "Q and C at sector 8")) {
+		CHECK_EQ_U64(q->t.bytes, BLK);
+		CHECK_EQ_U64(q->t.action, BLK_TA_QUEUE |
+			     BLK_TC_ACT(BLK_TC_READ));
+		CHECK_EQ_U64(q->t.pid, 4242);
+		CHECK_EQ_U64(q->t.device, devt(disk));
+		CHECK_EQ_U64(q->t.pdu_len, 0);
+		CHECK_EQ_U64(c->t.action, BLK_TA_COMPLETE |
+			     BLK_TC_ACT(BLK_TC_READ) | BLK_TC_ACT(BLK_TC_FS));
+		CHECK_EQ_U64(c->t.error, 0);
+		CHECK_EQ_U64(c->t.bytes, BLK);
+		CHECK(c->t.time >= q->t.time);
+	}
+	CHECK_MSG(recs_find(&rs, __BLK_TA_GETRQ, 8), "G");
+	CHECK_MSG(recs_find(&rs, __BLK_TA_ISSUE, 8), "D");
+	p = recs_note_pid(&rs, 4242);
+	if (CHECK_MSG(p, "process note")) {
+		CHECK_EQ_U64(p->t.pdu_len, 16);
+		CHECK(!strcmp((const char *)p->pdu, "fio"));
+		CHECK_MSG(q && p < q && p->t.cpu == q->t.cpu,
+			  "the note comes before the first event, same file");
+	}
+	CHECK_MSG(recs_note(&rs, BLK_TN_TIMESTAMP), "timestamp note");
+	m = recs_note(&rs, BLK_TN_MESSAGE);
+	if (CHECK_MSG(m, "message note"))
+		CHECK(m->t.pdu_len == 8 && !memcmp(m->pdu, "hello 42", 8));
+	recs_free(&rs);
+	put_io_context(ioc);
+	test_dev_del(disk);
+	rmdir_all(dir);
+}
+
+/* ---- categories ---- */
+
+static uint32_t traced_action(struct gendisk *disk, const char *dir,
+			      blk_opf_t opf, uint32_t act, unsigned int len)
+{
+	struct recs rs = { 0 };
+	const struct rec *r;
+	uint32_t action = 0;
+
+	MUST(setup_dir(disk, dir, 0) == 0);
+	MUST(blk_trace_start(disk) == 0);
+	CHECK(test_bio_sync(disk, opf, 16, bio_op_of(opf) == REQ_OP_WRITE ||
+			    bio_op_of(opf) == REQ_OP_READ ? buf : NULL,
+			    len) == 0);
+	CHECK(blk_trace_teardown(disk) == 0);
+	recs_read_dir(&rs, dir, "bt1");
+	r = recs_find(&rs, act, act == __BLK_TA_QUEUE ? 16 : 16);
+	if (CHECK_MSG(r, "event %u for opf %#x", act, opf))
+		action = r->t.action;
+	recs_free(&rs);
+	return action;
+}
+
+static void test_categories(void)
+{
+	struct gendisk *disk;
+	char dir[64];
+	uint32_t a;
+
+	test_begin("categories", 20);
+	tmpdir(dir, sizeof(dir));
+	/* a write cache with native FUA, else the core drops FUA first */
+	disk = test_null_add("bt1", "size=64,irqmode=0,memory_backed=1,"
+			     "cache_size=1");
+	MUST(disk);
+	a = traced_action(disk, dir, REQ_OP_WRITE | REQ_SYNC | REQ_FUA,
+			  __BLK_TA_QUEUE, BLK);
+	CHECK_EQ_U64(a, BLK_TA_QUEUE | BLK_TC_ACT(BLK_TC_WRITE) |
+		     BLK_TC_ACT(BLK_TC_SYNC) | BLK_TC_ACT(BLK_TC_FUA));
+	a = traced_action(disk, dir, REQ_OP_READ | REQ_RAHEAD | REQ_META,
+			  __BLK_TA_ISSUE, BLK);
+	CHECK_EQ_U64(a, BLK_TA_ISSUE | BLK_TC_ACT(BLK_TC_READ) |
+		     BLK_TC_ACT(BLK_TC_AHEAD) | BLK_TC_ACT(BLK_TC_META) |
+		     BLK_TC_ACT(BLK_TC_FS));
+	a = traced_action(disk, dir, REQ_OP_DISCARD, __BLK_TA_QUEUE, BLK);
+	CHECK_EQ_U64(a, BLK_TA_QUEUE | BLK_TC_ACT(BLK_TC_WRITE) |
+		     BLK_TC_ACT(BLK_TC_DISCARD));
+	test_dev_del(disk);
+	rmdir_all(dir);
+}
+
+/* ---- filters ---- */
+
+static unsigned int run_filtered(struct gendisk *disk, const char *dir,
+				 struct recs *rs, const char *attr,
+				 const char *val)
+{
+	MUST(setup_dir(disk, dir, 0) == 0);
+	if (attr)
+		CHECK(test_attr_store(disk, attr, val) == 0);
+	MUST(blk_trace_start(disk) == 0);
+	for (int i = 0; i < 8; i++)
+		CHECK(test_bio_sync(disk, REQ_OP_READ, (sector_t)i * 8, buf,
+				    BLK) == 0);
+	CHECK(blk_trace_teardown(disk) == 0);
+	recs_read_dir(rs, dir, "bt2");
+	return rs->n;
+}
+
+static void test_filters(void)
+{
+	struct gendisk *disk;
+	struct io_context *ioc;
+	struct recs rs = { 0 };
+	char dir[64], show[128];
+	uint16_t mask;
+
+	test_begin("filters", 20);
+	tmpdir(dir, sizeof(dir));
+	disk = test_null_add("bt2", "size=64,irqmode=0");
+	MUST(disk);
+
+	run_filtered(disk, dir, &rs, "trace/act_mask", "complete");
+	CHECK_EQ_U64(recs_count(&rs, __BLK_TA_COMPLETE), 8);
+	CHECK_EQ_U64(recs_count(&rs, __BLK_TA_QUEUE), 0);
+	CHECK_EQ_U64(recs_count(&rs, __BLK_TA_ISSUE), 0);
+	recs_free(&rs);
+
+	/* as the kernel's act_log_check(), sector 0 is never filtered */
+	run_filtered(disk, dir, &rs, "trace/start_lba", "16");
+	CHECK_EQ_U64(recs_count(&rs, __BLK_TA_QUEUE), 7);
+	CHECK(!recs_find(&rs, __BLK_TA_QUEUE, 8));
+	CHECK(recs_find(&rs, __BLK_TA_QUEUE, 16));
+	recs_free(&rs);
+
+	ioc = ioc_create(777, IOPRIO_DEFAULT, 0, "nbd-conn-3");
+	MUST(ioc);
+	MUST(setup_dir(disk, dir, 0) == 0);
+	CHECK(test_attr_store(disk, "trace/pid", "777") == 0);
+	MUST(blk_trace_start(disk) == 0);
+	CHECK(test_bio_sync(disk, REQ_OP_READ, 0, buf, BLK) == 0);
+	blk_set_current_ioc(ioc);
+	CHECK(test_bio_sync(disk, REQ_OP_READ, 8, buf, BLK) == 0);
+	blk_set_current_ioc(NULL);
+	CHECK(blk_trace_teardown(disk) == 0);
+	recs_read_dir(&rs, dir, "bt2");
+	CHECK(recs_find(&rs, __BLK_TA_QUEUE, 8) &&
+	      !recs_find(&rs, __BLK_TA_QUEUE, 0));
+	CHECK(recs_note_pid(&rs, 777) &&
+	      !strcmp((char *)recs_note_pid(&rs, 777)->pdu, "nbd-conn-3"));
+	recs_free(&rs);
+	put_io_context(ioc);
+
+	/* names as blktrace -a takes them */
+	CHECK(blk_trace_str2mask("read,write,issue", &mask) == 0 &&
+	      mask == (BLK_TC_READ | BLK_TC_WRITE | BLK_TC_ISSUE));
+	CHECK(blk_trace_str2mask("all", &mask) == 0 && mask == 0xffff);
+	CHECK(blk_trace_str2mask("0x30", &mask) == 0 && mask == 0x30);
+	CHECK_EQ_INT(blk_trace_str2mask("read,bogus", &mask), -EINVAL);
+	CHECK(strstr(blkstack_errmsg(), "bogus") &&
+	      strstr(blkstack_errmsg(), "drv_data"));
+	blk_trace_mask2str(BLK_TC_READ | BLK_TC_COMPLETE, show, sizeof(show));
+	CHECK(!strcmp(show, "read,complete"));
+	test_dev_del(disk);
+	rmdir_all(dir);
+}
+
+/* ---- plug, merge, split, remap, requeue-free paths ---- */
+
+static void test_plug_merge_split_remap(void)
+{
+	struct gendisk *disk;
+	struct recs rs = { 0 };
+	struct blk_plug plug;
+	struct tio t;
+	const struct rec *r;
+	char dir[64];
+	uint64_t v;
+	struct bio *bio;
+
+	test_begin("plug merge split remap", 20);
+	tmpdir(dir, sizeof(dir));
+	disk = test_null_add("bt3", "size=64,irqmode=0");
+	MUST(disk);
+	MUST(setup_dir(disk, dir, 0) == 0);
+	MUST(blk_trace_start(disk) == 0);
+
+	tio_init(&t);
+	blk_start_plug(&plug);
+	CHECK(tio_submit(&t, disk, REQ_OP_WRITE, 100, buf, BLK) >= 0);
+	CHECK(tio_submit(&t, disk, REQ_OP_WRITE, 108, buf, BLK) >= 0);
+	CHECK(tio_submit(&t, disk, REQ_OP_WRITE, 92, buf, BLK) >= 0);
+	blk_finish_plug(&plug);
+	CHECK(tio_wait(&t, 3, 5000));
+	tio_destroy(&t);
+
+	CHECK(test_attr_store(disk, "max_sectors_kb", "4") == 0);
+	CHECK(test_bio_sync(disk, REQ_OP_READ, 200, buf, 3 * BLK) == 0);
+
+	bio = bio_alloc(disk, 1, REQ_OP_READ);
+	MUST(bio);
+	bio->bi_iter.bi_sector = 300;
+	bio->bi_iter.bi_size = BLK;
+	trace_block_bio_remap(bio, (9U << 20) | 3, 1000);
+	bio_put(bio);
+	CHECK(blk_trace_teardown(disk) == 0);
+
+	recs_read_dir(&rs, dir, "bt3");
+	check_sequences(&rs);
+	CHECK_EQ_U64(recs_count(&rs, __BLK_TA_PLUG), 1);
+	r = recs_find(&rs, __BLK_TA_UNPLUG_IO, 0);
+	if (CHECK_MSG(r, "U") && CHECK(r->t.pdu_len == 8)) {
+		memcpy(&v, r->pdu, 8);
+		CHECK_EQ_U64(__builtin_bswap64(v), 1);	/* one request */
+	}
+	CHECK_MSG(recs_find(&rs, __BLK_TA_BACKMERGE, 108), "M at 108");
+	CHECK_MSG(recs_find(&rs, __BLK_TA_FRONTMERGE, 92), "F at 92");
+	r = recs_find(&rs, __BLK_TA_ISSUE, 92);
+	if (CHECK_MSG(r, "D of the merged request"))
+		CHECK_EQ_U64(r->t.bytes, 3 * BLK);
+	r = recs_find(&rs, __BLK_TA_SPLIT, 200);
+	if (CHECK_MSG(r, "X at 200") && CHECK(r->t.pdu_len == 8)) {
+		memcpy(&v, r->pdu, 8);
+		CHECK_EQ_U64(__builtin_bswap64(v), 208);
+	}
+	CHECK_EQ_U64(recs_count(&rs, __BLK_TA_SPLIT), 2);
+	r = recs_find(&rs, __BLK_TA_REMAP, 300);
+	if (CHECK_MSG(r, "A at 300") &&
+	    CHECK(r->t.pdu_len == sizeof(struct blk_io_trace_remap))) {
+		struct blk_io_trace_remap rm;
+
+		memcpy(&rm, r->pdu, sizeof(rm));
+		CHECK_EQ_U64(__builtin_bswap32(rm.device_from), (9U << 20) | 3);
+		CHECK_EQ_U64(__builtin_bswap32(rm.device_to), devt(disk));
+		CHECK_EQ_U64(__builtin_bswap64(rm.sector_from), 1000);
+	}
+	/* every Q has its C; nothing bounces */
+	CHECK_EQ_U64(recs_count(&rs, __BLK_TA_BOUNCE), 0);
+	CHECK_EQ_U64(recs_count(&rs, __BLK_TA_COMPLETE),
+		     recs_count(&rs, __BLK_TA_ISSUE));
+	recs_free(&rs);
+	test_dev_del(disk);
+	rmdir_all(dir);
+}
+
+/* ---- drops ---- */
+
+static uint64_t run_load(struct gendisk *disk, uint32_t buf_size,
+			 uint32_t buf_nr, uint64_t *written)
+{
+	struct blk_trace_setup buts;
+	struct blk_trace_stats st;
+
+	blk_trace_setup_init(&buts);
+	buts.buf_size = buf_size;
+	buts.buf_nr = buf_nr;
+	MUST(blk_trace_setup(disk, &buts) == 0);
+	MUST(blk_trace_start(disk) == 0);
+	for (int i = 0; i < 2000; i++)
+		test_bio_sync(disk, REQ_OP_READ, (sector_t)(i % 64) * 8, buf,
+			      BLK);
+	CHECK(blk_trace_teardown(disk) == 0);
+	MUST(blk_trace_get_stats(disk, &st) == 0);
+	*written = st.events;
+	return st.dropped;
+}
+
+static void test_drops(void)
+{
+	struct gendisk *disk;
+	uint64_t all, written, dropped;
+
+	test_begin("drops with tiny buffers", 30);
+	disk = test_null_add("bt4", "size=64,irqmode=0");
+	MUST(disk);
+	CHECK_EQ_U64(run_load(disk, 0, 0, &all), 0);
+	CHECK(all >= 4 * 2000);
+	dropped = run_load(disk, 64, 1, &written);
+	CHECK_MSG(dropped > 0, "a one-entry buffer dropped nothing");
+	CHECK_EQ_U64(written + dropped, all);
+	{
+		struct blk_trace_setup buts;
+
+		blk_trace_setup_init(&buts);
+		buts.buf_size = 1;
+		CHECK_EQ_INT(blk_trace_setup(disk, &buts), -EINVAL);
+		CHECK(strstr(blkstack_errmsg(), "buf_size"));
+	}
+	test_dev_del(disk);
+}
+
+/* ---- stream, live text, statistics ---- */
+
+struct live {
+	pthread_mutex_t lock;
+	unsigned int lines, q_lines;
+	char first_q[256];
+};
+
+static void live_fn(void *arg, const char *line)
+{
+	struct live *l = arg;
+
+	pthread_mutex_lock(&l->lock);
+	l->lines++;
+	if (strstr(line, "  Q ")) {
+		if (!l->q_lines++)
+			snprintf(l->first_q, sizeof(l->first_q), "%s", line);
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void test_stream_live_stats(void)
+{
+	struct live l = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct blk_trace_setup buts;
+	struct blk_trace_stats st;
+	struct gendisk *disk;
+	struct recs rs = { 0 };
+	char path[] = "/tmp/blktrace-stream-XXXXXX", dump[8192];
+	FILE *f;
+	int fd;
+
+	test_begin("stream, live, stats", 20);
+	fd = mkstemp(path);
+	MUST(fd >= 0);
+	disk = test_null_add("bt5", "size=64,irqmode=1");
+	MUST(disk);
+	blk_trace_setup_init(&buts);
+	buts.out_fd = fd;
+	buts.live = live_fn;
+	buts.live_arg = &l;
+	MUST(blk_trace_setup(disk, &buts) == 0);
+	MUST(blk_trace_start(disk) == 0);
+	for (int i = 0; i < 100; i++)
+		CHECK(test_bio_sync(disk, REQ_OP_READ, (sector_t)i * 8, buf,
+				    BLK) == 0);
+	CHECK(blk_trace_stop(disk) == 0);
+	CHECK(blk_trace_get_stats(disk, &st) == 0);
+	CHECK_EQ_U64(st.stage[BLK_TRACE_Q2C].count, 100);
+	CHECK_EQ_U64(st.stage[BLK_TRACE_D2C].count, 100);
+	CHECK_EQ_U64(st.stage[BLK_TRACE_Q2G].count, 100);
+	CHECK(st.stage[BLK_TRACE_Q2C].sum_ns >= st.stage[BLK_TRACE_D2C].sum_ns);
+	f = fmemopen(dump, sizeof(dump), "w");
+	blk_mq_debug_dump(disk, f);
+	fclose(f);
+	CHECK_MSG(strstr(dump, "trace: state=stopped") && strstr(dump, "Q2C"),
+		  "debug dump: %s", dump);
+	CHECK(blk_trace_teardown(disk) == 0);
+
+	lseek(fd, 0, SEEK_SET);
+	recs_read_fd(&rs, fd);
+	check_sequences(&rs);
+	CHECK_EQ_U64(recs_count(&rs, __BLK_TA_QUEUE), 100);
+	for (unsigned int i = 1; i < rs.n; i++)
+		if (!(rs.r[i].t.action & BLK_TC_ACT(BLK_TC_NOTIFY)))
+			CHECK(rs.r[i].t.time >= rs.r[i - 1].t.time ||
+			      (rs.r[i - 1].t.action &
+			       BLK_TC_ACT(BLK_TC_NOTIFY)));
+	CHECK_EQ_U64(l.q_lines, 100);
+	CHECK_MSG(strstr(l.first_q, "  Q   R 0 + 8 ["), "live: '%s'",
+		  l.first_q);
+	recs_free(&rs);
+	close(fd);
+	unlink(path);
+	test_dev_del(disk);
+}
+
+/* ---- control orders ---- */
+
+static void test_control_orders(void)
+{
+	struct blk_trace_setup buts;
+	struct blk_trace_stats st;
+	struct gendisk *disk;
+	char show[64];
+
+	test_begin("control orders", 20);
+	disk = test_null_add("bt6", "size=64,irqmode=0");
+	MUST(disk);
+	blk_trace_setup_init(&buts);
+
+	/* seed 000: enable then disable through sysfs */
+	CHECK(!strcmp(test_attr_show(disk, "trace/enable", show,
+				     sizeof(show)), "0"));
+	CHECK(test_attr_store(disk, "trace/enable", "1") == 0);
+	CHECK(test_bio_sync(disk, REQ_OP_READ, 0, buf, BLK) == 0);
+	CHECK(test_attr_store(disk, "trace/enable", "0") == 0);
+	CHECK(!strcmp(test_attr_show(disk, "trace/enable", show,
+				     sizeof(show)), "0"));
+	CHECK(blk_trace_get_stats(disk, &st) == 0 && st.events >= 4);
+	CHECK(test_attr_store(disk, "trace/enable", "0") == 0);	/* no-op */
+
+	/* ioctl setup + start, sysfs disable */
+	CHECK(blk_trace_setup(disk, &buts) == 0);
+	CHECK(blk_trace_start(disk) == 0);
+	CHECK(test_attr_store(disk, "trace/enable", "0") == 0);
+	CHECK_EQ_INT(blk_trace_stop(disk), -EINVAL);
+	CHECK_EQ_INT(blk_trace_teardown(disk), -EINVAL);
+
+	/* ioctl setup only (never started), sysfs disable */
+	CHECK(blk_trace_setup(disk, &buts) == 0);
+	CHECK(test_attr_store(disk, "trace/enable", "0") == 0);
+
+	/* start twice, stop twice, setup twice */
+	CHECK(blk_trace_setup(disk, &buts) == 0);
+	CHECK_EQ_INT(blk_trace_setup(disk, &buts), -EBUSY);
+	CHECK(blk_trace_start(disk) == 0);
+	CHECK_EQ_INT(blk_trace_start(disk), -EINVAL);
+	CHECK(strstr(blkstack_errmsg(), "already running"));
+	CHECK(blk_trace_stop(disk) == 0);
+	CHECK_EQ_INT(blk_trace_stop(disk), -EINVAL);
+	CHECK(blk_trace_start(disk) == 0);	/* restart */
+	/* teardown while running */
+	CHECK(blk_trace_teardown(disk) == 0);
+	CHECK_EQ_INT(blk_trace_start(disk), -EINVAL);
+
+	/* sysfs enable, ioctl stop and teardown */
+	CHECK(test_attr_store(disk, "trace/enable", "1") == 0);
+	CHECK_EQ_INT(blk_trace_setup(disk, &buts), -EBUSY);
+	CHECK(blk_trace_stop(disk) == 0);
+	CHECK(blk_trace_teardown(disk) == 0);
+
+	/* an attribute with no trace sets one up (stopped), as the kernel */
+	CHECK(!strcmp(test_attr_show(disk, "trace/act_mask", show,
+				     sizeof(show)), "disabled"));
+	CHECK(test_attr_store(disk, "trace/act_mask", "read,issue") == 0);
+	CHECK(!strcmp(test_attr_show(disk, "trace/enable", show,
+				     sizeof(show)), "1"));
+	CHECK(!strcmp(test_attr_show(disk, "trace/act_mask", show,
+				     sizeof(show)), "read,issue"));
+	/* bad values change nothing */
+	CHECK_EQ_INT(blk_queue_attr_store(disk, "trace/act_mask", "nope"),
+		     -EINVAL);
+	CHECK_EQ_INT(blk_queue_attr_store(disk, "trace/enable", "2"), -EINVAL);
+	CHECK(strstr(blkstack_errmsg(), "0..1"));
+	CHECK_EQ_INT(blk_queue_attr_store(disk, "trace/bogus", "1"), -ENOENT);
+	CHECK(strstr(blkstack_errmsg(), "trace/start_lba"));
+	CHECK(!strcmp(test_attr_show(disk, "trace/act_mask", show,
+				     sizeof(show)), "read,issue"));
+	CHECK(blk_trace_start(disk) == 0);
+	CHECK(test_attr_store(disk, "trace/enable", "0") == 0);
+
+	/* bad geometry */
+	buts.buf_nr = 5000;
+	CHECK_EQ_INT(blk_trace_setup(disk, &buts), -EINVAL);
+	CHECK(strstr(blkstack_errmsg(), "buf_nr"));
+	test_dev_del(disk);
+}
+
+/* ---- with I/O on several threads ---- */
+
+struct loader {
+	struct gendisk *disk;
+	_Atomic bool stop;
+	_Atomic unsigned long ios;
+};
+
+static void *load_fn(void *arg)
+{
+	struct loader *ld = arg;
+	static _Thread_local char b[BLK];
+	unsigned int i = 0;
+
+	while (!atomic_load(&ld->stop)) {
+		struct blk_plug plug;
+
+		blk_start_plug(&plug);
+		test_bio_sync(ld->disk, (i & 1) ? REQ_OP_WRITE : REQ_OP_READ,
+			      (sector_t)(i % 512) * 8, b, BLK);
+		blk_finish_plug(&plug);
+		atomic_fetch_add(&ld->ios, 1);
+		i++;
+	}
+	return NULL;
+}
+
+static void test_concurrent_control(void)
+{
+	struct loader ld = { 0 };
+	struct blk_trace_setup buts;
+	pthread_t th[4];
+	char dir[64];
+	int cycles = test_slow() ? 20 : 60;
+
+	test_begin("control while I/O runs on 4 threads", 60);
+	tmpdir(dir, sizeof(dir));
+	ld.disk = test_null_add("bt7", "size=64,irqmode=1,submit_queues=2");
+	MUST(ld.disk);
+	for (int i = 0; i < 4; i++)
+		MUST(pthread_create(&th[i], NULL, load_fn, &ld) == 0);
+	blk_trace_setup_init(&buts);
+	buts.buf_size = 4096;
+	buts.buf_nr = 2;
+	for (int c = 0; c < cycles; c++) {
+		buts.dir = (c % 3 == 0) ? dir : NULL;
+		switch (c % 4) {
+		case 0:
+			CHECK(blk_trace_setup(ld.disk, &buts) == 0);
+			CHECK(blk_trace_start(ld.disk) == 0);
+			usleep(2000);
+			CHECK(blk_trace_teardown(ld.disk) == 0);
+			break;
+		case 1:
+			CHECK(test_attr_store(ld.disk, "trace/enable", "1") ==
+			      0);
+			usleep(1000);
+			CHECK(test_attr_store(ld.disk, "trace/act_mask",
+					      "queue,complete") == 0);
+			usleep(1000);
+			CHECK(test_attr_store(ld.disk, "trace/enable", "0") ==
+			      0);
+			break;
+		case 2:
+			CHECK(blk_trace_setup(ld.disk, &buts) == 0);
+			CHECK(blk_trace_start(ld.disk) == 0);
+			usleep(1000);
+			CHECK(blk_trace_stop(ld.disk) == 0);
+			CHECK(blk_trace_start(ld.disk) == 0);
+			CHECK(test_attr_store(ld.disk, "trace/enable", "0") ==
+			      0);
+			break;
+		default:
+			CHECK(test_attr_store(ld.disk, "trace/enable", "1") ==
+			      0);
+			usleep(2000);
+			CHECK(blk_trace_teardown(ld.disk) == 0);
+		}
+	}
+	/* device removal while tracing, with I/O running */
+	buts.dir = dir;
+	CHECK(blk_trace_setup(ld.disk, &buts) == 0);
+	CHECK(blk_trace_start(ld.disk) == 0);
+	usleep(5000);
+	CHECK(blkstack_dev_del("bt7") == 0);
+	atomic_store(&ld.stop, true);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	CHECK_EQ_INT(blk_trace_teardown(ld.disk), -EINVAL);
+	CHECK(atomic_load(&ld.ios) > 0);
+	{
+		struct recs rs = { 0 };
+
+		CHECK(recs_read_dir(&rs, dir, "bt7") > 0);
+		CHECK(rs.n > 0);
+		check_sequences(&rs);
+		recs_free(&rs);
+	}
+	blk_put_disk(ld.disk);
+	rmdir_all(dir);
+}
+
+int main(void)
+{
+	test_init(0);
+	test_record_format();
+	test_categories();
+	test_filters();
+	test_plug_merge_split_remap();
+	test_drops();
+	test_stream_live_stats();
+	test_control_orders();
+	test_concurrent_control();
+	return test_report();
+}
