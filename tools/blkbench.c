@@ -955,11 +955,18 @@ static int bb_dev_create(void)
 {
 	const char *colon = strchr(opt.filename, ':');
 	size_t n = colon ? (size_t)(colon - opt.filename) : strlen(opt.filename);
-	char driver[32], arg[256];
+	char driver[32], arg[256], uri[1024];
+	const char *params = colon ? colon + 1 : "";
 	unsigned int lbs;
 	int ret;
 
 	snprintf(arg, sizeof(arg), "--filename=%s", opt.filename);
+	/* an NBD URI (fio's nbd engine takes one) is the NBD client's uri= */
+	if (!strncmp(opt.filename, "nbd", 3) && strstr(opt.filename, "://")) {
+		snprintf(uri, sizeof(uri), "uri=%s", opt.filename);
+		params = uri;
+		n = 3;
+	}
 	if (!n || n >= sizeof(driver)) {
 		fprintf(stderr, "blkbench: %s: expected DRIVER:PARAMS like %s (drivers: %s)\n",
 			arg, BB_DEFAULT_DEV, blkstack_driver_names());
@@ -967,7 +974,7 @@ static int bb_dev_create(void)
 	}
 	memcpy(driver, opt.filename, n);
 	driver[n] = 0;
-	ret = blkstack_dev_add(driver, NULL, colon ? colon + 1 : "", &bb_disk);
+	ret = blkstack_dev_add(driver, NULL, params, &bb_disk);
 	if (ret) {
 		fprintf(stderr, "blkbench: %s: %s\n", arg,
 			*blkstack_errmsg() ? blkstack_errmsg() : strerror(-ret));
