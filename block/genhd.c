@@ -18,10 +18,12 @@
 extern const struct blk_driver null_blk_driver;
 extern const struct blk_driver nbd_driver;
 extern const struct blk_driver uring_driver;
+extern const struct blk_driver sim_driver;
 static const struct blk_driver *const blk_drivers[] = {
 	&null_blk_driver,
 	&nbd_driver,
 	&uring_driver,
+	&sim_driver,
 	NULL,
 };
 
