@@ -173,6 +173,7 @@ int main(int argc, char **argv)
 			BLKCTL_MAX_LINE - len - 1)) {
 		fprintf(stderr, "blkctl: the command is longer than %d bytes\n",
 			BLKCTL_MAX_LINE);
+		free(line);
 		return 2;
 	}
 	strcat(line, "\n");
@@ -180,15 +181,17 @@ int main(int argc, char **argv)
 	if (fd < 0) {
 		fprintf(stderr, "blkctl: cannot reach blkstackd at %s: %s\n",
 			sock, strerror(errno));
+		free(line);
 		return 2;
 	}
-	if (send_all(fd, line, strlen(line)) || !(ans = read_all(fd, &len))) {
+	ans = send_all(fd, line, strlen(line)) ? NULL : read_all(fd, &len);
+	if (!ans)
 		fprintf(stderr, "blkctl: talking to blkstackd at %s: %s\n",
 			sock, strerror(errno));
-		return 2;
-	}
 	close(fd);
 	free(line);
+	if (!ans)
+		return 2;
 	c = finish(sock, ans, len);
 	free(ans);
 	return c;
