@@ -17,6 +17,7 @@
 /* Out of line, in blktrace.c: called only while a trace is set up. */
 void blk_add_trace_bio(struct request_queue *q, struct bio *bio,
 		       uint32_t what);
+void blk_add_trace_bio_queue(struct request_queue *q, struct bio *bio);
 void blk_add_trace_sleeprq(struct request_queue *q, blk_opf_t opf);
 void blk_add_trace_plug(struct request_queue *q);
 void blk_add_trace_unplug(struct request_queue *q, unsigned int depth,
@@ -46,12 +47,16 @@ static inline bool blk_traced(struct request_queue *q)
 					     memory_order_relaxed) != NULL);
 }
 
+/*
+ * Once per bio, as the kernel's submit_bio_noacct_nocheck(): the rest of
+ * a split bio comes back through the submit path without a second Q.
+ */
 static inline void trace_block_bio_queue(struct bio *bio)
 {
 	struct request_queue *q = bio->bi_disk->queue;
 
 	if (blk_traced(q))
-		blk_add_trace_bio(q, bio, BLK_TA_QUEUE);
+		blk_add_trace_bio_queue(q, bio);
 }
 
 static inline void trace_block_getrq(struct bio *bio)

@@ -13,6 +13,7 @@
 #include <blkstack/blktrace.h>
 
 #include "blk.h"
+#include "lib/rbtree.h"
 
 enum {
 	Blktrace_none,
@@ -115,8 +116,7 @@ struct blk_trace {
 	/* statistics (consumer only writes; readers take stats_lock) */
 	pthread_mutex_t stats_lock;
 	struct blk_trace_stats stats;
-	struct bt_io **io_hash;
-	unsigned int io_hash_bits;
+	struct rb_root io_tree;		/* queued I/Os by start sector */
 	struct bt_io *io_free;
 	int output_error;		/* first write error, -errno */
 };

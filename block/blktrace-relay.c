@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -145,6 +146,7 @@ static void bt_write_all(struct blk_trace *bt, int fd, const void *buf,
 			/* a reader that went away stops the stream only */
 			if (!bt->output_error)
 				bt->output_error = n < 0 ? -errno : -EIO;
+			close(bt->out_fd);
 			bt->out_fd = -1;
 			return;
 		}
@@ -403,6 +405,12 @@ static void *bt_consumer_fn(void *arg)
 	uint64_t want;
 	bool stop;
 
+	sigset_t pipe;
+
+	/* a stream reader that goes away ends the stream, not the process */
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
 	pthread_setname_np(pthread_self(), "blktrace");
 	pthread_mutex_lock(&bt->cons_lock);
 	for (;;) {

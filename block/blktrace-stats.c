@@ -6,9 +6,13 @@
  * merged ones included). The consumer thread feeds every event it writes
  * out, so the figures are exactly those btt gets from the same files.
  *
- * Matching follows btt: an I/O is known by its start sector from Q on;
- * a request (I, D, R, C) covers a sector range, and each queued I/O
- * whose start lies in it is charged.
+ * Matching is btt's, so that the two agree on the same run: an I/O is
+ * known by its start sector from Q on (a second Q at a start still
+ * pending is not tracked, as btt's tree refuses it); G and M charge the
+ * I/O holding their sector; I, D, R and C charge every I/O lying wholly
+ * inside their range, each of them: D2C, like Q2C, is per queued I/O,
+ * merged ones included. A bio split after Q (X) is longer than any of
+ * its requests, so it is never charged, as in btt.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,20 +20,16 @@
 #include "blktrace-priv.h"
 
 struct bt_io {
-	struct bt_io *next;		/* hash chain, oldest first */
+	struct rb_node node;
 	uint64_t sector;
 	uint64_t len;			/* sectors */
-	uint64_t q, g, i, d;		/* event times, 0 = not yet */
-	bool merged;
+	uint64_t q, g, i, d;		/* event times; g, i, d 0 = not yet */
+	bool has_g, has_i, has_d;
 };
 
-#define BT_IO_HASH_BITS	12
-#define BT_WALK_MISSES	64	/* give up on a range with missing Qs */
-
-static inline unsigned int bt_io_hash(uint64_t sector)
+static inline struct bt_io *bt_io_of(struct rb_node *n)
 {
-	return (unsigned int)((sector * 0x9e3779b97f4a7c15ULL) >>
-			      (64 - BT_IO_HASH_BITS));
+	return n ? rb_entry(n, struct bt_io, node) : NULL;
 }
 
 static void bt_stage_add(struct blk_trace *bt, enum blk_trace_stage s,
@@ -48,184 +48,163 @@ static void bt_stage_add(struct blk_trace *bt, enum blk_trace_stage s,
 	st->hist[b]++;
 }
 
-typedef bool (bt_io_pred)(const struct bt_io *io);
-
-/* The oldest I/O starting at @sector that @pred accepts. */
-static struct bt_io **bt_io_find(struct blk_trace *bt, uint64_t sector,
-				 bt_io_pred *pred)
-{
-	struct bt_io **pp = &bt->io_hash[bt_io_hash(sector)];
-
-	for (; *pp; pp = &(*pp)->next)
-		if ((*pp)->sector == sector && pred(*pp))
-			return pp;
-	return NULL;
-}
-
 static void bt_io_queue(struct blk_trace *bt, const struct bt_event *ev)
 {
-	struct bt_io *io = bt->io_free, **pp;
+	struct rb_node **link = &bt->io_tree.rb_node, *parent = NULL;
+	struct bt_io *io;
 
+	while (*link) {
+		io = bt_io_of(*link);
+		parent = *link;
+		if (ev->sector < io->sector)
+			link = &(*link)->rb_left;
+		else if (ev->sector > io->sector)
+			link = &(*link)->rb_right;
+		else
+			return;		/* that start is taken: untracked */
+	}
+	io = bt->io_free;
 	if (io)
-		bt->io_free = io->next;
+		bt->io_free = bt_io_of(io->node.rb_right);
 	else if (!(io = malloc(sizeof(*io))))
 		return;
 	memset(io, 0, sizeof(*io));
 	io->sector = ev->sector;
 	io->len = ev->bytes >> SECTOR_SHIFT;
 	io->q = ev->time;
-	for (pp = &bt->io_hash[bt_io_hash(io->sector)]; *pp; pp = &(*pp)->next)
-		;
-	*pp = io;
+	rb_link_node(&io->node, parent, link);
+	rb_insert_color(&io->node, &bt->io_tree);
 }
 
-static bool bt_pre_getrq(const struct bt_io *io)
+static void bt_io_release(struct blk_trace *bt, struct bt_io *io)
 {
-	return !io->g && !io->merged && !io->d;
-}
-
-static bool bt_not_issued(const struct bt_io *io)
-{
-	return !io->d;
-}
-
-static bool bt_issued(const struct bt_io *io)
-{
-	return io->d;
-}
-
-/*
- * Call @fn for each I/O starting inside [@sector, @sector + @len) that
- * @pred accepts; a zero-length request matches at its sector only.
- */
-static void bt_io_walk(struct blk_trace *bt, const struct bt_event *ev,
-		       bt_io_pred *pred,
-		       void (*fn)(struct blk_trace *, struct bt_io **,
-				  const struct bt_event *, bool first))
-{
-	uint64_t x = ev->sector, end = ev->sector + (ev->bytes >> SECTOR_SHIFT);
-	unsigned int misses = 0;
-	bool first = true;
-
-	if (end == x)
-		end = x + 1;
-	while (x < end && misses < BT_WALK_MISSES) {
-		struct bt_io **pp = bt_io_find(bt, x, pred);
-		uint64_t len;
-
-		if (!pp) {
-			x++;
-			misses++;
-			continue;
-		}
-		len = (*pp)->len ? (*pp)->len : 1;
-		fn(bt, pp, ev, first);
-		first = false;
-		x += len;
-	}
-}
-
-static void bt_on_insert(struct blk_trace *bt, struct bt_io **pp,
-			 const struct bt_event *ev, bool first)
-{
-	struct bt_io *io = *pp;
-
-	if (io->g && !io->i) {
-		io->i = ev->time;
-		bt_stage_add(bt, BLK_TRACE_G2I, io->g, io->i);
-	}
-}
-
-static void bt_on_issue(struct blk_trace *bt, struct bt_io **pp,
-			const struct bt_event *ev, bool first)
-{
-	struct bt_io *io = *pp;
-
-	io->d = ev->time;
-	if (io->i && first)
-		bt_stage_add(bt, BLK_TRACE_I2D, io->i, io->d);
-}
-
-static void bt_on_requeue(struct blk_trace *bt, struct bt_io **pp,
-			  const struct bt_event *ev, bool first)
-{
-	(*pp)->d = 0;
-}
-
-static void bt_on_complete(struct blk_trace *bt, struct bt_io **pp,
-			   const struct bt_event *ev, bool first)
-{
-	struct bt_io *io = *pp;
-
-	if (first)
-		bt_stage_add(bt, BLK_TRACE_D2C, io->d, ev->time);
-	bt_stage_add(bt, BLK_TRACE_Q2C, io->q, ev->time);
-	*pp = io->next;
-	io->next = bt->io_free;
+	rb_erase(&io->node, &bt->io_tree);
+	io->node.rb_right = bt->io_free ? &bt->io_free->node : NULL;
 	bt->io_free = io;
 }
 
-static void bt_on_bio(struct blk_trace *bt, const struct bt_event *ev,
-		      unsigned int act)
+/* The I/O whose range holds @sector: the last start at or below it. */
+static struct bt_io *bt_io_find_sec(struct blk_trace *bt, uint64_t sector)
 {
-	struct bt_io **pp = bt_io_find(bt, ev->sector, bt_pre_getrq);
-	uint64_t split;
+	struct rb_node *n = bt->io_tree.rb_node;
+	struct bt_io *best = NULL;
 
-	if (!pp)
-		return;
-	switch (act) {
-	case __BLK_TA_GETRQ:
-		(*pp)->g = ev->time;
-		bt_stage_add(bt, BLK_TRACE_Q2G, (*pp)->q, ev->time);
-		break;
-	case __BLK_TA_BACKMERGE:
-	case __BLK_TA_FRONTMERGE:
-		(*pp)->merged = true;
-		break;
-	case __BLK_TA_SPLIT:
-		/* the front part goes on; the rest is queued again (Q) */
-		memcpy(&split, ev->pdu, sizeof(split));
-		split = bt_be64(split);
-		if (split > ev->sector)
-			(*pp)->len = split - ev->sector;
-		break;
+	while (n) {
+		struct bt_io *io = bt_io_of(n);
+
+		if (sector < io->sector) {
+			n = n->rb_left;
+		} else {
+			best = io;
+			n = n->rb_right;
+		}
+	}
+	return best && sector < best->sector + best->len ? best : NULL;
+}
+
+/* The first I/O starting at or after @sector. */
+static struct rb_node *bt_io_first_from(struct blk_trace *bt, uint64_t sector)
+{
+	struct rb_node *n = bt->io_tree.rb_node, *best = NULL;
+
+	while (n) {
+		if (bt_io_of(n)->sector >= sector) {
+			best = n;
+			n = n->rb_left;
+		} else {
+			n = n->rb_right;
+		}
+	}
+	return best;
+}
+
+typedef void (bt_io_fn)(struct blk_trace *bt, struct bt_io *io,
+			const struct bt_event *ev);
+
+/* @fn for each I/O wholly inside @ev's range (it may release the I/O). */
+static void bt_io_for_range(struct blk_trace *bt, const struct bt_event *ev,
+			    bt_io_fn *fn)
+{
+	uint64_t end = ev->sector + (ev->bytes >> SECTOR_SHIFT);
+	struct rb_node *n = bt_io_first_from(bt, ev->sector), *next;
+
+	for (; n && bt_io_of(n)->sector < end; n = next) {
+		struct bt_io *io = bt_io_of(n);
+
+		next = rb_next(n);
+		if (io->sector + io->len <= end)
+			fn(bt, io, ev);
+	}
+}
+
+static void bt_on_insert(struct blk_trace *bt, struct bt_io *io,
+			 const struct bt_event *ev)
+{
+	io->i = ev->time;
+	io->has_i = true;
+	if (io->has_g)
+		bt_stage_add(bt, BLK_TRACE_G2I, io->g, io->i);
+}
+
+static void bt_on_issue(struct blk_trace *bt, struct bt_io *io,
+			const struct bt_event *ev)
+{
+	io->d = ev->time;
+	io->has_d = true;
+	if (io->has_i)
+		bt_stage_add(bt, BLK_TRACE_I2D, io->i, io->d);
+}
+
+static void bt_on_requeue(struct blk_trace *bt, struct bt_io *io,
+			  const struct bt_event *ev)
+{
+	io->has_d = false;
+}
+
+static void bt_on_complete(struct blk_trace *bt, struct bt_io *io,
+			   const struct bt_event *ev)
+{
+	bt_stage_add(bt, BLK_TRACE_Q2C, io->q, ev->time);
+	if (io->has_d)
+		bt_stage_add(bt, BLK_TRACE_D2C, io->d, ev->time);
+	bt_io_release(bt, io);
+}
+
+static void bt_on_getrq(struct blk_trace *bt, const struct bt_event *ev)
+{
+	struct bt_io *io = bt_io_find_sec(bt, ev->sector);
+
+	if (io) {
+		io->g = ev->time;
+		io->has_g = true;
+		bt_stage_add(bt, BLK_TRACE_Q2G, io->q, io->g);
 	}
 }
 
 /* Consumer thread: one event, in time order. */
 void bt_stats_account(struct blk_trace *bt, const struct bt_event *ev)
 {
-	unsigned int act = ev->action & 0xffff;
-
-	if (!bt->io_hash) {
-		bt->io_hash = calloc(1U << BT_IO_HASH_BITS,
-				     sizeof(*bt->io_hash));
-		if (!bt->io_hash)
-			return;
-	}
 	pthread_mutex_lock(&bt->stats_lock);
 	bt->stats.events++;
-	switch (act) {
+	switch (ev->action & 0xffff) {
 	case __BLK_TA_QUEUE:
 		bt_io_queue(bt, ev);
 		break;
 	case __BLK_TA_GETRQ:
-	case __BLK_TA_BACKMERGE:
-	case __BLK_TA_FRONTMERGE:
-	case __BLK_TA_SPLIT:
-		bt_on_bio(bt, ev, act);
+		bt_on_getrq(bt, ev);
 		break;
 	case __BLK_TA_INSERT:
-		bt_io_walk(bt, ev, bt_not_issued, bt_on_insert);
+		bt_io_for_range(bt, ev, bt_on_insert);
 		break;
 	case __BLK_TA_ISSUE:
-		bt_io_walk(bt, ev, bt_not_issued, bt_on_issue);
+		bt_io_for_range(bt, ev, bt_on_issue);
 		break;
 	case __BLK_TA_REQUEUE:
-		bt_io_walk(bt, ev, bt_issued, bt_on_requeue);
+		bt_io_for_range(bt, ev, bt_on_requeue);
 		break;
 	case __BLK_TA_COMPLETE:
-		bt_io_walk(bt, ev, bt_issued, bt_on_complete);
+		if (ev->bytes)	/* btt skips empty completions */
+			bt_io_for_range(bt, ev, bt_on_complete);
 		break;
 	}
 	pthread_mutex_unlock(&bt->stats_lock);
@@ -233,19 +212,18 @@ void bt_stats_account(struct blk_trace *bt, const struct bt_event *ev)
 
 void bt_stats_free(struct blk_trace *bt)
 {
-	struct bt_io *io, *next;
+	struct rb_node *n;
+	struct bt_io *io;
 
-	for (unsigned int i = 0; bt->io_hash && i < 1U << BT_IO_HASH_BITS;
-	     i++)
-		for (io = bt->io_hash[i]; io; io = next) {
-			next = io->next;
-			free(io);
-		}
-	for (io = bt->io_free; io; io = next) {
-		next = io->next;
+	while ((n = bt->io_tree.rb_node)) {
+		io = bt_io_of(n);
+		rb_erase(n, &bt->io_tree);
 		free(io);
 	}
-	free(bt->io_hash);
+	while ((io = bt->io_free)) {
+		bt->io_free = bt_io_of(io->node.rb_right);
+		free(io);
+	}
 }
 
 /* ---- reporting ---- */

@@ -17,6 +17,7 @@
  * since there is no global list of running traces at all.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/membarrier.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -320,6 +321,14 @@ void blk_add_trace_bio(struct request_queue *q, struct bio *bio,
 	bt_read_unlock(ts);
 }
 
+void blk_add_trace_bio_queue(struct request_queue *q, struct bio *bio)
+{
+	if (bio_flagged(bio, BIO_TRACE_COMPLETION))
+		return;
+	bio_set_flag(bio, BIO_TRACE_COMPLETION);
+	blk_add_trace_bio(q, bio, BLK_TA_QUEUE);
+}
+
 void blk_add_trace_sleeprq(struct request_queue *q, blk_opf_t opf)
 {
 	struct thread_slot *ts = this_thread_slot();
@@ -460,6 +469,8 @@ static void bt_free(struct blk_trace *bt)
 	free(bt->msgs);
 	free(bt->msg_text);
 	free(bt->dir);
+	if (bt->out_fd >= 0)
+		close(bt->out_fd);
 	pthread_mutex_destroy(&bt->ring_alloc_lock);
 	pthread_mutex_destroy(&bt->comm_lock);
 	pthread_mutex_destroy(&bt->cons_lock);
@@ -522,12 +533,14 @@ static struct blk_trace *bt_alloc(struct gendisk *disk,
 	bt->start_lba = buts->start_lba;
 	bt->end_lba = buts->end_lba ? buts->end_lba : UINT64_MAX;
 	bt->pid = buts->pid;
-	bt->out_fd = buts->out_fd;
+	bt->out_fd = -1;
 	bt->live = buts->live;
 	bt->live_arg = buts->live_arg;
 	bt->trace_state = Blktrace_setup;
 	bt->stats.state = Blktrace_setup;
-	if (buts->dir && !(bt->dir = strdup(buts->dir))) {
+	if ((buts->dir && !(bt->dir = strdup(buts->dir))) ||
+	    (buts->out_fd >= 0 &&
+	     (bt->out_fd = fcntl(buts->out_fd, F_DUPFD_CLOEXEC, 0)) < 0)) {
 		bt_free(bt);
 		return NULL;
 	}

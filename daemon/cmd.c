@@ -19,6 +19,7 @@ extern const struct blk_cmd queue_cmds[];
 extern const struct blk_cmd export_cmds[];
 extern const struct blk_cmd stat_cmds[];
 extern const struct blk_cmd debug_cmds[];
+extern const struct blk_cmd trace_cmds[];
 
 /* The registry: adding a family is its file plus one line here. */
 static const struct blk_cmd *const cmd_tables[] = {
@@ -27,6 +28,7 @@ static const struct blk_cmd *const cmd_tables[] = {
 	export_cmds,
 	stat_cmds,
 	debug_cmds,
+	trace_cmds,
 	NULL,
 };
 

@@ -148,7 +148,8 @@ struct blk_trace_setup {
 	uint64_t end_lba;	/* 0 = to the end of the device */
 	uint32_t pid;		/* keep only this issuer; 0 = all */
 	const char *dir;	/* per-CPU files here; NULL = no files */
-	int out_fd;		/* merged stream (blkparse -i -); -1 = none */
+	int out_fd;		/* merged stream (blkparse -i -); -1 = none;
+				 * the trace writes to a duplicate */
 	blk_trace_live_fn *live;	/* text lines; NULL = none */
 	void *live_arg;
 };
