@@ -94,6 +94,19 @@ else
 	fail "--json queue: exit $rc"; cat "$out/o" "$out/pyerr"
 fi
 
+# the scheduler's own attributes appear as iosched/ATTR
+if blkctl queue nullb1 scheduler | grep -qw mq-deadline; then
+	blkctl queue nullb1 scheduler mq-deadline
+	run --json queue nullb1
+	if [ $rc -eq 0 ] && json 'd["queue"]["scheduler"].find("[mq-deadline]") >= 0 and any(k.startswith("iosched/") for k in d["queue"])' &&
+	   [ -n "$(blkctl queue nullb1 iosched/read_expire)" ]; then
+		ok "queue nullb1 scheduler mq-deadline: iosched/* listed and readable"
+	else
+		fail "iosched attributes"; cat "$out/o"
+	fi
+	blkctl queue nullb1 scheduler none
+fi
+
 # 4. bad commands: exit 1, one line on stderr, nothing on stdout, and
 # the state exactly as before
 snapshot() {
@@ -212,6 +225,29 @@ else:
 else
 	fail "readonly export"; cat "$out/nbdsh"
 fi
+
+# the nbd driver from blkctl: an nbdkit memory export as a device of ours,
+# served again by our NBD server; what goes in one end comes out the other
+if command -v nbdkit >/dev/null; then
+	nbdkit --exit-with-parent -U "$out/kit.sock" -P "$out/kit.pid" memory 32M &
+	for _ in $(seq 100); do [ -S "$out/kit.sock" ] && break; sleep 0.1; done
+	at_exit "kill \$(cat '$out/kit.pid' 2>/dev/null) 2>/dev/null"
+	run dev add nbd remote0 "uri=nbd+unix:///?socket=$out/kit.sock"
+	if [ $rc -eq 0 ] && blkctl dev ls | grep -Eq '^remote0 +252:[0-9]+ +32M +0 +nbd ' &&
+	   blkctl export nbd remote0 &&
+	   timeout 20 nbdsh -u "$(nbd_uri remote0)" -c 'h.pwrite(b"\x3c" * 8192, 4096); h.flush()' &&
+	   timeout 20 nbdsh -u "nbd+unix:///?socket=$out/kit.sock" \
+		-c 'assert h.pread(8192, 4096) == b"\x3c" * 8192'; then
+		ok "dev add nbd remote0 (nbdkit), exported again, data reaches nbdkit"
+	else
+		fail "nbd driver through blkctl (exit $rc): $(cat "$out/e")"
+	fi
+	run dev del remote0
+	[ $rc -eq 0 ] || fail "dev del remote0: $(cat "$out/e")"
+else
+	echo "skip the nbd driver check: no nbdkit (scripts/install-deps.sh)"
+fi
+bad "device name 'it's a b'" dev add null "it's a b" size=1M
 
 # 6. stat: /proc/diskstats lines, JSON
 run stat nullb0
