@@ -84,6 +84,7 @@ struct nbd_conn {
 	pthread_mutex_t lock;
 	struct nbd_handle *h;
 	pthread_spinlock_t done_lock;	/* a leaf: taken in libnbd callbacks */
+	pthread_mutex_t complete_lock;	/* held while completing requests */
 	struct nbd_cmd *done_head, *done_tail;
 	int efd;			/* kicks the thread */
 	_Atomic int sleeping;		/* the thread is (about to be) in poll */
@@ -186,6 +187,9 @@ static void nbd_conn_complete(struct nbd_conn *conn)
 	list = conn->done_head;
 	conn->done_head = conn->done_tail = NULL;
 	pthread_spin_unlock(&conn->done_lock);
+	if (!list)
+		return;
+	pthread_mutex_lock(&conn->complete_lock);
 	while ((cmd = list)) {
 		struct request *rq = blk_mq_rq_from_pdu(cmd);
 
@@ -197,6 +201,7 @@ static void nbd_conn_complete(struct nbd_conn *conn)
 			nbd_cmd_unbounce(cmd, rq);
 		blk_mq_complete_request(rq);
 	}
+	pthread_mutex_unlock(&conn->complete_lock);
 }
 
 static bool nbd_conn_has_done(struct nbd_conn *conn)
@@ -630,6 +635,28 @@ static int nbd_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
 	return 0;
 }
 
+/*
+ * On removal the core frees the hctxs and the flush queue next, but the
+ * last request's bio may have ended (and the drain finished) while a
+ * connection thread is still in the tail of its completion -- ending a
+ * flush sequence, say. Wait for every thread to leave it, as a kernel
+ * driver's remove path quiesces its interrupts (synchronize_irq()).
+ * Only then: during an nr_hw_queues update the core holds locks that a
+ * completion may need.
+ */
+static void nbd_exit_hctx(struct blk_mq_hw_ctx *hctx, unsigned int idx)
+{
+	struct request_queue *q = hctx_queue(hctx);
+	struct nbd_device *nbd = queue_driver_data(q);
+
+	if (!blk_queue_dying(q))
+		return;
+	for (unsigned int i = 0; i < nbd->nr_conns; i++) {
+		pthread_mutex_lock(&nbd->conns[i].complete_lock);
+		pthread_mutex_unlock(&nbd->conns[i].complete_lock);
+	}
+}
+
 static void nbd_exit_request(struct blk_mq_tag_set *set, struct request *rq,
 			     unsigned int hctx_idx)
 {
@@ -655,6 +682,7 @@ static const struct blk_mq_ops nbd_mq_ops = {
 	.complete	= nbd_complete_rq,
 	.timeout	= nbd_timeout_rq,
 	.init_hctx	= nbd_init_hctx,
+	.exit_hctx	= nbd_exit_hctx,
 	.exit_request	= nbd_exit_request,
 	.show_hctx	= nbd_show_hctx,
 };
@@ -977,6 +1005,7 @@ static int nbd_connect_all(struct nbd_device *nbd, struct nbd_handle *first)
 		conn->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		pthread_mutex_init(&conn->lock, NULL);
 		pthread_spin_init(&conn->done_lock, PTHREAD_PROCESS_PRIVATE);
+		pthread_mutex_init(&conn->complete_lock, NULL);
 		conn->delay_ms = nbd->p.reconnect_delay_ms;
 	}
 	for (unsigned int i = 0; i < nbd->nr_conns; i++)
@@ -1023,6 +1052,7 @@ static void nbd_free(struct nbd_device *nbd)
 			close(conn->efd);
 		pthread_mutex_destroy(&conn->lock);
 		pthread_spin_destroy(&conn->done_lock);
+		pthread_mutex_destroy(&conn->complete_lock);
 	}
 	if (nbd->has_tag_set)
 		blk_mq_free_tag_set(&nbd->tag_set);
