@@ -424,17 +424,21 @@ static int nbd_violation(struct nbd_conn *conn, const char *fmt, ...)
 	return -EPROTO;
 }
 
-/* Parse the header at the front of the buffer into @req. */
+static uint32_t nbd_magic(const struct nbd_conn *conn)
+{
+	return conn->extended ? NBD_EXTENDED_REQUEST_MAGIC : NBD_REQUEST_MAGIC;
+}
+
+/* Parse the header at the front of the buffer into @req (after a check). */
 static int nbd_parse_header(struct nbd_conn *conn, struct nbd_req *req,
 			    const uint8_t *h)
 {
 	uint32_t magic = get_be32(h);
-	uint32_t want = conn->extended ? NBD_EXTENDED_REQUEST_MAGIC :
-					 NBD_REQUEST_MAGIC;
 
-	if (magic != want)
+	if (magic != nbd_magic(conn))
 		return nbd_violation(conn, "bad request magic 0x%08x "
-				     "(expected 0x%08x)", magic, want);
+				     "(expected 0x%08x)", magic,
+				     nbd_magic(conn));
 	req->flags = get_be16(h + 4);
 	req->type = get_be16(h + 6);
 	req->cookie = get_be64(h + 8);
@@ -470,7 +474,12 @@ static int nbd_read_payload(struct nbd_conn *conn, struct nbd_req *req,
 		}
 		return nbd_rx_skip(&conn->rx, len) ? -EPIPE : 0;
 	}
-	return nbd_rx_read(&conn->rx, req->buf, len) ? -EPIPE : 0;
+	if (nbd_rx_read(&conn->rx, req->buf, len)) {
+		pr_info("nbd: %s: gone inside the payload of %s", conn->peer,
+			nbd_cmd_name(req->type));
+		return -EPIPE;
+	}
+	return 0;
 }
 
 static struct nbd_req *nbd_get_req(struct nbd_conn *conn)
@@ -551,6 +560,13 @@ void nbd_conn_transmit(struct nbd_conn *conn)
 		nbd_unplug(conn);
 		if (atomic_load(&conn->closing))
 			break;
+		/* a wrong magic needs no more bytes to be refused */
+		if (nbd_rx_avail(&conn->rx) >= 4 &&
+		    get_be32(nbd_rx_peek(&conn->rx)) != nbd_magic(conn)) {
+			ret = nbd_parse_header(conn, NULL,
+					       nbd_rx_peek(&conn->rx));
+			break;
+		}
 		n = nbd_rx_fill(&conn->rx);
 		if (n == 0 && nbd_rx_avail(&conn->rx))
 			nbd_violation(conn, "connection closed inside a "
