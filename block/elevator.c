@@ -19,8 +19,10 @@
  * Built-in schedulers: adding one is its file plus one line here.
  * (mq-deadline, kyber and bfq arrive with their own files.)
  */
+extern struct elevator_type mq_deadline;
 extern struct elevator_type kyber_sched;
 static struct elevator_type *const builtin_elevators[] = {
+	&mq_deadline,
 	&kyber_sched,
 	NULL,
 };

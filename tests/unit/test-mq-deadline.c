@@ -1,0 +1,651 @@
+// SPDX-License-Identifier: MIT
+/*
+ * block/mq-deadline.c. The rules, on the recording driver with a budget
+ * of one request and requests held until the test completes them, so
+ * every request waits in the scheduler and the order it leaves in is
+ * the scheduler's alone:
+ *
+ *  - sector order within a batch, starting at the last position;
+ *  - a request past read_expire is served at the start of the next
+ *    batch; fifo_batch bounds how long an expired request waits;
+ *  - writes_starved: with fifo_batch 1 the pattern is R R W R R W for
+ *    the default 2, writes first for 0;
+ *  - priority classes: RT before BE; a BE request older than
+ *    prio_aging_expire goes before RT;
+ *  - front merges happen with front_merges=1 only, back merges always;
+ *  - async_depth limits the scheduler tags writes may hold, never reads;
+ *  - the iosched/ attributes: defaults, stores, bad values refused;
+ *  - the counters in the debug dump add up.
+ *
+ * Then the issue's acceptance: switching none <-> mq-deadline 100 times
+ * on a sim device under a verifying load, nothing lost or duplicated.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/blk.h"
+#include "lib/prandom.h"
+#include "testlib.h"
+
+#define KB(n)	((n) * 1024U)
+
+static unsigned char *zbuf;	/* data for writes; contents do not matter */
+
+static struct rec_dev *dd_dev(void)
+{
+	struct rec_config cfg;
+	struct rec_dev *d;
+
+	rec_config_init(&cfg);
+	cfg.capacity = 1ULL << 24;	/* 8 GiB, no data kept */
+	cfg.has_budget = true;
+	cfg.budget = 1;
+	cfg.mode = REC_HELD;
+	d = rec_create(&cfg);
+	if (!CHECK(d))
+		return NULL;
+	if (!CHECK_EQ_INT(test_attr_store(rec_disk(d), "scheduler",
+					  "mq-deadline"), 0)) {
+		rec_destroy(d);
+		return NULL;
+	}
+	return d;
+}
+
+static void dd_set(struct rec_dev *d, const char *attr, const char *val)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "iosched/%s", attr);
+	test_attr_store(rec_disk(d), name, val);
+}
+
+/* The first request, held by the driver: the rest queue behind it. */
+static void dd_plug(struct rec_dev *d, struct tio *t)
+{
+	tio_submit(t, rec_disk(d), REQ_OP_READ, 0, zbuf, KB(4));
+	CHECK(rec_wait_held(d, 1, 3000));
+}
+
+static void dd_submit(struct rec_dev *d, struct tio *t, enum req_op op,
+		      sector_t sector)
+{
+	tio_submit(t, rec_disk(d), op, sector, zbuf, KB(4));
+}
+
+/*
+ * Let @n queued requests through one at a time; their sectors in the
+ * order they reached the driver go to @out (the plug excluded).
+ */
+static bool dd_release(struct rec_dev *d, struct tio *t, unsigned int n,
+		       sector_t *out)
+{
+	unsigned int base = rec_nr_ios(d);
+
+	for (unsigned int k = 0; k < n; k++) {
+		/* logged a moment before it is held: complete it once held */
+		CHECK(rec_wait_held(d, 1, 3000));
+		rec_complete_n(d, 1);
+		if (!CHECK_MSG(rec_wait_ios(d, base + k + 1, 3000),
+			       "request %u of %u never came", k + 1, n)) {
+			blk_mq_debug_dump(rec_disk(d), stderr);
+			rec_dump(d, "stuck");
+			return false;
+		}
+		out[k] = rec_io_at(d, base + k).sector;
+	}
+	CHECK(rec_wait_held(d, 1, 3000));
+	rec_complete_all(d);
+	return CHECK(tio_wait(t, t->nr, 3000)) && CHECK_EQ_U64(t->errors, 0);
+}
+
+static bool order_is(const sector_t *got, const sector_t *want,
+		     unsigned int n, const char *what)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		if (got[i] != want[i]) {
+			char buf[512];
+			size_t pos = 0;
+
+			for (unsigned int k = 0; k < n; k++)
+				pos += (size_t)snprintf(buf + pos,
+							sizeof(buf) - pos,
+							"%llu ",
+							(unsigned long long)got[k]);
+			CHECK_MSG(0, "%s: dispatched %s", what, buf);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void test_sector_order(void)
+{
+	static const sector_t in[] = { 5000, 1000, 4000, 2000, 3000 };
+	static const sector_t want[] = { 1000, 2000, 3000, 4000, 5000 };
+	struct rec_dev *d = dd_dev();
+	sector_t got[5];
+	struct tio t;
+
+	test_begin("sector order within a batch", 10);
+	if (!d)
+		return;
+	tio_init(&t);
+	dd_plug(d, &t);
+	for (unsigned int i = 0; i < 5; i++)
+		dd_submit(d, &t, REQ_OP_READ, in[i]);
+	if (dd_release(d, &t, 5, got))
+		order_is(got, want, 5, "sorted reads");
+	tio_destroy(&t);
+	rec_destroy(d);
+}
+
+/* A far request queued first, then near ones, all left to expire. */
+static void run_expiry(const char *expire, const char *batch,
+		       const sector_t *want, const char *what)
+{
+	struct rec_dev *d = dd_dev();
+	sector_t got[9];
+	struct tio t;
+
+	if (!d)
+		return;
+	dd_set(d, "read_expire", expire);
+	dd_set(d, "fifo_batch", batch);
+	tio_init(&t);
+	dd_plug(d, &t);
+	dd_submit(d, &t, REQ_OP_READ, 1000000);
+	for (unsigned int i = 1; i <= 8; i++)
+		dd_submit(d, &t, REQ_OP_READ, i * 100);
+	test_sleep_ms(60);
+	if (dd_release(d, &t, 9, got))
+		order_is(got, want, 9, what);
+	tio_destroy(&t);
+	rec_destroy(d);
+}
+
+static void test_expiry(void)
+{
+	static const sector_t sorted[] = { 100, 200, 300, 400, 500, 600, 700,
+					   800, 1000000 };
+	static const sector_t batch1[] = { 1000000, 100, 200, 300, 400, 500,
+					   600, 700, 800 };
+	static const sector_t batch3[] = { 100, 200, 1000000, 300, 400, 500,
+					   600, 700, 800 };
+
+	test_begin("deadline expiry: not expired, sector order", 10);
+	run_expiry("10000", "1", sorted, "read_expire 10 s, fifo_batch 1");
+	test_begin("deadline expiry: the expired oldest goes first", 10);
+	run_expiry("20", "1", batch1, "read_expire 20 ms, fifo_batch 1");
+	test_begin("fifo_batch: an expired request waits out the batch", 10);
+	/* the plug opened a batch of 3: two more, then the FIFO's head */
+	run_expiry("20", "3", batch3, "read_expire 20 ms, fifo_batch 3");
+}
+
+static void run_starved(const char *starved, const sector_t *want,
+			const char *what)
+{
+	struct rec_dev *d = dd_dev();
+	sector_t got[9];
+	struct tio t;
+
+	if (!d)
+		return;
+	dd_set(d, "fifo_batch", "1");
+	dd_set(d, "writes_starved", starved);
+	tio_init(&t);
+	dd_plug(d, &t);
+	for (unsigned int i = 1; i <= 6; i++)
+		dd_submit(d, &t, REQ_OP_READ, i * 100);
+	for (unsigned int i = 1; i <= 3; i++)
+		dd_submit(d, &t, REQ_OP_WRITE, 100000 + i * 100);
+	if (dd_release(d, &t, 9, got))
+		order_is(got, want, 9, what);
+	tio_destroy(&t);
+	rec_destroy(d);
+}
+
+static void test_writes_starved(void)
+{
+	static const sector_t def[] = { 100, 200, 100100, 300, 400, 100200,
+					500, 600, 100300 };
+	static const sector_t zero[] = { 100100, 100200, 100300, 100, 200,
+					 300, 400, 500, 600 };
+
+	test_begin("writes_starved 2: two read batches, then a write", 10);
+	run_starved("2", def, "writes_starved 2");
+	test_begin("writes_starved 0: writes first", 10);
+	run_starved("0", zero, "writes_starved 0");
+}
+
+static void run_prio(const char *aging_ms, unsigned int sleep_ms,
+		     const sector_t *want, const char *what)
+{
+	struct io_context *rt = ioc_create(1, IOPRIO_PRIO_VALUE(
+					   IOPRIO_CLASS_RT, 0), 0, "rt");
+	struct io_context *be = ioc_create(2, IOPRIO_PRIO_VALUE(
+					   IOPRIO_CLASS_BE, 4), 0, "be");
+	struct rec_dev *d = dd_dev();
+	sector_t got[5];
+	struct tio t;
+
+	if (!d || !CHECK(rt && be))
+		goto out;
+	dd_set(d, "prio_aging_expire", aging_ms);
+	tio_init(&t);
+	dd_plug(d, &t);
+	blk_set_current_ioc(be);
+	dd_submit(d, &t, REQ_OP_READ, 500);
+	blk_set_current_ioc(rt);
+	for (unsigned int i = 1; i <= 4; i++)
+		dd_submit(d, &t, REQ_OP_READ, 1000 * i);
+	blk_set_current_ioc(NULL);
+	test_sleep_ms(sleep_ms);
+	if (dd_release(d, &t, 5, got))
+		order_is(got, want, 5, what);
+	tio_destroy(&t);
+out:
+	rec_destroy(d);
+	put_io_context(rt);
+	put_io_context(be);
+}
+
+static void test_prio(void)
+{
+	static const sector_t rt_first[] = { 1000, 2000, 3000, 4000, 500 };
+	static const sector_t aged[] = { 500, 1000, 2000, 3000, 4000 };
+
+	test_begin("priority classes: RT before BE", 10);
+	run_prio("10000", 0, rt_first, "no aging");
+	test_begin("prio_aging_expire: an old BE request goes before RT", 10);
+	run_prio("30", 60, aged, "BE aged 60 ms, prio_aging_expire 30 ms");
+}
+
+/*
+ * Adjacent writes: how many requests reach the driver. For a front
+ * merge the one-hit cache (q->last_merge, which merges either way, as
+ * in the kernel) first moves to another request by a back merge there.
+ */
+static unsigned int run_merge(const char *front, bool front_order)
+{
+	struct rec_dev *d = dd_dev();
+	unsigned int n = 0;
+	struct tio t;
+
+	if (!d)
+		return 0;
+	dd_set(d, "front_merges", front);
+	tio_init(&t);
+	dd_plug(d, &t);
+	rec_clear_log(d);
+	if (front_order) {
+		dd_submit(d, &t, REQ_OP_WRITE, 108);
+		dd_submit(d, &t, REQ_OP_WRITE, 5000);
+		dd_submit(d, &t, REQ_OP_WRITE, 5008);
+		dd_submit(d, &t, REQ_OP_WRITE, 100);
+	} else {
+		dd_submit(d, &t, REQ_OP_WRITE, 100);
+		dd_submit(d, &t, REQ_OP_WRITE, 108);
+	}
+	/* let everything through */
+	for (unsigned int i = 0; i < 3000 && tio_pending(&t); i++) {
+		rec_complete_all(d);
+		test_sleep_ms(1);
+	}
+	CHECK(tio_wait(&t, t.nr, 3000));
+	n = rec_nr_ios(d);
+	tio_destroy(&t);
+	rec_destroy(d);
+	return n;
+}
+
+static void test_merges(void)
+{
+	test_begin("front_merges 1: a bio ending where a request starts "
+		   "joins it", 10);
+	CHECK_EQ_U64(run_merge("1", true), 2);
+	test_begin("front_merges 0: it does not", 10);
+	CHECK_EQ_U64(run_merge("0", true), 3);
+	test_begin("back merges through the hash either way", 10);
+	CHECK_EQ_U64(run_merge("0", false), 1);
+}
+
+struct nowait_count {
+	_Atomic unsigned int ok, again, other;
+};
+
+static void nowait_done(void *priv, int err)
+{
+	struct nowait_count *c = priv;
+
+	if (!err)
+		atomic_fetch_add(&c->ok, 1);
+	else if (err == -EAGAIN)
+		atomic_fetch_add(&c->again, 1);
+	else
+		atomic_fetch_add(&c->other, 1);
+}
+
+/* Submit @n NOWAIT I/Os of @op while the driver holds everything. */
+static unsigned int queued_nowait(struct rec_dev *d, enum req_op op,
+				  unsigned int n, struct nowait_count *c)
+{
+	for (unsigned int i = 0; i < n; i++)
+		blkdev_submit(rec_disk(d), op | REQ_NOWAIT,
+			      (off_t)(1000 + i * 16) * 512, zbuf, KB(4),
+			      nowait_done, c);
+	return n - atomic_load(&c->again);
+}
+
+static void test_async_depth(void)
+{
+	struct nowait_count w = { 0 }, r = { 0 };
+	struct rec_dev *d = dd_dev();
+	unsigned int writes, reads;
+	char buf[32];
+	struct tio t;
+
+	test_begin("async_depth: writes get only so many scheduler tags", 10);
+	if (!d)
+		return;
+	/* 128 scheduler tags by default; async_depth starts at 3/4 */
+	CHECK_MSG(!strcmp(test_attr_show(rec_disk(d), "iosched/async_depth",
+					 buf, sizeof(buf)), "96"),
+		  "async_depth %s", buf);
+	dd_set(d, "async_depth", "8");
+	tio_init(&t);
+	dd_plug(d, &t);
+	writes = queued_nowait(d, REQ_OP_WRITE, 40, &w);
+	reads = queued_nowait(d, REQ_OP_READ, 40, &r);
+	/* a few per sbitmap word may round up, never the whole map */
+	CHECK_MSG(writes >= 4 && writes <= 12, "%u async writes queued",
+		  writes);
+	CHECK_EQ_U64(reads, 40);
+	CHECK_EQ_U64(atomic_load(&r.again), 0);
+	for (unsigned int i = 0; i < 3000 && atomic_load(&w.ok) +
+	     atomic_load(&r.ok) < writes + reads; i++) {
+		rec_complete_all(d);
+		test_sleep_ms(1);
+	}
+	CHECK_EQ_U64(atomic_load(&w.ok) + atomic_load(&r.ok), writes + reads);
+	CHECK_EQ_U64(atomic_load(&w.other) + atomic_load(&r.other), 0);
+	rec_complete_all(d);
+	CHECK(tio_wait(&t, 1, 3000));
+	tio_destroy(&t);
+	rec_destroy(d);
+}
+
+static void check_attr(struct rec_dev *d, const char *attr, const char *want)
+{
+	char name[64], buf[64];
+
+	snprintf(name, sizeof(name), "iosched/%s", attr);
+	test_attr_show(rec_disk(d), name, buf, sizeof(buf));
+	CHECK_MSG(!strcmp(buf, want), "%s is '%s', want '%s'", name, buf, want);
+}
+
+static void test_attributes(void)
+{
+	struct rec_dev *d = dd_dev();
+	char buf[256];
+
+	test_begin("iosched/ attributes: defaults, stores, bad values", 10);
+	if (!d)
+		return;
+	check_attr(d, "read_expire", "500");
+	check_attr(d, "write_expire", "5000");
+	check_attr(d, "writes_starved", "2");
+	check_attr(d, "front_merges", "1");
+	check_attr(d, "fifo_batch", "16");
+	check_attr(d, "prio_aging_expire", "10000");
+	dd_set(d, "read_expire", "250\n");
+	check_attr(d, "read_expire", "250");
+	CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "iosched/front_merges",
+					  "2"), -EINVAL);
+	CHECK_MSG(strstr(blkstack_errmsg(), "front_merges") &&
+		  strstr(blkstack_errmsg(), "0..1"), "message '%s'",
+		  blkstack_errmsg());
+	CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "iosched/read_expire",
+					  "-1"), -EINVAL);
+	CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "iosched/read_expire",
+					  "soon"), -EINVAL);
+	CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "iosched/async_depth",
+					  "0"), -EINVAL);
+	check_attr(d, "read_expire", "250");
+	check_attr(d, "front_merges", "1");
+	CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "iosched/nosuch", "1"),
+		     -ENOENT);
+	test_attr_show(rec_disk(d), "scheduler", buf, sizeof(buf));
+	CHECK_MSG(strstr(buf, "[mq-deadline]"), "scheduler '%s'", buf);
+	/* the kernel's alias */
+	CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "scheduler", "none"), 0);
+	CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "scheduler", "deadline"),
+		     0);
+	test_attr_show(rec_disk(d), "scheduler", buf, sizeof(buf));
+	CHECK_MSG(strstr(buf, "[mq-deadline]"), "scheduler '%s'", buf);
+	CHECK_EQ_INT(blk_queue_attr_store(rec_disk(d), "scheduler", "none"), 0);
+	CHECK_EQ_INT(blk_queue_attr_show(rec_disk(d), "iosched/read_expire",
+					 buf, sizeof(buf)), -ENOENT);
+	rec_destroy(d);
+}
+
+/* A counter of class @cls from the debug dump ("BE", "dispatched"). */
+static long dump_counter(struct gendisk *disk, const char *cls,
+			 const char *name)
+{
+	char *dump = NULL, key[64], *p;
+	size_t len = 0;
+	FILE *f = open_memstream(&dump, &len);
+	long v = -1;
+
+	blk_mq_debug_dump(disk, f);
+	fclose(f);
+	snprintf(key, sizeof(key), "mq-deadline %s:", cls);
+	p = dump ? strstr(dump, key) : NULL;
+	if (p) {
+		char *eol = strchr(p, '\n');
+
+		snprintf(key, sizeof(key), " %s=", name);
+		if (eol)
+			*eol = '\0';
+		p = strstr(p, key);
+		if (p)
+			v = strtol(p + strlen(key), NULL, 10);
+	}
+	free(dump);
+	return v;
+}
+
+static void test_counters(void)
+{
+	struct rec_dev *d = dd_dev();
+	sector_t got[8];
+	struct tio t;
+
+	test_begin("counters in the debug dump", 10);
+	if (!d)
+		return;
+	dd_set(d, "read_expire", "10");
+	dd_set(d, "fifo_batch", "1");
+	tio_init(&t);
+	dd_plug(d, &t);
+	for (unsigned int i = 0; i < 6; i++)
+		dd_submit(d, &t, REQ_OP_READ, 100000 - i * 1000);
+	dd_submit(d, &t, REQ_OP_WRITE, 200);
+	dd_submit(d, &t, REQ_OP_WRITE, 208);	/* back-merges */
+	test_sleep_ms(30);
+	if (dd_release(d, &t, 7, got)) {
+		test_wait_idle(rec_disk(d), 3000);
+		CHECK_EQ_U64(dump_counter(rec_disk(d), "BE", "inserted"), 8);
+		CHECK_EQ_U64(dump_counter(rec_disk(d), "BE", "dispatched"), 8);
+		CHECK_EQ_U64(dump_counter(rec_disk(d), "BE", "completed"), 8);
+		CHECK_EQ_U64(dump_counter(rec_disk(d), "BE", "bio_merged"), 1);
+		CHECK_EQ_U64(dump_counter(rec_disk(d), "BE", "queued"), 0);
+		CHECK(dump_counter(rec_disk(d), "BE", "expired") >= 1);
+		CHECK(dump_counter(rec_disk(d), "BE", "max_wait_us") >= 30000);
+		CHECK_EQ_U64(dump_counter(rec_disk(d), "RT", "inserted"), 0);
+	}
+	tio_destroy(&t);
+	rec_destroy(d);
+}
+
+/* ---- switching under load ---- */
+
+#define SW_BLOCKS	16
+
+struct sw_worker {
+	pthread_t thread;
+	struct gendisk *disk;
+	unsigned int id;
+	_Atomic bool *stop;
+	unsigned long ios, errors, bad_calls, bad_data;
+};
+
+struct sw_io {
+	_Atomic unsigned int calls;
+	_Atomic int err;
+	struct sw_ctl *ctl;
+};
+
+struct sw_ctl {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned int pending;
+};
+
+static void sw_done(void *priv, int err)
+{
+	struct sw_io *io = priv;
+	struct sw_ctl *c = io->ctl;
+
+	atomic_store(&io->err, err);
+	atomic_fetch_add(&io->calls, 1);
+	pthread_mutex_lock(&c->lock);
+	c->pending--;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* One pass: SW_BLOCKS I/Os of @op in flight at once, all waited for. */
+static void sw_pass(struct sw_worker *w, enum req_op op, unsigned char *buf,
+		    uint64_t seed)
+{
+	struct sw_ctl c = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+			    SW_BLOCKS };
+	struct sw_io io[SW_BLOCKS];
+	off_t base = (off_t)w->id * 4 * 1024 * 1024;
+
+	for (unsigned int i = 0; i < SW_BLOCKS; i++) {
+		off_t off = base + (off_t)i * KB(16);
+
+		atomic_init(&io[i].calls, 0);
+		atomic_init(&io[i].err, 0);
+		io[i].ctl = &c;
+		if (op == REQ_OP_WRITE)
+			test_fill(buf + i * KB(16), KB(16), seed, (uint64_t)off);
+		if (blkdev_submit(w->disk, op, off, buf + i * KB(16), KB(16),
+				  sw_done, &io[i])) {
+			w->errors++;
+			pthread_mutex_lock(&c.lock);
+			c.pending--;
+			pthread_mutex_unlock(&c.lock);
+		}
+	}
+	pthread_mutex_lock(&c.lock);
+	while (c.pending)
+		pthread_cond_wait(&c.cond, &c.lock);
+	pthread_mutex_unlock(&c.lock);
+	for (unsigned int i = 0; i < SW_BLOCKS; i++) {
+		off_t off = base + (off_t)i * KB(16);
+
+		/* a late duplicate completion would show up here */
+		w->bad_calls += atomic_load(&io[i].calls) != 1;
+		w->errors += atomic_load(&io[i].err) != 0;
+		if (op == REQ_OP_READ &&
+		    test_verify(buf + i * KB(16), KB(16), seed,
+				(uint64_t)off) >= 0)
+			w->bad_data++;
+		w->ios++;
+	}
+}
+
+static void *sw_thread(void *arg)
+{
+	struct sw_worker *w = arg;
+	unsigned char *buf = aligned_alloc(4096, KB(16) * SW_BLOCKS);
+	uint64_t seed = w->id * 1000;
+
+	if (!buf)
+		return NULL;
+	while (!atomic_load(w->stop)) {
+		seed++;
+		sw_pass(w, REQ_OP_WRITE, buf, seed);
+		memset(buf, 0, KB(16) * SW_BLOCKS);
+		sw_pass(w, REQ_OP_READ, buf, seed);
+	}
+	free(buf);
+	return NULL;
+}
+
+static void test_switching(const char *params)
+{
+	struct sw_worker w[3];
+	_Atomic bool stop = false;
+	struct gendisk *disk = NULL;
+	unsigned long ios = 0;
+	char buf[128];
+	int ret;
+
+	test_begin("none <-> mq-deadline 100 times under verified I/O", 30);
+	ret = blkstack_dev_add("sim", "simsw", params, &disk);
+	if (!CHECK_MSG(ret == 0, "sim %s: %s", params, blkstack_errmsg()))
+		return;
+	for (unsigned int i = 0; i < 3; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].disk = disk;
+		w[i].id = i;
+		w[i].stop = &stop;
+		pthread_create(&w[i].thread, NULL, sw_thread, &w[i]);
+	}
+	for (unsigned int i = 0; i < 100; i++) {
+		test_sleep_ms(2);
+		CHECK_EQ_INT(blk_queue_attr_store(disk, "scheduler",
+						  i % 2 ? "none" :
+						  "mq-deadline"), 0);
+	}
+	atomic_store(&stop, true);
+	for (unsigned int i = 0; i < 3; i++) {
+		pthread_join(w[i].thread, NULL);
+		CHECK_EQ_U64(w[i].errors, 0);
+		CHECK_EQ_U64(w[i].bad_calls, 0);
+		CHECK_EQ_U64(w[i].bad_data, 0);
+		ios += w[i].ios;
+	}
+	CHECK_MSG(ios >= 300, "only %lu I/Os ran while switching", ios);
+	test_attr_show(disk, "scheduler", buf, sizeof(buf));
+	CHECK_MSG(strstr(buf, "[none]"), "scheduler '%s'", buf);
+	CHECK_EQ_U64(test_wait_idle(disk, 3000), 0);
+	test_dev_del(disk);
+}
+
+int main(void)
+{
+	test_init(2);
+	zbuf = aligned_alloc(4096, KB(64));
+	if (!zbuf)
+		return 1;
+	memset(zbuf, 0, KB(64));
+	test_sector_order();
+	test_expiry();
+	test_writes_starved();
+	test_prio();
+	test_merges();
+	test_async_depth();
+	test_attributes();
+	test_counters();
+	test_switching("model=ssd,size=64M,time_scale=10");
+	test_switching("model=hdd,size=64M,time_scale=200");
+	free(zbuf);
+	return test_report();
+}
