@@ -20,9 +20,11 @@ extern const struct blk_cmd export_cmds[];
 extern const struct blk_cmd stat_cmds[];
 extern const struct blk_cmd debug_cmds[];
 extern const struct blk_cmd trace_cmds[];
+extern const struct blk_cmd help_cmds[];
 
 /* The registry: adding a family is its file plus one line here. */
 static const struct blk_cmd *const cmd_tables[] = {
+	help_cmds,
 	dev_cmds,
 	queue_cmds,
 	export_cmds,
@@ -228,3 +230,30 @@ void cmd_disk_scheduler(struct gendisk *disk, char *buf, size_t len)
 		snprintf(buf, len, "%s", list);
 	}
 }
+
+/* "help": every registered command's usage, new families included. */
+static int help_cmd(struct blkstackd *d, int argc, char **argv,
+		    struct cmd_reply *r)
+{
+	if (r->json) {
+		json_open_object(&r->json_w, NULL);
+		json_open_array(&r->json_w, "commands");
+	}
+	for (int t = 0; cmd_tables[t]; t++)
+		for (const struct blk_cmd *c = cmd_tables[t]; c->family; c++) {
+			if (r->json)
+				json_string(&r->json_w, NULL, c->usage);
+			else
+				fprintf(r->out, "%s\n", c->usage);
+		}
+	if (r->json) {
+		json_close_array(&r->json_w);
+		json_close_object(&r->json_w);
+	}
+	return 0;
+}
+
+const struct blk_cmd help_cmds[] = {
+	{ "help", NULL, "help", 0, 0, 0, help_cmd, NULL },
+	{ NULL },
+};

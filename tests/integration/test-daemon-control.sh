@@ -48,6 +48,14 @@ fi
 
 start_daemon || exit 1
 
+run help
+if [ $rc -eq 0 ] && grep -qx 'dev add DRIVER NAME \[KEY=VALUE\]...' "$out/o" &&
+   grep -qx 'queue NAME \[ATTR \[VALUE\]\]' "$out/o" && grep -qx 'stat \[NAME\]' "$out/o"; then
+	ok "help lists the registered commands ($(wc -l <"$out/o"))"
+else
+	fail "help: exit $rc"; cat "$out/o"
+fi
+
 # 2. dev add / dev ls, text and JSON
 run dev add null nullb0 size=64M memory_backed=1
 [ $rc -eq 0 ] && [ ! -s "$out/o" ] && ok "dev add null nullb0" ||
@@ -124,7 +132,7 @@ bad() {
 		fail "bad: $* (exit $rc, wanted one line with '$want'): $(cat "$out/e" "$out/o")"
 	fi
 }
-bad "unknown command 'bogus'; valid: dev add, dev del, dev ls, queue" bogus
+bad "unknown command 'bogus'; valid: help, dev add, dev del, dev ls, queue" bogus
 bad "dev: which one? valid: dev add, dev del, dev ls" dev
 bad "dev frob: unknown command" dev frob
 bad "usage: dev add DRIVER NAME [KEY=VALUE]..." dev add null
