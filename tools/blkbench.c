@@ -962,7 +962,8 @@ static int bb_dev_create(void)
 
 	snprintf(arg, sizeof(arg), "--filename=%s", opt.filename);
 	/* an NBD URI (fio's nbd engine takes one) is the NBD client's uri= */
-	if (!strncmp(opt.filename, "nbd", 3) && strstr(opt.filename, "://")) {
+	if (!strncmp(opt.filename, "nbd", 3) &&
+	    colon == strstr(opt.filename, "://")) {
 		snprintf(uri, sizeof(uri), "uri=%s", opt.filename);
 		params = uri;
 		n = 3;
