@@ -352,6 +352,8 @@ static int bt_cmp_time(const void *a, const void *b)
 /* Drop the first @n queued notes, which were written. Under msg_lock. */
 static void bt_notes_consumed(struct blk_trace *bt, unsigned int n)
 {
+	if (!n)
+		return;
 	memmove(bt->msgs, bt->msgs + n, (bt->nr_msgs - n) * sizeof(*bt->msgs));
 	memmove(bt->msg_text, bt->msg_text + n,
 		(bt->nr_msgs - n) * sizeof(*bt->msg_text));
@@ -378,7 +380,8 @@ static void bt_drain(struct blk_trace *bt, bool all)
 		if (r)
 			bt_drain_ring(bt, r);
 	}
-	qsort(bt->pend, bt->nr_pend, sizeof(*bt->pend), bt_cmp_time);
+	if (bt->nr_pend)
+		qsort(bt->pend, bt->nr_pend, sizeof(*bt->pend), bt_cmp_time);
 	pthread_mutex_lock(&bt->msg_lock);
 	for (i = 0; i < bt->nr_pend && bt->pend[i].time < limit; i++) {
 		for (; m < bt->nr_msgs && bt->msgs[m].time <= bt->pend[i].time;

@@ -529,6 +529,7 @@ static struct blk_trace *bt_alloc(struct gendisk *disk,
 	bt->dev = bt_devt(disk);
 	bt->gen = atomic_fetch_add(&bt_next_gen, 1);
 	bt->ring_entries = entries;
+	bt->start_ns = clock_ns();	/* time 0, before the consumer runs */
 	bt->act_mask = buts->act_mask ? buts->act_mask : BLK_TC_ALL;
 	bt->start_lba = buts->start_lba;
 	bt->end_lba = buts->end_lba ? buts->end_lba : UINT64_MAX;
@@ -581,7 +582,6 @@ static int __blk_trace_setup(struct request_queue *q, struct gendisk *disk,
 		bt_free(bt);
 		return ret;
 	}
-	bt->start_ns = clock_ns();
 	atomic_store_explicit(&q->blk_trace, bt, memory_order_release);
 	return 0;
 }
