@@ -496,6 +496,43 @@ static void uring_flush_batch(struct io_comp_batch *iob)
 	iob->need_ts = false;
 }
 
+/*
+ * Reap under the CQ lock: the completion thread, pollers and submitters
+ * share the CQ ring. With @wait false, give way to whoever holds it.
+ */
+static int uring_reap_locked(struct uring_queue *uq, bool wait,
+			     struct io_comp_batch *iob, bool *stop)
+{
+	int nr;
+
+	if (!wait && pthread_mutex_trylock(&uq->cq_lock))
+		return 0;
+	if (wait)
+		pthread_mutex_lock(&uq->cq_lock);
+	nr = uring_reap(uq, iob, stop);
+	pthread_mutex_unlock(&uq->cq_lock);
+	return nr;
+}
+
+/*
+ * Completions the submitter finds after its own submit: the kernel posts
+ * CQEs of this thread's earlier I/O on the way out of io_uring_enter(),
+ * so ending them here saves a round trip through the completion thread
+ * (the io_uring task that submitted is the one that runs their task
+ * work). Only what is already there is taken; nothing waits.
+ */
+static void uring_reap_inline(struct uring_queue *uq)
+{
+	DEFINE_IO_COMP_BATCH(iob);
+	bool stop = false;
+
+	if (!io_uring_cq_ready(&uq->ring))
+		return;
+	uring_reap_locked(uq, false, &iob, &stop);
+	WARN_ON_ONCE(stop);	/* the stop NOP comes after the last I/O */
+	uring_flush_batch(&iob);
+}
+
 /* The "interrupt": wait for completions and end them, until stopped. */
 static void *uring_cq_thread(void *arg)
 {
@@ -515,7 +552,7 @@ static void *uring_cq_thread(void *arg)
 			break;
 		}
 		/* the CQE stays queued: uring_reap() takes it with the rest */
-		uring_reap(uq, &iob, &stop);
+		uring_reap_locked(uq, true, &iob, &stop);
 		uring_flush_batch(&iob);
 		if (READ_ONCE(uq->unsubmitted))
 			uring_commit(uq);
@@ -593,12 +630,18 @@ static blk_status_t uring_queue_rq(struct blk_mq_hw_ctx *hctx,
 	if (bd->last)
 		__uring_submit(uq);
 	pthread_mutex_unlock(&uq->sq_lock);
+	if (bd->last && !uq->polled)
+		uring_reap_inline(uq);
 	return BLK_STS_OK;
 }
 
 static void uring_commit_rqs(struct blk_mq_hw_ctx *hctx)
 {
-	uring_commit(hctx_driver_data(hctx));
+	struct uring_queue *uq = hctx_driver_data(hctx);
+
+	uring_commit(uq);
+	if (!uq->polled)
+		uring_reap_inline(uq);
 }
 
 /* Poll queues: the submitter reaps, one poller per ring at a time. */
@@ -610,13 +653,11 @@ static int uring_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 
 	if (READ_ONCE(uq->unsubmitted))
 		uring_commit(uq);
-	if (pthread_mutex_trylock(&uq->cq_lock))
-		return 0;	/* another thread is reaping this ring */
 	/* an IOPOLL ring completes only when asked: poll the file once */
 	if (!io_uring_cq_ready(&uq->ring))
 		io_uring_get_events(&uq->ring);
-	nr = uring_reap(uq, iob, &stop);
-	pthread_mutex_unlock(&uq->cq_lock);
+	nr = uring_reap_locked(uq, false, iob, &stop);
+	WARN_ON_ONCE(stop);
 	return nr;
 }
 
