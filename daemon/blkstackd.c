@@ -11,13 +11,11 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -289,44 +287,19 @@ static void reload(struct blkstackd *d)
 		pr_notice("SIGHUP: %s reloaded", d->config_path);
 }
 
-/* 1 when the daemon should stop. */
-static int handle_signal(struct blkstackd *d, int sfd)
+/* True when the daemon should stop. */
+static bool handle_signal(struct blkstackd *d, int sfd)
 {
 	struct signalfd_siginfo si;
 
 	if (read(sfd, &si, sizeof(si)) != sizeof(si))
-		return 0;
+		return false;
 	if (si.ssi_signo == SIGHUP) {
 		reload(d);
-		return 0;
+		return false;
 	}
 	pr_notice("%s: shutting down", strsignal((int)si.ssi_signo));
-	return 1;
-}
-
-static void main_loop(struct blkstackd *d, int sfd, int lfd)
-{
-	struct pollfd p[2] = {
-		{ .fd = sfd, .events = POLLIN },
-		{ .fd = lfd, .events = POLLIN },
-	};
-
-	for (;;) {
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			pr_err("poll: %s", strerror(errno));
-			return;
-		}
-		if ((p[0].revents & POLLIN) && handle_signal(d, sfd))
-			return;
-		if (p[1].revents & POLLIN) {
-			int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-
-			if (fd >= 0)
-				control_serve(d, fd);
-		}
-	}
+	return true;
 }
 
 struct dev_names {
@@ -431,7 +404,7 @@ int main(int argc, char **argv)
 	}
 	if (lfd >= 0) {
 		say_ready(&d, o.socket);
-		main_loop(&d, sfd, lfd);
+		control_loop(&d, sfd, lfd, handle_signal);
 		close(lfd);
 		unlink(o.socket);
 	}

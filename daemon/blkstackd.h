@@ -126,7 +126,11 @@ void config_forget_dev(struct blkstackd *d, const char *name);
 
 /* Bind and listen on @path (made when ready, atomically). fd or -errno. */
 int control_listen(const char *path);
-/* Serve one client on @fd: read its line, run it, reply, close. */
-void control_serve(struct blkstackd *d, int fd);
+/*
+ * Serve the control socket @lfd until @on_signal, called when the
+ * signalfd @sfd is readable, returns true.
+ */
+void control_loop(struct blkstackd *d, int sfd, int lfd,
+		  bool (*on_signal)(struct blkstackd *d, int sfd));
 
 #endif

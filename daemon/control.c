@@ -2,25 +2,43 @@
 /*
  * The control socket: a unix stream socket; each connection carries one
  * command line and gets its output and a final status line back
- * (blkctl-proto.h). Served one at a time on the main thread, so commands
- * never race each other; a client that does not send its line within
- * CONTROL_READ_MS is dropped, so it cannot stall the daemon.
+ * (blkctl-proto.h). Lines are gathered from up to CONTROL_MAX_CONNS
+ * clients at once on the main loop, beside the signalfd, so a slow or idle
+ * client stalls nobody (it is dropped after CONTROL_READ_MS); commands run
+ * one at a time on that loop, so they never race each other or a reload.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blkstackd.h"
 #include "blkctl-proto.h"
 #include "lib/log.h"
 
-#define CONTROL_READ_MS	10000
+#define CONTROL_READ_MS		10000
+#define CONTROL_MAX_CONNS	16
+
+/* A client whose line has not all arrived yet. */
+struct control_conn {
+	int fd;
+	size_t len;
+	char *buf;			/* BLKCTL_MAX_LINE bytes */
+	uint64_t deadline;		/* CLOCK_MONOTONIC ms */
+};
+
+struct control {
+	int nr;
+	struct control_conn conns[CONTROL_MAX_CONNS];
+};
 
 static int sun_fill(struct sockaddr_un *sun, const char *path)
 {
@@ -76,35 +94,6 @@ int control_listen(const char *path)
 	return fd;
 }
 
-/* Read one line (up to '\n' or EOF); -errno, or -ETIMEDOUT. */
-static int read_line(int fd, char *buf, size_t len)
-{
-	size_t pos = 0;
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	while (pos + 1 < len) {
-		ssize_t n;
-
-		if (poll(&p, 1, CONTROL_READ_MS) == 0)
-			return -ETIMEDOUT;
-		n = read(fd, buf + pos, len - 1 - pos);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		pos += (size_t)n;
-		if (memchr(buf + pos - (size_t)n, '\n', (size_t)n))
-			break;
-	}
-	buf[pos] = '\0';
-	if (pos + 1 >= len && !strchr(buf, '\n'))
-		return -E2BIG;
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
-}
-
 static void write_all(int fd, const char *s, size_t len)
 {
 	while (len) {
@@ -136,32 +125,20 @@ static void reply_status(int fd, int ret, const char *err)
 				     (int)sizeof(line) - 1));
 }
 
-void control_serve(struct blkstackd *d, int fd)
+/* Run a complete line and answer it; output first, the status line last. */
+static void control_run(struct blkstackd *d, int fd, char *line)
 {
 	struct cmd_reply r = { 0 };
-	struct timeval tv = { .tv_sec = CONTROL_READ_MS / 1000 };
-	char *line = malloc(BLKCTL_MAX_LINE), *out = NULL;
-	char cmd[256];
+	char *out = NULL, cmd[256];
 	size_t out_len = 0;
 	int ret;
 
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (!line) {
-		reply_status(fd, -ENOMEM, "out of memory");
-		goto out;
-	}
-	ret = read_line(fd, line, BLKCTL_MAX_LINE);
-	if (ret) {
-		reply_status(fd, ret, ret == -E2BIG ? "command line too long" :
-			     strerror(-ret));
-		goto out;
-	}
 	pr_debug("control: %s", line);
 	snprintf(cmd, sizeof(cmd), "%s", line);
 	r.out = open_memstream(&out, &out_len);
 	if (!r.out) {
 		reply_status(fd, -ENOMEM, "out of memory");
-		goto out;
+		return;
 	}
 	ret = cmd_run_line(d, line, &r);
 	fclose(r.out);
@@ -171,8 +148,134 @@ void control_serve(struct blkstackd *d, int fd)
 	if (ret)
 		pr_info("control: %s: %s", cmd, r.err);
 	reply_status(fd, ret, r.err);
-out:
 	free(out);
-	free(line);
-	close(fd);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void conn_close(struct control *c, int i)
+{
+	close(c->conns[i].fd);
+	free(c->conns[i].buf);
+	c->conns[i] = c->conns[--c->nr];
+}
+
+static void conn_accept(struct control *c, int lfd)
+{
+	struct control_conn *conn = &c->conns[c->nr];
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	conn->buf = malloc(BLKCTL_MAX_LINE);
+	if (!conn->buf) {
+		close(fd);
+		return;
+	}
+	conn->fd = fd;
+	conn->len = 0;
+	conn->deadline = now_ms() + CONTROL_READ_MS;
+	c->nr++;
+}
+
+/* Take what the client sent: 1 with a whole line, 0 for more, <0 error. */
+static int conn_read(struct control_conn *conn)
+{
+	ssize_t n = read(conn->fd, conn->buf + conn->len,
+			 BLKCTL_MAX_LINE - 1 - conn->len);
+	char *nl;
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	conn->len += (size_t)n;
+	conn->buf[conn->len] = '\0';
+	nl = memchr(conn->buf, '\n', conn->len);
+	if (nl) {
+		*nl = '\0';
+		return 1;
+	}
+	if (n == 0)
+		return 1;	/* a last line without '\n' */
+	return conn->len + 1 >= BLKCTL_MAX_LINE ? -E2BIG : 0;
+}
+
+/* The line is complete (or bad): answer it in blocking mode and close. */
+static void conn_serve(struct blkstackd *d, struct control *c, int i,
+		       int ret)
+{
+	struct control_conn *conn = &c->conns[i];
+	struct timeval tv = { .tv_sec = CONTROL_READ_MS / 1000 };
+
+	fcntl(conn->fd, F_SETFL, fcntl(conn->fd, F_GETFL) & ~O_NONBLOCK);
+	setsockopt(conn->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (ret == 1)
+		control_run(d, conn->fd, conn->buf);
+	else
+		reply_status(conn->fd, ret, ret == -E2BIG ?
+			     "command line too long" : ret == -ETIMEDOUT ?
+			     "no command line within 10 s" : strerror(-ret));
+	conn_close(c, i);
+}
+
+/* Poll timeout: until the first connection's deadline, or forever. */
+static int fill_pollfds(struct control *c, struct pollfd *p, int sfd, int lfd)
+{
+	uint64_t now = now_ms(), first = UINT64_MAX;
+
+	p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	/* a full table leaves new clients in the listen backlog */
+	p[1] = (struct pollfd){ .fd = c->nr < CONTROL_MAX_CONNS ? lfd : -1,
+				.events = POLLIN };
+	for (int i = 0; i < c->nr; i++) {
+		p[2 + i] = (struct pollfd){ .fd = c->conns[i].fd,
+					    .events = POLLIN };
+		if (c->conns[i].deadline < first)
+			first = c->conns[i].deadline;
+	}
+	if (first == UINT64_MAX)
+		return -1;
+	return first > now ? (int)(first - now) : 0;
+}
+
+void control_loop(struct blkstackd *d, int sfd, int lfd,
+		  bool (*on_signal)(struct blkstackd *d, int sfd))
+{
+	struct control c = { .nr = 0 };
+	struct pollfd p[2 + CONTROL_MAX_CONNS];
+
+	for (;;) {
+		int timeout = fill_pollfds(&c, p, sfd, lfd);
+		int nfds = 2 + c.nr;
+
+		if (poll(p, (nfds_t)nfds, timeout) < 0 && errno != EINTR) {
+			pr_err("poll: %s", strerror(errno));
+			break;
+		}
+		if ((p[0].revents & POLLIN) && on_signal(d, sfd))
+			break;
+		/* backwards: conn_close() moves the last one into the hole */
+		for (int i = nfds - 3; i >= 0; i--) {
+			int ret = 0;
+
+			if (p[2 + i].revents)
+				ret = conn_read(&c.conns[i]);
+			if (!ret && now_ms() >= c.conns[i].deadline)
+				ret = -ETIMEDOUT;
+			if (ret)
+				conn_serve(d, &c, i, ret);
+		}
+		if (p[1].revents & POLLIN)
+			conn_accept(&c, lfd);
+	}
+	while (c.nr > 0) {
+		reply_status(c.conns[0].fd, -ESHUTDOWN, "blkstackd is shutting "
+			     "down");
+		conn_close(&c, 0);
+	}
 }

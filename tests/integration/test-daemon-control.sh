@@ -296,7 +296,26 @@ fi
 run dev ls
 [ "$(wc -l <"$out/o")" -eq 2 ] && ok "dev ls after dev del" || fail "dev ls after dev del"
 
-# 9. clean stop: exit 0, socket and pid file gone
+# 9. idle clients stall nobody: two connections that send nothing (one
+# with half a line) while blkctl works; they are still open at the stop
+"$PY" -c '
+import socket, sys, time
+a = socket.socket(socket.AF_UNIX); a.connect(sys.argv[1])
+b = socket.socket(socket.AF_UNIX); b.connect(sys.argv[1]); b.sendall(b"dev l")
+time.sleep(8)' "$CTL_SOCK" &
+idle=$!
+at_exit "kill $idle 2>/dev/null"
+sleep 0.5
+start=$(date +%s%N)
+run dev ls
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+if [ $rc -eq 0 ] && [ $ms -lt 3000 ]; then
+	ok "idle clients do not hold up blkctl (${ms} ms)"
+else
+	fail "blkctl behind idle clients: exit $rc, ${ms} ms"
+fi
+
+# 10. clean stop: exit 0, socket and pid file gone
 stop_daemon
 rc=$?
 if [ $rc -eq 0 ] && [ ! -e "$CTL_SOCK" ] && [ ! -e "$PID_FILE" ]; then
