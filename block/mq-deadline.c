@@ -223,7 +223,7 @@ static int dd_request_merge(struct request_queue *q, struct request **rq,
 	struct dd_per_prio *per_prio;
 	struct request *__rq;
 
-	if (!dd->front_merges)
+	if (!READ_ONCE(dd->front_merges))
 		return ELEVATOR_NO_MERGE;
 	/* a queued request that starts where the bio ends */
 	per_prio = &dd->per_prio[dd_ioprio_to_prio(bio->bi_ioprio)];
@@ -335,7 +335,7 @@ static void dd_insert_request(struct deadline_data *dd, struct request *rq,
 		if (!q->last_merge)
 			q->last_merge = rq;
 	}
-	rq->fifo_time = now + dd->fifo_expire[data_dir];
+	rq->fifo_time = now + READ_ONCE(dd->fifo_expire[data_dir]);
 	list_add_tail(&rq->queuelist, &per_prio->fifo_list[data_dir]);
 }
 
@@ -399,7 +399,7 @@ static int dd_pick_dir(struct deadline_data *dd, struct dd_per_prio *per_prio)
 	bool writes = !list_empty(&per_prio->fifo_list[DD_WRITE]);
 
 	if (reads) {
-		if (!writes || dd->starved++ < dd->writes_starved)
+		if (!writes || dd->starved++ < READ_ONCE(dd->writes_starved))
 			return DD_READ;
 		per_prio->stats.starved++;
 	}
@@ -431,7 +431,7 @@ static struct request *__dd_dispatch_request(struct deadline_data *dd,
 	}
 	/* go on with the batch, in sector order */
 	rq = deadline_next_request(per_prio, dd->last_dir);
-	if (rq && dd->batching < dd->fifo_batch)
+	if (rq && dd->batching < READ_ONCE(dd->fifo_batch))
 		goto dispatch_request;
 
 	data_dir = dd_pick_dir(dd, per_prio);
@@ -475,16 +475,17 @@ static unsigned long dd_queued(struct deadline_data *dd, enum dd_prio prio)
 static struct request *dd_dispatch_prio_aged(struct deadline_data *dd,
 					     uint64_t now)
 {
+	uint64_t aging = READ_ONCE(dd->prio_aging_expire);
 	unsigned int busy = 0;
 	struct request *rq;
 
 	for (int prio = 0; prio <= DD_PRIO_MAX; prio++)
 		busy += dd_queued(dd, (enum dd_prio)prio) != 0;
-	if (busy < 2 || now < dd->prio_aging_expire)
+	if (busy < 2 || now < aging)
 		return NULL;
 	for (int prio = DD_BE_PRIO; prio <= DD_PRIO_MAX; prio++) {
 		rq = __dd_dispatch_request(dd, &dd->per_prio[prio], now,
-					   now - dd->prio_aging_expire);
+					   now - aging);
 		if (rq) {
 			dd->per_prio[prio].stats.aged++;
 			return rq;
@@ -668,9 +669,7 @@ static ssize_t dd_##name##_show(struct elevator_queue *e, char *buf,	\
 	struct deadline_data *dd = e->elevator_data;			\
 	uint64_t v;							\
 									\
-	pthread_spin_lock(&dd->lock);					\
-	v = dd->field / NSEC_PER_MSEC;					\
-	pthread_spin_unlock(&dd->lock);					\
+	v = READ_ONCE(dd->field) / NSEC_PER_MSEC;			\
 	return snprintf(buf, len, "%llu\n", (unsigned long long)v);	\
 }									\
 static ssize_t dd_##name##_store(struct elevator_queue *e,		\
@@ -682,9 +681,7 @@ static ssize_t dd_##name##_store(struct elevator_queue *e,		\
 									\
 	if (ret)							\
 		return ret;						\
-	pthread_spin_lock(&dd->lock);					\
-	dd->field = (uint64_t)v * NSEC_PER_MSEC;			\
-	pthread_spin_unlock(&dd->lock);					\
+	WRITE_ONCE(dd->field, (uint64_t)v * NSEC_PER_MSEC);		\
 	return 0;							\
 }
 
@@ -695,9 +692,7 @@ static ssize_t dd_##name##_show(struct elevator_queue *e, char *buf,	\
 	struct deadline_data *dd = e->elevator_data;			\
 	unsigned int v;							\
 									\
-	pthread_spin_lock(&dd->lock);					\
-	v = dd->field;							\
-	pthread_spin_unlock(&dd->lock);					\
+	v = READ_ONCE(dd->field);					\
 	return snprintf(buf, len, "%u\n", v);				\
 }									\
 static ssize_t dd_##name##_store(struct elevator_queue *e,		\
@@ -709,9 +704,7 @@ static ssize_t dd_##name##_store(struct elevator_queue *e,		\
 									\
 	if (ret)							\
 		return ret;						\
-	pthread_spin_lock(&dd->lock);					\
-	dd->field = (unsigned int)v;					\
-	pthread_spin_unlock(&dd->lock);					\
+	WRITE_ONCE(dd->field, (unsigned int)v);				\
 	return 0;							\
 }
 
@@ -755,7 +748,8 @@ static void dd_show(struct elevator_queue *e, FILE *out)
 	pthread_spin_lock(&dd->lock);
 	fprintf(out, "  mq-deadline: batching=%u starved=%u last_dir=%s "
 		"async_depth=%u\n", dd->batching, dd->starved,
-		dd->last_dir == DD_READ ? "read" : "write", dd->async_depth);
+		dd->last_dir == DD_READ ? "read" : "write",
+		READ_ONCE(dd->async_depth));
 	for (int prio = 0; prio <= DD_PRIO_MAX; prio++) {
 		struct dd_per_prio *pp = &dd->per_prio[prio];
 		struct dd_stats *st = &pp->stats;
