@@ -83,6 +83,16 @@ else
 	fail "nbd+unix verify (exit $rc)"
 fi
 
+# 1b. the driver:params form, for the driver's own parameters
+run params --name=v --rw=randwrite --bs=8k --iodepth=8 --size=8M \
+	--verify=crc32c --output-format=json \
+	--filename="nbd:uri=nbd+unix:///?socket=$tmp/mem.sock,conns=1,depth=8"
+if [ $rc -eq 0 ] && holds 'j["write"]["total_ios"] == 1024'; then
+	ok "nbd:uri=...,conns=1,depth=8: verified random writes"
+else
+	fail "nbd:uri=... form (exit $rc)"
+fi
+
 # 2. the same over loopback TCP, larger blocks, mixed reads and writes
 port=$(free_port)
 serve tcp "(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null" \

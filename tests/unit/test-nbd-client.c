@@ -128,11 +128,13 @@ static pid_t srv_start(const char *sock, unsigned int port, char **argv)
 	return 0;
 }
 
+/* nbdkit memory 64M on @sock, with the log filter if @log, the delay
+ * filter if @delay ("rdelay=1", "rdelay=100ms wdelay=100ms"). */
 static pid_t nbdkit_memory(const char *sock, const char *log,
-			   const char *rdelay)
+			   const char *delay)
 {
-	char logarg[300], rd[32];
-	char *argv[16] = { "nbdkit", "-f", "--exit-with-parent", "-U",
+	char logarg[300], dl[64], *save;
+	char *argv[20] = { "nbdkit", "-f", "--exit-with-parent", "-U",
 			   (char *)sock };
 	int n = 5;
 
@@ -140,16 +142,18 @@ static pid_t nbdkit_memory(const char *sock, const char *log,
 		snprintf(logarg, sizeof(logarg), "logfile=%s", log);
 		argv[n++] = "--filter=log";
 	}
-	if (rdelay) {
-		snprintf(rd, sizeof(rd), "rdelay=%s", rdelay);
+	if (delay)
 		argv[n++] = "--filter=delay";
-	}
 	argv[n++] = "memory";
 	argv[n++] = "64M";
 	if (log)
 		argv[n++] = logarg;
-	if (rdelay)
-		argv[n++] = rd;
+	if (delay) {
+		snprintf(dl, sizeof(dl), "%s", delay);
+		for (char *tok = strtok_r(dl, " ", &save); tok && n < 19;
+		     tok = strtok_r(NULL, " ", &save))
+			argv[n++] = tok;
+	}
 	argv[n] = NULL;
 	return srv_start(sock, 0, argv);
 }
@@ -663,7 +667,7 @@ static void test_server_killed(void)
 
 	test_begin("server killed mid-I/O", 30);
 	path_in_dir(sock, sizeof(sock), "fault.sock");
-	srv = nbdkit_memory(sock, NULL, "1");
+	srv = nbdkit_memory(sock, NULL, "rdelay=1");
 	if (!srv)
 		return;
 	disk = nbd_add("nbdfault", "uri=nbd+unix:///?socket=%s,"
@@ -721,6 +725,145 @@ static void test_server_killed(void)
 	srv_kill(srv);
 }
 
+/*
+ * Killed under load: reads and writes in flight on both connections
+ * (each held a second by the server) and the submitter blocked waiting
+ * for tags. Every I/O ends -- done, or -ENOLINK -- within a bound.
+ */
+enum { LOAD_NR = 256 };
+
+struct load {
+	struct gendisk *disk;
+	struct tio t;
+	char bufs[LOAD_NR][4096];
+};
+
+static void *load_submit(void *arg)
+{
+	struct load *l = arg;
+
+	for (int i = 0; i < LOAD_NR; i++) {
+		blk_set_current_cpu(i & 1);
+		tio_submit(&l->t, l->disk, i % 3 ? REQ_OP_WRITE : REQ_OP_READ,
+			   (sector_t)i * 8, l->bufs[i], 4096);
+	}
+	return NULL;
+}
+
+static void test_killed_under_load(void)
+{
+	static struct load l;
+	unsigned int ok = 0, transport = 0;
+	char sock[256];
+	pthread_t thr;
+	pid_t srv;
+
+	test_begin("server killed under load", 30);
+	path_in_dir(sock, sizeof(sock), "load.sock");
+	srv = nbdkit_memory(sock, NULL, "rdelay=1 wdelay=1");
+	if (!srv)
+		return;
+	l.disk = nbd_add("nbdload", "uri=nbd+unix:///?socket=%s,conns=2,"
+			 "depth=32,reconnect_delay_ms=50", sock);
+	if (!l.disk) {
+		srv_kill(srv);
+		return;
+	}
+	tio_init(&l.t);
+	if (!CHECK(!pthread_create(&thr, NULL, load_submit, &l)))
+		goto out;
+	test_sleep_ms(300);
+	CHECK_MSG(tio_pending(&l.t) >= 32, "only %u I/Os in flight",
+		  tio_pending(&l.t));
+	srv_kill(srv);
+	srv = 0;
+	pthread_join(thr, NULL);
+	CHECK_MSG(tio_wait(&l.t, LOAD_NR, 5000), "I/O hangs after the server "
+		  "died: %u of %d done", tio_done(&l.t), LOAD_NR);
+	for (int i = 0; i < LOAD_NR; i++) {
+		ok += l.t.req[i].err == 0;
+		transport += l.t.req[i].err == -ENOLINK;
+		CHECK_MSG(l.t.req[i].calls <= 1, "I/O %d ended %u times", i,
+			  l.t.req[i].calls);
+	}
+	CHECK_MSG(ok + transport == LOAD_NR, "%u ok + %u -ENOLINK of %d (last "
+		  "error %d)", ok, transport, LOAD_NR, l.t.last_err);
+	CHECK_MSG(transport == LOAD_NR, "%u of %d ended well with the server "
+		  "holding each for 1 s and killed after 0.3 s", ok, LOAD_NR);
+	CHECK_EQ_U64(test_wait_idle(l.disk, 2000), 0);
+out:
+	tio_destroy(&l.t);
+	test_dev_del(l.disk);
+	srv_kill(srv);
+}
+
+/* Does the debug dump of @disk contain @what? */
+static bool dump_has(struct gendisk *disk, const char *what)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	bool found;
+
+	if (!f)
+		return false;
+	blk_mq_debug_dump(disk, f);
+	fclose(f);
+	found = buf && strstr(buf, what);
+	free(buf);
+	return found;
+}
+
+/*
+ * Errors the server returns end the request with their status and keep
+ * the connection (nbdkit's error filter, switched on by a file):
+ * ENOSPC -> -ENOSPC, EIO -> -EIO, ESHUTDOWN (the server going away)
+ * -> -ENOLINK.
+ */
+static void test_server_errors(void)
+{
+	char sock[256], errfile[256], p1[300], p2[300], p3[300];
+	char *argv[] = { "nbdkit", "-f", "--exit-with-parent", "-U", sock,
+			 "--filter=error", "memory", "64M",
+			 "error-pwrite=ENOSPC", "error-pwrite-rate=1", p1,
+			 "error-pread=EIO", "error-pread-rate=1", p2,
+			 "error-trim=ESHUTDOWN", "error-trim-rate=1", p3, NULL };
+	struct gendisk *disk;
+	pid_t srv;
+	int fd;
+
+	test_begin("server errors", 20);
+	path_in_dir(sock, sizeof(sock), "err.sock");
+	path_in_dir(errfile, sizeof(errfile), "inject");
+	snprintf(p1, sizeof(p1), "error-pwrite-file=%s", errfile);
+	snprintf(p2, sizeof(p2), "error-pread-file=%s", errfile);
+	snprintf(p3, sizeof(p3), "error-trim-file=%s", errfile);
+	srv = srv_start(sock, 0, argv);
+	if (!srv)
+		return;
+	disk = nbd_add("nbderr", "uri=nbd+unix:///?socket=%s,conns=1", sock);
+	if (disk) {
+		test_write_verify(disk, 0, 8192, 90, wbuf, rbuf);
+		fd = open(errfile, O_WRONLY | O_CREAT, 0600);
+		CHECK(fd >= 0);
+		if (fd >= 0)
+			close(fd);
+		CHECK_EQ_INT(blkdev_pwrite(disk, wbuf, 4096, 0), -ENOSPC);
+		CHECK_EQ_INT(blkdev_pread(disk, rbuf, 4096, 0), -EIO);
+		CHECK_EQ_INT(blkdev_discard(disk, 0, 4096), -ENOLINK);
+		CHECK_EQ_INT(blkdev_flush(disk), 0);
+		unlink(errfile);
+		CHECK(blkdev_pread(disk, rbuf, 8192, 0) == 8192);
+		CHECK_MSG(test_verify(rbuf, 8192, 90, 0) < 0,
+			  "a refused write changed the data");
+		test_write_verify(disk, 4096, 4096, 91, wbuf, rbuf);
+		CHECK_MSG(dump_has(disk, "connected=1 reconnects=0"),
+			  "a server error dropped the connection");
+		test_dev_del(disk);
+	}
+	srv_kill(srv);
+}
+
 /* A request the server sits on past timeout= ends with -ETIMEDOUT. */
 static void test_timeout(void)
 {
@@ -733,7 +876,7 @@ static void test_timeout(void)
 
 	test_begin("request time-out", 30);
 	path_in_dir(sock, sizeof(sock), "slow.sock");
-	srv = nbdkit_memory(sock, NULL, "4");
+	srv = nbdkit_memory(sock, NULL, "rdelay=4");
 	if (!srv)
 		return;
 	disk = nbd_add("nbdslow", "uri=nbd+unix:///?socket=%s,timeout=1,"
@@ -817,6 +960,8 @@ int main(void)
 	test_multi_conn();
 	test_bad_params();
 	test_server_killed();
+	test_killed_under_load();
+	test_server_errors();
 	test_timeout();
 	test_remove_while_down();
 	return test_report();
