@@ -327,18 +327,39 @@ static void nbd_read_export(struct nbd_handle *h, struct nbd_export *ex)
 		h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1;
 }
 
-/* A reconnect must reach the same export, not a different one. */
+static unsigned int nbd_block(int64_t v, unsigned int dflt)
+{
+	return v > 0 && v <= INT32_MAX ? (unsigned int)v : dflt;
+}
+
+/* The device's logical block size: the server's minimum, at least 512. */
+static unsigned int nbd_lbs(const struct nbd_export *ex)
+{
+	return max(nbd_block(ex->min_block, 512), 512U);
+}
+
+/*
+ * A reconnect must reach the same export, able to do what the device
+ * already promised its users (another server process is fine).
+ */
 static int nbd_check_same(struct nbd_device *nbd, struct nbd_handle *h,
 			  char *err, size_t errlen)
 {
+	const struct nbd_export *old = &nbd->ex;
 	struct nbd_export ex;
 
 	nbd_read_export(h, &ex);
-	if (ex.size != nbd->ex.size || ex.read_only != nbd->ex.read_only ||
-	    ex.min_block > nbd->ex.min_block) {
+	if (ex.size != old->size || ex.read_only != old->read_only ||
+	    nbd_lbs(&ex) > nbd_lbs(old) ||
+	    (old->can_flush && !ex.can_flush) || (old->can_fua && !ex.can_fua) ||
+	    (old->can_trim && !ex.can_trim) || (old->can_zero && !ex.can_zero)) {
 		snprintf(err, errlen, "the export changed (size %" PRIu64
-			 " -> %" PRIu64 ", read-only %d -> %d)", nbd->ex.size,
-			 ex.size, nbd->ex.read_only, ex.read_only);
+			 " -> %" PRIu64 ", read-only %d -> %d, block %u -> %u, "
+			 "flush/fua/trim/zero %d%d%d%d -> %d%d%d%d)", old->size,
+			 ex.size, old->read_only, ex.read_only, nbd_lbs(old),
+			 nbd_lbs(&ex), old->can_flush, old->can_fua,
+			 old->can_trim, old->can_zero, ex.can_flush,
+			 ex.can_fua, ex.can_trim, ex.can_zero);
 		return -ESTALE;
 	}
 	return 0;
@@ -957,15 +978,10 @@ static int nbd_pick_conns(struct nbd_device *nbd)
 	return 0;
 }
 
-static unsigned int nbd_block(int64_t v, unsigned int dflt)
-{
-	return v > 0 && v <= INT32_MAX ? (unsigned int)v : dflt;
-}
-
 static void nbd_fill_limits(const struct nbd_export *ex,
 			    struct queue_limits *lim)
 {
-	unsigned int lbs = max(nbd_block(ex->min_block, 512), 512U);
+	unsigned int lbs = nbd_lbs(ex);
 	unsigned int maxb = nbd_block(ex->max_block, NBD_MAX_PAYLOAD);
 
 	blk_set_default_limits(lim);

@@ -815,6 +815,97 @@ static bool dump_has(struct gendisk *disk, const char *what)
 }
 
 /*
+ * A connection that cannot come back: its hardware queue's requests go
+ * out on the live one (the kernel's find_fallback). The server returns
+ * as qemu-nbd --shared=1, which serves one connection of the two.
+ */
+static void test_fallback(void)
+{
+	char sock[256], img[256];
+	char *qargv[] = { "qemu-nbd", "-t", "--shared=1", "-k", sock, "-f",
+			  "raw", img, NULL };
+	struct gendisk *disk;
+	pid_t srv;
+	bool ok = false;
+	int fd;
+
+	test_begin("fallback to a live connection", 30);
+	path_in_dir(sock, sizeof(sock), "fb.sock");
+	path_in_dir(img, sizeof(img), "fb.img");
+	fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (!CHECK(fd >= 0) || !CHECK(ftruncate(fd, 64 * MiB) == 0))
+		return;
+	close(fd);
+	srv = nbdkit_memory(sock, NULL, NULL);
+	if (!srv)
+		return;
+	disk = nbd_add("nbdfb", "uri=nbd+unix:///?socket=%s,conns=2,"
+		       "timeout=2,reconnect_delay_ms=50", sock);
+	if (!disk) {
+		srv_kill(srv);
+		return;
+	}
+	srv_kill(srv);
+	srv = srv_start(sock, 0, qargv);
+	for (int i = 0; srv && i < 200 && !ok; i++) {
+		ok = blkdev_pwrite(disk, wbuf, 4096, 0) == 4096;
+		if (!ok)
+			test_sleep_ms(25);
+	}
+	CHECK_MSG(ok, "no I/O after the server came back");
+	for (int cpu = 0; ok && cpu < 2; cpu++) {
+		blk_set_current_cpu(cpu);
+		test_write_verify(disk, (off_t)cpu * MiB, 64 * 1024, 100 + cpu,
+				  wbuf, rbuf);
+		check_parallel(disk, 32, 8 * MiB + (uint64_t)cpu * MiB);
+	}
+	blk_set_current_cpu(0);
+	CHECK_MSG(dump_has(disk, "connected=0"), "both connections are up: "
+		  "qemu-nbd --shared=1 served two");
+	CHECK_MSG(dump_has(disk, "connected=1"), "no connection is up");
+	test_dev_del(disk);
+	srv_kill(srv);
+}
+
+/* A server that comes back with another export is not reconnected to. */
+static void test_changed_export(void)
+{
+	char sock[256];
+	char *argv[] = { "nbdkit", "-f", "--exit-with-parent", "-U", sock,
+			 "memory", "32M", NULL };
+	struct gendisk *disk;
+	pid_t srv;
+	bool ok = false;
+
+	test_begin("a changed export is refused", 20);
+	path_in_dir(sock, sizeof(sock), "chg.sock");
+	srv = nbdkit_memory(sock, NULL, NULL);
+	if (!srv)
+		return;
+	disk = nbd_add("nbdchg", "uri=nbd+unix:///?socket=%s,conns=1,"
+		       "reconnect_delay_ms=20,max_reconnect_delay_ms=50", sock);
+	if (!disk) {
+		srv_kill(srv);
+		return;
+	}
+	srv_kill(srv);
+	srv = srv_start(sock, 0, argv);		/* 32M, not 64M */
+	test_sleep_ms(500);
+	CHECK_EQ_INT(blkdev_pread(disk, rbuf, 4096, 0), -ENOLINK);
+	CHECK_EQ_U64(get_capacity(disk), 64 * MiB / 512);
+	srv_kill(srv);
+	srv = nbdkit_memory(sock, NULL, NULL);	/* the same again */
+	for (int i = 0; srv && i < 200 && !ok; i++) {
+		ok = blkdev_pread(disk, rbuf, 4096, 0) == 4096;
+		if (!ok)
+			test_sleep_ms(25);
+	}
+	CHECK_MSG(ok, "no I/O after the right export came back");
+	test_dev_del(disk);
+	srv_kill(srv);
+}
+
+/*
  * Errors the server returns end the request with their status and keep
  * the connection (nbdkit's error filter, switched on by a file):
  * ENOSPC -> -ENOSPC, EIO -> -EIO, ESHUTDOWN (the server going away)
@@ -962,6 +1053,8 @@ int main(void)
 	test_server_killed();
 	test_killed_under_load();
 	test_server_errors();
+	test_fallback();
+	test_changed_export();
 	test_timeout();
 	test_remove_while_down();
 	return test_report();
