@@ -31,6 +31,20 @@ refused() {
 	fi
 }
 
+# 0. the command line
+"$BLKSTACKD" --help >"$out/help" 2>&1; rc1=$?
+"$BLKSTACKD" --bogus >/dev/null 2>&1; rc2=$?
+"$BLKSTACKD" --log-level loud >/dev/null 2>"$out/e"; rc3=$?
+"$BLKSTACKD" extra >/dev/null 2>&1; rc4=$?
+if [ $rc1 -eq 0 ] && grep -q 'usage: blkstackd \[--config FILE\]' "$out/help" &&
+   grep -q '127.0.0.1:10809' "$out/help" && [ $rc2 -eq 2 ] && [ $rc3 -eq 2 ] &&
+   grep -q -- '--log-level=loud: valid values are error, warn, notice, info, debug' "$out/e" &&
+   [ $rc4 -eq 2 ]; then
+	ok "command line: --help exits 0, bad options exit 2"
+else
+	fail "command line: exits $rc1 $rc2 $rc3 $rc4"; cat "$out/help" "$out/e"
+fi
+
 # 1. bad configs are refused whole at start, with FILE:LINE and the error
 refused "2: unknown command 'dve'" "dev add null a size=1M
 dve add null b size=1M"
