@@ -18,10 +18,11 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <unistd.h>
+
+#include <libnbd.h>
 
 #include "block/blk.h"
 #include "testlib.h"
@@ -58,30 +59,27 @@ static void srv_kill_all(void)
 		srv_kill(servers[i]);
 }
 
-static bool sock_ready(const char *path)
+/*
+ * Ready means serving: a whole handshake and a clean NBD_CMD_DISC
+ * through libnbd (a bare connect would leave the server complaining
+ * about a client that vanished mid-handshake).
+ */
+static bool srv_ready(const char *sock, unsigned int port)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct nbd_handle *h = nbd_create();
+	char uri[300];
 	bool ok;
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	ok = fd >= 0 && !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-static bool tcp_ready(unsigned int port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok;
-
-	ok = fd >= 0 && !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	if (fd >= 0)
-		close(fd);
+	if (!h)
+		return false;
+	if (sock)
+		snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", sock);
+	else
+		snprintf(uri, sizeof(uri), "nbd://127.0.0.1:%u/", port);
+	ok = nbd_connect_uri(h, uri) == 0;
+	if (ok)
+		nbd_shutdown(h, 0);
+	nbd_close(h);
 	return ok;
 }
 
@@ -114,7 +112,7 @@ static pid_t srv_start(const char *sock, unsigned int port, char **argv)
 		return 0;
 	servers[slot] = pid;
 	for (int i = 0; i < 1000; i++) {
-		if (sock ? sock_ready(sock) : tcp_ready(port))
+		if (srv_ready(sock, port))
 			return pid;
 		if (waitpid(pid, NULL, WNOHANG) == pid) {
 			srv_forget(pid);
