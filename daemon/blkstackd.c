@@ -354,7 +354,8 @@ static int shutdown_all(struct blkstackd *d)
 		d->nbd = NULL;
 	}
 	blkstack_dev_for_each(collect_name, &n);
-	for (int i = 0; i < n.nr; i++) {
+	/* newest first: a device stacked on another goes before it */
+	for (int i = n.nr - 1; i >= 0; i--) {
 		if (flush_dev(n.names[i]))
 			status = 1;
 		if (blkstack_dev_del(n.names[i]))
