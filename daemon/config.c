@@ -440,7 +440,8 @@ static void remove_gone(struct blkstackd *d, struct blk_config *want)
 			pr_info("config: unexport %s", have->exps[i].name);
 			nbd_export_del(d->nbd, have->exps[i].name);
 		}
-	for (int i = 0; i < have->nr_devs; i++)
+	/* last made first: a device stacked on another goes before it */
+	for (int i = have->nr_devs - 1; i >= 0; i--)
 		if (!obj_find(want->devs, want->nr_devs, have->devs[i].name)) {
 			pr_info("config: dev del %s", have->devs[i].name);
 			if (cmd_dev_del(d, have->devs[i].name, &r) &&
