@@ -558,7 +558,8 @@ void config_forget_dev(struct blkstackd *d, const char *name)
 		return;
 	free(o->name);
 	free(o->def);
-	*o = c->devs[--c->nr_devs];
+	/* keep the order: removal goes newest first */
+	memmove(o, o + 1, (size_t)(c->devs + --c->nr_devs - o) * sizeof(*o));
 }
 
 void config_free(struct blkstackd *d)

@@ -189,6 +189,14 @@ hup "reloaded" || fail "reload 4"
 blkctl dev ls | grep -q '^rt0 ' && ok "reload leaves the run-time device rt0 alone" ||
 	fail "rt0 was removed by a reload"
 
+# 8. the file is the desired state: a config device deleted at run time
+# comes back on the next reload, exported again
+blkctl dev del nullb2 || fail "dev del nullb2"
+hup "reloaded" || fail "reload 5"
+blkctl dev ls | grep -q '^nullb2 .*32M .*nullb2$' &&
+	ok "reload re-made nullb2 after a run-time dev del" ||
+	{ fail "nullb2 not re-made"; blkctl dev ls; }
+
 stop_daemon
 rc=$?
 [ $rc -eq 0 ] && [ ! -e "$PID_FILE" ] && ok "stop: exit 0, pid file removed" ||
