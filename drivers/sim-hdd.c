@@ -22,7 +22,8 @@
  * between commands. With the volatile write cache on, writes complete
  * once in the cache; a full cache first writes back the dirty extent
  * nearest ahead of the head (a C-SCAN pass), and a flush writes back
- * all of it. FUA writes and writes with the cache off go to the media.
+ * all of it; an idle drive writes back in the background. FUA writes
+ * and writes with the cache off go to the media.
  */
 #include <errno.h>
 #include <math.h>
@@ -50,6 +51,7 @@ struct hdd {
 	struct hdd_extent *dirty;
 	unsigned int nr_dirty, max_dirty;
 	uint64_t dirty_sectors, cache_sectors;
+	uint64_t idle_since;		/* when the last command ended */
 };
 
 static struct hdd *hdd_of(struct sim_model *m)
@@ -274,6 +276,35 @@ static uint64_t hdd_write(struct sim_model *m, const struct sim_io *io,
 	return t + hdd_iface_ns(m, io->bytes);
 }
 
+/*
+ * The drive was idle from the end of its last command until @start:
+ * it wrote back dirty data meanwhile, one extent at a time; the one
+ * under way when the command came in is finished first.
+ */
+static uint64_t hdd_idle_destage(struct sim_model *m, uint64_t start)
+{
+	struct hdd *h = hdd_of(m);
+	uint64_t t = h->idle_since;
+
+	while (h->nr_dirty && t < start)
+		t = hdd_destage_one(m, t);
+	return max(t, start);
+}
+
+/* Positioning of the write-back a full cache must do first. */
+static uint64_t hdd_destage_cost(struct sim_model *m, uint64_t t)
+{
+	struct hdd *h = hdd_of(m);
+	unsigned int i = hdd_dirty_find(h, h->head_lba);
+	uint64_t seek, rot;
+
+	if (i == h->nr_dirty)
+		i = 0;
+	return hdd_position(m, h->dirty[i].start, t, &seek, &rot) +
+	       hdd_xfer_ns(m, h->dirty[i].start,
+			   h->dirty[i].end - h->dirty[i].start);
+}
+
 static uint64_t hdd_flush(struct sim_model *m, uint64_t t)
 {
 	while (hdd_of(m)->nr_dirty)
@@ -283,11 +314,9 @@ static uint64_t hdd_flush(struct sim_model *m, uint64_t t)
 
 /* ---- the model's ops ---- */
 
-static uint64_t hdd_service(struct sim_model *m, const struct sim_io *io,
-			    uint64_t start)
+static uint64_t __hdd_service(struct sim_model *m, const struct sim_io *io,
+			      uint64_t t)
 {
-	uint64_t t = start + m->p.cmd_overhead_us * NSEC_PER_USEC;
-
 	switch (io->op) {
 	case REQ_OP_READ:
 		return hdd_read(m, io, t);
@@ -301,6 +330,19 @@ static uint64_t hdd_service(struct sim_model *m, const struct sim_io *io,
 	}
 }
 
+static uint64_t hdd_service(struct sim_model *m, const struct sim_io *io,
+			    uint64_t start)
+{
+	struct hdd *h = hdd_of(m);
+	uint64_t t;
+
+	if (h->nr_dirty && start > h->idle_since)
+		start = hdd_idle_destage(m, start);
+	t = __hdd_service(m, io, start + m->p.cmd_overhead_us * NSEC_PER_USEC);
+	h->idle_since = t;
+	return t;
+}
+
 /* Positioning time of @io from now (what NCQ reordering minimises). */
 static uint64_t hdd_position_ns(struct sim_model *m, const struct sim_io *io,
 				uint64_t start)
@@ -311,8 +353,15 @@ static uint64_t hdd_position_ns(struct sim_model *m, const struct sim_io *io,
 		return 0;
 	if (io->op != REQ_OP_READ && io->op != REQ_OP_WRITE)
 		return 0;
-	if (io->op == REQ_OP_WRITE && m->p.write_cache && !io->fua)
-		return 0;
+	if (io->op == REQ_OP_WRITE && m->p.write_cache && !io->fua) {
+		struct hdd *h = hdd_of(m);
+
+		/* free while the cache has room, else a write-back first */
+		if (h->dirty_sectors + io->bytes / SECTOR_SIZE <=
+		    h->cache_sectors && h->nr_dirty < h->max_dirty)
+			return 0;
+		return hdd_destage_cost(m, start);
+	}
 	return hdd_position(m, io->sector, start, &seek, &rot);
 }
 

@@ -35,6 +35,7 @@ void sim_params_default(struct sim_params *p, enum sim_model_kind model)
 		p->inner_mbps = 100;
 		p->cylinders = 100000;
 		p->ncq_depth = 32;
+		p->ncq_age_ms = 500;
 		p->cache_size_mb = 64;
 		p->readahead_kb = 256;
 	} else {
@@ -82,6 +83,7 @@ static const struct sim_key sim_keys[] = {
 	KEY(inner_mbps, 1, 10000, HDD),
 	KEY(cylinders, 100, 10000000, HDD),
 	KEY(ncq_depth, 1, 32, HDD),
+	KEY(ncq_age_ms, 1, 100000, HDD),
 	KEY(cache_size_mb, 1, 4096, HDD),
 	KEY(readahead_kb, 0, 65536, HDD),
 	KEY(channels, 1, 64, SSD),
@@ -101,6 +103,7 @@ static const char sim_key_list[] = "model, size, seed, bs, hw_queue_depth, "
 	"time_scale, memory_backed, write_cache, cmd_overhead_us, "
 	"interface_mbps; hdd: rpm, track_to_track_us, avg_seek_us, "
 	"full_seek_us, outer_mbps, inner_mbps, cylinders, ncq_depth, "
+	"ncq_age_ms, "
 	"cache_size_mb, readahead_kb; ssd: channels, dies_per_channel, "
 	"read_us, program_us, erase_us, program_kb, pages_per_block, "
 	"channel_mbps, write_buffer_mb, gc_threshold, over_provisioning";

@@ -31,9 +31,6 @@
 
 extern const struct blk_driver sim_driver;
 
-/* A queued command older than this (model time) is served first. */
-#define SIM_NCQ_AGE_NS		(1000 * NSEC_PER_MSEC)
-
 struct sim_cmd {
 	struct list_head list;
 	struct request *rq;
@@ -143,6 +140,7 @@ static void sim_start_next(struct sim_dev *dev)
 	struct sim_model *m = &dev->model;
 	struct sim_cmd *cmd, *pick = NULL;
 	uint64_t start = UINT64_MAX, best = UINT64_MAX;
+	uint64_t age = (uint64_t)m->p.ncq_age_ms * NSEC_PER_MSEC;
 
 	list_for_each_entry(cmd, &dev->pending, list)
 		start = min(start, cmd->arrival);
@@ -152,7 +150,7 @@ static void sim_start_next(struct sim_dev *dev)
 
 		if (cmd->arrival > start)
 			continue;
-		if (start - cmd->arrival > SIM_NCQ_AGE_NS) {
+		if (start - cmd->arrival > age) {
 			pick = cmd;	/* oldest first: it waited too long */
 			break;
 		}

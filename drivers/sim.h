@@ -36,6 +36,7 @@ struct sim_params {
 	unsigned int inner_mbps;	/* media rate, inner zone (last LBA) */
 	unsigned int cylinders;
 	unsigned int ncq_depth;
+	unsigned int ncq_age_ms;	/* a command this old goes first */
 	unsigned int cache_size_mb;	/* write cache */
 	unsigned int readahead_kb;	/* read-ahead past a media read */
 	/* ssd */
