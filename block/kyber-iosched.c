@@ -128,6 +128,8 @@ struct kyber_queue_data {
 	_Atomic uint64_t latency_targets[KYBER_OTHER];
 	struct kyber_cpu_latency *cpu_latency;		/* [q->nr_cpu_ids] */
 	struct delayed_work timer;
+	/* the timer is queued: completions need not queue it (a mutex) */
+	_Atomic bool timer_armed;
 	/* owned by the timer work */
 	unsigned int latency_buckets[KYBER_OTHER][KYBER_NUM_LAT_TYPES]
 				    [KYBER_LATENCY_BUCKETS];
@@ -323,6 +325,8 @@ static void kyber_timer_fn(struct work_struct *work)
 	uint64_t now = ktime_get_ns();
 	bool bad;
 
+	/* before the flush: a sample from now on re-arms the timer */
+	atomic_store(&kqd->timer_armed, false);
 	kyber_flush_latency(kqd);
 	bad = kyber_congested(kqd, now);
 	for (unsigned int d = 0; d < KYBER_OTHER; d++)
@@ -516,7 +520,15 @@ static void kyber_completed_request(struct request *rq, uint64_t now)
 			   now > rq->io_start_time_ns ?
 			   now - rq->io_start_time_ns : 0);
 	/* the kernel's timer_reduce(): a pending run stays as it is */
-	kblockd_schedule_delayed_work(&kqd->timer, KYBER_TIMER_MS);
+	if (!atomic_load_explicit(&kqd->timer_armed, memory_order_relaxed) &&
+	    !atomic_exchange(&kqd->timer_armed, true))
+		kblockd_schedule_delayed_work(&kqd->timer, KYBER_TIMER_MS);
+}
+
+/* An unlocked look: a list someone else changes under its lock. */
+static bool kyber_list_busy(const struct list_head *head)
+{
+	return __atomic_load_n(&head->next, __ATOMIC_RELAXED) != head;
 }
 
 static struct kyber_ctx_queue *kyber_kcq(struct blk_mq_hw_ctx *hctx,
@@ -527,16 +539,42 @@ static struct kyber_ctx_queue *kyber_kcq(struct blk_mq_hw_ctx *hctx,
 	return &khd->kcqs[ctx->index_hw[hctx->type]];
 }
 
+/*
+ * Does any kcq hold a request of @sched_domain? When tokens are plenty
+ * none does, and a bio need not look up its software queue at all.
+ */
+static bool kyber_any_waiting(struct request_queue *q,
+			      unsigned int sched_domain)
+{
+	struct blk_mq_hw_ctx *hctx;
+	unsigned int i;
+
+	queue_for_each_hw_ctx(q, hctx, i) {
+		struct kyber_hctx_data *khd = hctx->sched_data;
+
+		if (khd && sbitmap_any_bit_set(&khd->kcq_map[sched_domain]))
+			return true;
+	}
+	return false;
+}
+
 static bool kyber_bio_merge(struct request_queue *q, struct bio *bio,
 			    unsigned int nr_segs)
 {
 	struct kyber_queue_data *kqd = q->elevator->elevator_data;
-	struct blk_mq_ctx *ctx = blk_mq_get_ctx(q);
-	struct blk_mq_hw_ctx *hctx = blk_mq_map_queue(q, bio->bi_opf, ctx);
-	struct kyber_ctx_queue *kcq = kyber_kcq(hctx, ctx);
 	unsigned int sched_domain = kyber_sched_domain(bio->bi_opf);
+	struct kyber_ctx_queue *kcq;
+	struct blk_mq_hw_ctx *hctx;
+	struct blk_mq_ctx *ctx;
 	bool merged;
 
+	if (!kyber_any_waiting(q, sched_domain))
+		return false;
+	ctx = blk_mq_get_ctx(q);
+	hctx = blk_mq_map_queue(q, bio->bi_opf, ctx);
+	kcq = kyber_kcq(hctx, ctx);
+	if (!kyber_list_busy(&kcq->rq_list[sched_domain]))
+		return false;
 	pthread_spin_lock(&kcq->lock);
 	merged = blk_bio_list_merge(q, &kcq->rq_list[sched_domain], bio,
 				    nr_segs);
@@ -722,11 +760,6 @@ static struct request *kyber_dispatch_request(struct blk_mq_hw_ctx *hctx)
 out:
 	pthread_spin_unlock(&khd->lock);
 	return rq;
-}
-
-static bool kyber_list_busy(const struct list_head *head)
-{
-	return __atomic_load_n(&head->next, __ATOMIC_RELAXED) != head;
 }
 
 static bool kyber_has_work(struct blk_mq_hw_ctx *hctx)
