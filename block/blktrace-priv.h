@@ -52,6 +52,9 @@ struct bt_ring {
 	} ____cacheline_aligned;
 	_Atomic uint64_t tail ____cacheline_aligned;	/* next to read */
 	uint64_t mask;
+	uint64_t kick_mask;	/* wake the reader every quarter ring */
+	void *map;		/* the mapping holding this ring */
+	size_t map_len;
 	struct bt_event ev[];
 };
 
@@ -96,6 +99,7 @@ struct blk_trace {
 	struct bt_event *pend;		/* drained, not yet written */
 	size_t nr_pend, max_pend;
 	uint64_t last_time[BLK_MAX_CPUS];	/* per-CPU order kept */
+	uint32_t noted[64];		/* pids named already, by pid % 64 */
 	uint32_t sequence[BLK_MAX_CPUS];
 	unsigned int max_cpu_seen;
 
@@ -103,9 +107,8 @@ struct blk_trace {
 	char *dir;
 	FILE *cpu_files[BLK_MAX_CPUS];
 	int out_fd;
-	blk_trace_live_fn *live;
+	blk_trace_live_fn *live;	/* fixed at setup */
 	void *live_arg;
-	pthread_mutex_t live_lock;	/* live may be swapped at run time */
 
 	/* messages from the control path, written by the consumer */
 	pthread_mutex_t msg_lock;
@@ -139,6 +142,7 @@ void bt_rings_free(struct blk_trace *bt);
 int bt_consumer_start(struct blk_trace *bt);
 void bt_consumer_stop(struct blk_trace *bt);
 void bt_consumer_flush(struct blk_trace *bt);
+void bt_consumer_kick(struct blk_trace *bt);
 uint64_t bt_dropped(struct blk_trace *bt);
 int bt_output_open(struct blk_trace *bt);
 void bt_output_close(struct blk_trace *bt);

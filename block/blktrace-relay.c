@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
@@ -32,6 +33,36 @@
 
 /* ---- rings ---- */
 
+#define BT_HUGE_PAGE	(2UL << 20)
+
+/*
+ * Ring memory is mapped on 2 MiB boundaries, asked to be huge pages and
+ * populated at once: first-touch page faults, one per 4 KiB as the
+ * producer streams through a fresh ring, would cost far more than the
+ * events themselves (tens of microseconds each in a VM).
+ */
+static struct bt_ring *bt_ring_map(uint64_t entries)
+{
+	size_t len = ALIGN_UP(sizeof(struct bt_ring) +
+			      entries * sizeof(struct bt_event), BT_HUGE_PAGE);
+	char *map, *ring;
+
+	map = mmap(NULL, len + BT_HUGE_PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED)
+		return NULL;
+	ring = (char *)ALIGN_UP((uintptr_t)map, BT_HUGE_PAGE);
+	madvise(ring, len, MADV_HUGEPAGE);
+#ifdef MADV_POPULATE_WRITE
+	if (madvise(ring, len, MADV_POPULATE_WRITE))
+#endif
+		for (size_t off = 0; off < len; off += 4096)
+			ring[off] = 0;
+	((struct bt_ring *)ring)->map = map;
+	((struct bt_ring *)ring)->map_len = len + BT_HUGE_PAGE;
+	return (struct bt_ring *)ring;
+}
+
 /* First event of a thread slot: make its ring (rare, under a lock). */
 struct bt_ring *bt_ring_alloc(struct blk_trace *bt, int slot)
 {
@@ -40,10 +71,11 @@ struct bt_ring *bt_ring_alloc(struct blk_trace *bt, int slot)
 	pthread_mutex_lock(&bt->ring_alloc_lock);
 	r = atomic_load_explicit(&bt->rings[slot], memory_order_acquire);
 	if (!r) {
-		r = calloc(1, sizeof(*r) + bt->ring_entries *
-			   sizeof(struct bt_event));
+		r = bt_ring_map(bt->ring_entries);
 		if (r) {
 			r->mask = bt->ring_entries - 1;
+			r->kick_mask = bt->ring_entries >= 4 ?
+				       bt->ring_entries / 4 - 1 : 0;
 			pthread_spin_init(&r->lock, PTHREAD_PROCESS_PRIVATE);
 			atomic_store_explicit(&bt->rings[slot], r,
 					      memory_order_release);
@@ -60,7 +92,7 @@ void bt_rings_free(struct blk_trace *bt)
 
 		if (r) {
 			pthread_spin_destroy(&r->lock);
-			free(r);
+			munmap(r->map, r->map_len);
 		}
 	}
 }
@@ -201,6 +233,8 @@ static void bt_emit_process_note(struct blk_trace *bt,
 	char comm[16];
 	bool emit = false;
 
+	if (bt->noted[ev->pid % ARRAY_SIZE(bt->noted)] == ev->pid)
+		return;
 	pthread_mutex_lock(&bt->comm_lock);
 	for (unsigned int i = 0; i < bt->nr_comms; i++) {
 		if (bt->comms[i].pid != ev->pid)
@@ -210,6 +244,7 @@ static void bt_emit_process_note(struct blk_trace *bt,
 			memcpy(comm, bt->comms[i].comm, sizeof(comm));
 			emit = true;
 		}
+		bt->noted[ev->pid % ARRAY_SIZE(bt->noted)] = ev->pid;
 		break;
 	}
 	pthread_mutex_unlock(&bt->comm_lock);
@@ -229,12 +264,10 @@ static void bt_emit_live(struct blk_trace *bt, const struct blk_io_trace *t,
 {
 	char line[512];
 
-	pthread_mutex_lock(&bt->live_lock);
 	if (bt->live &&
 	    bt_format_event(bt, t, pdu, bt_comm_of(bt, t->pid), line,
 			    sizeof(line)) > 0)
 		bt->live(bt->live_arg, line);
-	pthread_mutex_unlock(&bt->live_lock);
 }
 
 static void bt_emit_event(struct blk_trace *bt, struct bt_event *ev)
@@ -349,6 +382,15 @@ static int bt_cmp_time(const void *a, const void *b)
 	return (x->cpu > y->cpu) - (x->cpu < y->cpu);
 }
 
+/* One producer's events come in order: often there is nothing to sort. */
+static bool bt_pend_sorted(const struct blk_trace *bt)
+{
+	for (size_t i = 1; i < bt->nr_pend; i++)
+		if (bt_cmp_time(&bt->pend[i - 1], &bt->pend[i]) > 0)
+			return false;
+	return true;
+}
+
 /* Drop the first @n queued notes, which were written. Under msg_lock. */
 static void bt_notes_consumed(struct blk_trace *bt, unsigned int n)
 {
@@ -380,9 +422,10 @@ static void bt_drain(struct blk_trace *bt, bool all)
 		if (r)
 			bt_drain_ring(bt, r);
 	}
-	if (bt->nr_pend)
+	if (!bt_pend_sorted(bt))
 		qsort(bt->pend, bt->nr_pend, sizeof(*bt->pend), bt_cmp_time);
 	pthread_mutex_lock(&bt->msg_lock);
+	pthread_mutex_lock(&bt->stats_lock);
 	for (i = 0; i < bt->nr_pend && bt->pend[i].time < limit; i++) {
 		for (; m < bt->nr_msgs && bt->msgs[m].time <= bt->pend[i].time;
 		     m++)
@@ -391,6 +434,7 @@ static void bt_drain(struct blk_trace *bt, bool all)
 	}
 	for (; m < bt->nr_msgs && bt->msgs[m].time < limit; m++)
 		bt_emit_note(bt, &bt->msgs[m], bt->msg_text[m]);
+	pthread_mutex_unlock(&bt->stats_lock);
 	bt_notes_consumed(bt, m);
 	pthread_mutex_unlock(&bt->msg_lock);
 	for (; i < bt->nr_pend; i++)
@@ -464,6 +508,12 @@ void bt_consumer_flush(struct blk_trace *bt)
 	while (bt->flush_done < want)
 		pthread_cond_wait(&bt->cons_done, &bt->cons_lock);
 	pthread_mutex_unlock(&bt->cons_lock);
+}
+
+/* A producer filled a quarter ring: drain now (lock-free; may be lost). */
+void bt_consumer_kick(struct blk_trace *bt)
+{
+	pthread_cond_signal(&bt->cons_wake);
 }
 
 void bt_consumer_stop(struct blk_trace *bt)

@@ -181,10 +181,9 @@ static void bt_on_getrq(struct blk_trace *bt, const struct bt_event *ev)
 	}
 }
 
-/* Consumer thread: one event, in time order. */
+/* Consumer thread, stats_lock held: one event, in time order. */
 void bt_stats_account(struct blk_trace *bt, const struct bt_event *ev)
 {
-	pthread_mutex_lock(&bt->stats_lock);
 	bt->stats.events++;
 	switch (ev->action & 0xffff) {
 	case __BLK_TA_QUEUE:
@@ -207,7 +206,6 @@ void bt_stats_account(struct blk_trace *bt, const struct bt_event *ev)
 			bt_io_for_range(bt, ev, bt_on_complete);
 		break;
 	}
-	pthread_mutex_unlock(&bt->stats_lock);
 }
 
 void bt_stats_free(struct blk_trace *bt)

@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: MIT
+/*
+ * What tracing costs (bench/blktrace.sh, docs/blktrace.md). Three
+ * measurements, tracing off and on in the same run, rounds interleaved:
+ *
+ *  cost   null_blk irqmode=0, 4k random reads, one thread, synchronous:
+ *         CPU ns per I/O of the submitting thread (CLOCK_THREAD_CPUTIME_ID,
+ *         best of the rounds) and of the whole process (the reader thread
+ *         too), divided by the events each I/O records.
+ *  uring  the uring driver on a tmpfs file, 4k random reads, iodepth 32:
+ *         IOPS off and on, and the drops.
+ *  drops  two threads of unlimited null_blk load for a while, at the
+ *         default buffers and at small ones: drops per million events.
+ *
+ * Output: CSV on stdout, "test,config,metric,value".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <blkstack/blkdev.h>
+#include <blkstack/blktrace.h>
+
+#define BS		4096
+#define DEV_SECTORS	(1ULL << 21)	/* 1 GiB */
+
+static const char *trace_dir = "/dev/shm";
+static unsigned int rounds = 5;
+static unsigned long cost_ios = 200000;
+static double seconds = 2.0;
+static const char *only;	/* cost, uring or drops; NULL = all */
+
+static uint64_t clk(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static int trace_on(struct gendisk *disk, uint32_t buf_size, uint32_t buf_nr,
+		    char *dir, size_t len)
+{
+	struct blk_trace_setup buts;
+	int ret;
+
+	snprintf(dir, len, "%s/bench-blktrace-XXXXXX", trace_dir);
+	if (!mkdtemp(dir))
+		return -errno;
+	blk_trace_setup_init(&buts);
+	buts.dir = dir;
+	buts.buf_size = buf_size;
+	buts.buf_nr = buf_nr;
+	ret = blk_trace_setup(disk, &buts);
+	if (!ret)
+		ret = blk_trace_start(disk);
+	if (ret)
+		fprintf(stderr, "bench-blktrace: %s\n", blkstack_errmsg());
+	return ret;
+}
+
+/* Teardown, then remove the files; the trace's final counters. */
+static void trace_off(struct gendisk *disk, const char *dir,
+		      struct blk_trace_stats *st)
+{
+	char cmd[512];
+
+	blk_trace_teardown(disk);
+	blk_trace_get_stats(disk, st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		fprintf(stderr, "bench-blktrace: could not remove %s\n", dir);
+}
+
+/* ---- cost per event ---- */
+
+static void sync_reads(struct gendisk *disk, unsigned long n, uint64_t *seed,
+		       char *buf)
+{
+	for (unsigned long i = 0; i < n; i++) {
+		off_t off = (off_t)(xorshift(seed) % (DEV_SECTORS / 8)) * BS;
+
+		blkdev_pread(disk, buf, BS, off);
+	}
+}
+
+static void bench_cost(void)
+{
+	/* 64 sub-buffers holding twice a round's events (64 bytes each) */
+	uint32_t cost_buf_size = (uint32_t)min_u64(4ULL << 20,
+			max_u64(1ULL << 20, cost_ios * 4 * 64 * 2 / 64));
+	static char buf[BS];
+	struct gendisk *disk;
+	struct blk_trace_stats st;
+	uint64_t seed = 88172645463325252ULL, best[2] = { UINT64_MAX,
+							  UINT64_MAX };
+	uint64_t best_proc[2] = { UINT64_MAX, UINT64_MAX }, events = 0;
+	uint64_t dropped = 0;
+	char dir[256];
+
+	if (blkstack_dev_add("null", "btcost", "size=1G,irqmode=0", &disk)) {
+		fprintf(stderr, "bench-blktrace: %s\n", blkstack_errmsg());
+		exit(1);
+	}
+	blk_queue_attr_store(disk, "scheduler", "none");
+	sync_reads(disk, cost_ios / 4, &seed, buf);	/* warm up */
+	for (unsigned int r = 0; r < rounds; r++) {
+		for (int on = 0; on < 2; on++) {
+			uint64_t t0, p0, t, p;
+
+			/*
+			 * Room for the whole round: the reader may get no
+			 * CPU on a loaded machine, and a dropped event costs
+			 * less than a recorded one.
+			 */
+			if (on && trace_on(disk, cost_buf_size, 64, dir,
+					   sizeof(dir)))
+				exit(1);
+			/* steady state: the first event maps the ring */
+			sync_reads(disk, 1, &seed, buf);
+			t0 = clk(CLOCK_THREAD_CPUTIME_ID);
+			p0 = clk(CLOCK_PROCESS_CPUTIME_ID);
+			sync_reads(disk, cost_ios, &seed, buf);
+			if (on) {
+				blk_trace_stop(disk);	/* reader's work */
+				trace_off(disk, dir, &st);
+				events = st.events + st.dropped;
+				dropped += st.dropped;
+			}
+			t = clk(CLOCK_THREAD_CPUTIME_ID) - t0;
+			p = clk(CLOCK_PROCESS_CPUTIME_ID) - p0;
+			if (t < best[on])
+				best[on] = t;
+			if (p < best_proc[on])
+				best_proc[on] = p;
+		}
+	}
+	{
+		double per_io = (double)events / (double)cost_ios;
+		double off_ns = (double)best[0] / (double)cost_ios;
+		double on_ns = (double)best[1] / (double)cost_ios;
+		double poff = (double)best_proc[0] / (double)cost_ios;
+		double pon = (double)best_proc[1] / (double)cost_ios;
+
+		printf("cost,null-irqmode0-4k-randread,events_per_io,%.2f\n",
+		       per_io);
+		printf("cost,null-irqmode0-4k-randread,submitter_ns_per_io_off,"
+		       "%.1f\n", off_ns);
+		printf("cost,null-irqmode0-4k-randread,submitter_ns_per_io_on,"
+		       "%.1f\n", on_ns);
+		printf("cost,null-irqmode0-4k-randread,submitter_ns_per_event,"
+		       "%.1f\n", (on_ns - off_ns) / per_io);
+		printf("cost,null-irqmode0-4k-randread,process_ns_per_event,"
+		       "%.1f\n", (pon - poff) / per_io);
+		printf("cost,null-irqmode0-4k-randread,drops_per_million,%.1f\n",
+		       1e6 * (double)dropped / (double)(events * rounds));
+	}
+	blkstack_dev_del("btcost");
+	blk_put_disk(disk);
+}
+
+/* ---- uring on tmpfs, iodepth 32 ---- */
+
+struct uring_load {
+	struct gendisk *disk;
+	_Atomic unsigned int inflight;
+	_Atomic unsigned long done;
+	char *bufs;
+};
+
+static void uring_done(void *priv, int err)
+{
+	struct uring_load *l = priv;
+
+	atomic_fetch_add(&l->done, 1);
+	atomic_fetch_sub(&l->inflight, 1);
+}
+
+static double uring_run(struct uring_load *l, double secs, uint64_t *seed)
+{
+	uint64_t end = clk(CLOCK_MONOTONIC) + (uint64_t)(secs * 1e9), t0;
+	unsigned long d0 = atomic_load(&l->done);
+	unsigned int slot = 0;
+
+	t0 = clk(CLOCK_MONOTONIC);
+	while (clk(CLOCK_MONOTONIC) < end) {
+		while (atomic_load(&l->inflight) < 32) {
+			off_t off = (off_t)(xorshift(seed) % (65536)) * BS;
+
+			atomic_fetch_add(&l->inflight, 1);
+			if (blkdev_submit(l->disk, REQ_OP_READ, off,
+					  l->bufs + (slot++ % 32) * BS, BS,
+					  uring_done, l)) {
+				atomic_fetch_sub(&l->inflight, 1);
+				break;
+			}
+		}
+		sched_yield();
+	}
+	while (atomic_load(&l->inflight))
+		sched_yield();
+	return (double)(atomic_load(&l->done) - d0) * 1e9 /
+	       (double)(clk(CLOCK_MONOTONIC) - t0);
+}
+
+static void bench_uring(void)
+{
+	struct uring_load l = { 0 };
+	struct blk_trace_stats st;
+	char path[256], params[512], dir[256];
+	double best[2] = { 0, 0 };
+	uint64_t seed = 1234567, dropped = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/bench-blktrace-uring-XXXXXX",
+		 trace_dir);
+	fd = mkstemp(path);
+	if (fd < 0 || ftruncate(fd, 256ULL << 20)) {
+		fprintf(stderr, "bench-blktrace: %s: %s\n", path,
+			strerror(errno));
+		return;
+	}
+	close(fd);
+	snprintf(params, sizeof(params), "path=%s,depth=64", path);
+	if (blkstack_dev_add("uring", "bturing", params, &l.disk)) {
+		fprintf(stderr, "bench-blktrace: uring: %s\n",
+			blkstack_errmsg());
+		unlink(path);
+		return;
+	}
+	l.bufs = aligned_alloc(4096, 32 * BS);
+	uring_run(&l, seconds / 4, &seed);	/* warm up */
+	for (unsigned int r = 0; r < rounds; r++) {
+		for (int on = 0; on < 2; on++) {
+			double iops;
+
+			if (on && trace_on(l.disk, 0, 0, dir, sizeof(dir)))
+				exit(1);
+			iops = uring_run(&l, seconds, &seed);
+			if (on) {
+				trace_off(l.disk, dir, &st);
+				dropped += st.dropped;
+			}
+			if (iops > best[on])
+				best[on] = iops;
+		}
+	}
+	printf("uring,tmpfs-4k-randread-qd32,iops_off,%.0f\n", best[0]);
+	printf("uring,tmpfs-4k-randread-qd32,iops_on,%.0f\n", best[1]);
+	printf("uring,tmpfs-4k-randread-qd32,iops_lost_pct,%.2f\n",
+	       100.0 * (best[0] - best[1]) / best[0]);
+	printf("uring,tmpfs-4k-randread-qd32,dropped,%llu\n",
+	       (unsigned long long)dropped);
+	blkstack_dev_del("bturing");
+	blk_put_disk(l.disk);
+	free(l.bufs);
+	unlink(path);
+}
+
+/* ---- drops under unlimited load ---- */
+
+struct flood {
+	struct gendisk *disk;
+	_Atomic bool stop;
+	_Atomic unsigned long ios;
+};
+
+static void *flood_fn(void *arg)
+{
+	struct flood *f = arg;
+	char *buf = malloc(BS);
+	uint64_t seed = (uint64_t)(uintptr_t)buf | 1;
+
+	while (!atomic_load(&f->stop)) {
+		sync_reads(f->disk, 64, &seed, buf);
+		atomic_fetch_add(&f->ios, 64);
+	}
+	free(buf);
+	return NULL;
+}
+
+static void bench_drops(const char *name, uint32_t buf_size, uint32_t buf_nr)
+{
+	struct flood f = { 0 };
+	struct blk_trace_stats st;
+	pthread_t th[2];
+	char dir[256];
+	uint64_t t0, total;
+	double secs;
+
+	if (blkstack_dev_add("null", "btflood", "size=1G,irqmode=0,"
+			     "submit_queues=2", &f.disk)) {
+		fprintf(stderr, "bench-blktrace: %s\n", blkstack_errmsg());
+		exit(1);
+	}
+	if (trace_on(f.disk, buf_size, buf_nr, dir, sizeof(dir)))
+		exit(1);
+	t0 = clk(CLOCK_MONOTONIC);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, flood_fn, &f);
+	usleep((useconds_t)(seconds * 1e6));
+	atomic_store(&f.stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	secs = (double)(clk(CLOCK_MONOTONIC) - t0) / 1e9;
+	trace_off(f.disk, dir, &st);
+	total = st.events + st.dropped;
+	printf("drops,%s,events_per_s,%.0f\n", name, (double)total / secs);
+	printf("drops,%s,written_events_per_s,%.0f\n", name,
+	       (double)st.events / secs);
+	printf("drops,%s,drops_per_million,%.1f\n", name,
+	       total ? 1e6 * (double)st.dropped / (double)total : 0.0);
+	blkstack_dev_del("btflood");
+	blk_put_disk(f.disk);
+}
+
+int main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+			rounds = (unsigned int)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--ios") && i + 1 < argc)
+			cost_ios = strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+			seconds = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+			trace_dir = argv[++i];
+		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+			only = argv[++i];
+		else {
+			fprintf(stderr, "usage: bench-blktrace [--rounds N] "
+				"[--ios N] [--seconds S] [--dir TMPFS_DIR] "
+				"[--only cost|uring|drops]\n");
+			return 2;
+		}
+	}
+	if (!rounds || !cost_ios || seconds <= 0) {
+		fprintf(stderr, "bench-blktrace: --rounds, --ios and --seconds "
+			"must be positive\n");
+		return 2;
+	}
+	printf("test,config,metric,value\n");
+	if (!only || !strcmp(only, "cost"))
+		bench_cost();
+	if (!only || !strcmp(only, "uring"))
+		bench_uring();
+	if (!only || !strcmp(only, "drops")) {
+		bench_drops("default-512KiBx4", 0, 0);
+		bench_drops("small-4KiBx2", 4096, 2);
+	}
+	return 0;
+}
