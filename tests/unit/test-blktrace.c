@@ -483,6 +483,75 @@ static void test_plug_merge_split_remap(void)
 	rmdir_all(dir);
 }
 
+/* ---- S, UT, R, C with an error, drv_data ---- */
+
+static void test_more_actions(void)
+{
+	struct gendisk *disk;
+	struct recs rs = { 0 };
+	struct blk_plug plug;
+	struct request *rq;
+	struct tio t;
+	const struct rec *r;
+	char dir[64];
+	uint64_t v;
+
+	test_begin("sleep, timer unplug, requeue, error, drv_data", 20);
+	tmpdir(dir, sizeof(dir));
+	/* one tag, 2 ms per I/O: the second submitter sleeps for the tag */
+	disk = test_null_add("bt8", "size=64,irqmode=2,completion_nsec=2000000,"
+			     "hw_queue_depth=1,requeue=3,badblocks=800-807");
+	MUST(disk);
+	MUST(setup_dir(disk, dir, 0) == 0);
+	MUST(blk_trace_start(disk) == 0);
+
+	tio_init(&t);
+	for (int i = 0; i < 6; i++)
+		CHECK(tio_submit(&t, disk, REQ_OP_READ, (sector_t)i * 8, buf,
+				 BLK) >= 0);
+	CHECK(tio_wait(&t, 6, 10000));
+	tio_destroy(&t);
+	CHECK(test_bio_sync(disk, REQ_OP_READ, 800, buf, BLK) != 0);
+
+	/* flushed because the thread is about to sleep: UT, not U */
+	tio_init(&t);
+	blk_start_plug(&plug);
+	CHECK(tio_submit(&t, disk, REQ_OP_READ, 1000, buf, BLK) >= 0);
+	blk_flush_plug(&plug, true);
+	blk_finish_plug(&plug);
+	CHECK(tio_wait(&t, 1, 5000));
+	tio_destroy(&t);
+
+	rq = blk_mq_alloc_request(disk->queue, REQ_OP_DRV_IN, 0);
+	if (CHECK(rq)) {
+		blk_add_driver_data(rq, "drvdata!", 8);
+		blk_mq_free_request(rq);
+	}
+	CHECK(blk_trace_teardown(disk) == 0);
+
+	recs_read_dir(&rs, dir, "bt8");
+	check_sequences(&rs);
+	CHECK_MSG(recs_count(&rs, __BLK_TA_SLEEPRQ) > 0, "S");
+	CHECK_MSG(recs_count(&rs, __BLK_TA_REQUEUE) > 0, "R");
+	r = recs_find(&rs, __BLK_TA_UNPLUG_TIMER, 0);
+	if (CHECK_MSG(r, "UT")) {
+		memcpy(&v, r->pdu, 8);
+		CHECK_EQ_U64(__builtin_bswap64(v), 1);
+	}
+	r = recs_find(&rs, __BLK_TA_COMPLETE, 800);
+	if (CHECK_MSG(r, "C at 800"))
+		CHECK_EQ_INT((int16_t)r->t.error, -EIO);
+	r = recs_find(&rs, __BLK_TA_DRV_DATA, 0);
+	if (CHECK_MSG(r, "drv_data")) {
+		CHECK(r->t.pdu_len == 8 && !memcmp(r->pdu, "drvdata!", 8));
+		CHECK(r->t.action & BLK_TC_ACT(BLK_TC_PC));
+		CHECK(r->t.action & BLK_TC_ACT(BLK_TC_DRV_DATA));
+	}
+	recs_free(&rs);
+	test_dev_del(disk);
+	rmdir_all(dir);
+}
+
 /* ---- drops ---- */
 
 static uint64_t run_load(struct gendisk *disk, uint32_t buf_size,
@@ -797,6 +866,7 @@ int main(void)
 	test_categories();
 	test_filters();
 	test_plug_merge_split_remap();
+	test_more_actions();
 	test_drops();
 	test_stream_live_stats();
 	test_control_orders();
