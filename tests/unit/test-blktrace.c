@@ -502,6 +502,8 @@ static void test_more_actions(void)
 	disk = test_null_add("bt8", "size=64,irqmode=2,completion_nsec=2000000,"
 			     "hw_queue_depth=1,requeue=3,badblocks=800-807");
 	MUST(disk);
+	/* no scheduler: requests come straight from the one driver tag */
+	CHECK(test_attr_store(disk, "scheduler", "none") == 0);
 	MUST(setup_dir(disk, dir, 0) == 0);
 	MUST(blk_trace_start(disk) == 0);
 
