@@ -1175,7 +1175,8 @@ static void uring_init_set(struct uring_dev *ud)
 	set->queue_depth = ud->p.depth;
 	set->cmd_size = sizeof(struct uring_cmd);
 	set->driver_data = ud;
-	set->flags = BLK_MQ_F_SHOULD_MERGE;
+	/* as loop: the file system or device below schedules already */
+	set->flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_NO_SCHED_BY_DEFAULT;
 }
 
 static _Atomic unsigned int uring_index;
