@@ -27,14 +27,14 @@
 #include <blkstack/blkdev.h>
 #include <blkstack/blktrace.h>
 
-#define BS		4096
-#define DEV_SECTORS	(1ULL << 21)	/* 1 GiB */
+#define BS 4096
+#define DEV_SECTORS (1ULL << 21) /* 1 GiB */
 
 static const char *trace_dir = "/dev/shm";
 static unsigned int rounds = 5;
 static unsigned long cost_ios = 200000;
 static double seconds = 2.0;
-static const char *only;	/* cost, uring or drops; NULL = all */
+static const char *only; /* cost, uring or drops; NULL = all */
 
 static uint64_t clk(clockid_t id)
 {
@@ -111,13 +111,13 @@ static void sync_reads(struct gendisk *disk, unsigned long n, uint64_t *seed,
 static void bench_cost(void)
 {
 	/* 64 sub-buffers holding twice a round's events (64 bytes each) */
-	uint32_t cost_buf_size = (uint32_t)min_u64(4ULL << 20,
-			max_u64(1ULL << 20, cost_ios * 4 * 64 * 2 / 64));
+	uint32_t cost_buf_size = (uint32_t)min_u64(
+		4ULL << 20, max_u64(1ULL << 20, cost_ios * 4 * 64 * 2 / 64));
 	static char buf[BS];
 	struct gendisk *disk;
 	struct blk_trace_stats st;
-	uint64_t seed = 88172645463325252ULL, best[2] = { UINT64_MAX,
-							  UINT64_MAX };
+	uint64_t seed = 88172645463325252ULL,
+		 best[2] = { UINT64_MAX, UINT64_MAX };
 	uint64_t best_proc[2] = { UINT64_MAX, UINT64_MAX }, events = 0;
 	uint64_t dropped = 0;
 	char dir[256];
@@ -127,7 +127,7 @@ static void bench_cost(void)
 		exit(1);
 	}
 	blk_queue_attr_store(disk, "scheduler", "none");
-	sync_reads(disk, cost_ios / 4, &seed, buf);	/* warm up */
+	sync_reads(disk, cost_ios / 4, &seed, buf); /* warm up */
 	for (unsigned int r = 0; r < rounds; r++) {
 		for (int on = 0; on < 2; on++) {
 			uint64_t t0, p0, t, p;
@@ -137,8 +137,8 @@ static void bench_cost(void)
 			 * CPU on a loaded machine, and a dropped event costs
 			 * less than a recorded one.
 			 */
-			if (on && trace_on(disk, cost_buf_size, 64, dir,
-					   sizeof(dir)))
+			if (on &&
+			    trace_on(disk, cost_buf_size, 64, dir, sizeof(dir)))
 				exit(1);
 			/* steady state: the first event maps the ring */
 			sync_reads(disk, 1, &seed, buf);
@@ -146,7 +146,7 @@ static void bench_cost(void)
 			p0 = clk(CLOCK_PROCESS_CPUTIME_ID);
 			sync_reads(disk, cost_ios, &seed, buf);
 			if (on) {
-				blk_trace_stop(disk);	/* reader's work */
+				blk_trace_stop(disk); /* reader's work */
 				trace_off(disk, dir, &st);
 				events = st.events + st.dropped;
 				dropped += st.dropped;
@@ -169,14 +169,19 @@ static void bench_cost(void)
 		printf("cost,null-irqmode0-4k-randread,events_per_io,%.2f\n",
 		       per_io);
 		printf("cost,null-irqmode0-4k-randread,submitter_ns_per_io_off,"
-		       "%.1f\n", off_ns);
+		       "%.1f\n",
+		       off_ns);
 		printf("cost,null-irqmode0-4k-randread,submitter_ns_per_io_on,"
-		       "%.1f\n", on_ns);
+		       "%.1f\n",
+		       on_ns);
 		printf("cost,null-irqmode0-4k-randread,submitter_ns_per_event,"
-		       "%.1f\n", (on_ns - off_ns) / per_io);
+		       "%.1f\n",
+		       (on_ns - off_ns) / per_io);
 		printf("cost,null-irqmode0-4k-randread,process_ns_per_event,"
-		       "%.1f\n", (pon - poff) / per_io);
-		printf("cost,null-irqmode0-4k-randread,drops_per_million,%.1f\n",
+		       "%.1f\n",
+		       (pon - poff) / per_io);
+		printf("cost,null-irqmode0-4k-randread,drops_per_million,%."
+		       "1f\n",
 		       1e6 * (double)dropped / (double)(events * rounds));
 	}
 	blkstack_dev_del("btcost");
@@ -253,7 +258,7 @@ static void bench_uring(void)
 		return;
 	}
 	l.bufs = aligned_alloc(4096, 32 * BS);
-	uring_run(&l, seconds / 4, &seed);	/* warm up */
+	uring_run(&l, seconds / 4, &seed); /* warm up */
 	for (unsigned int r = 0; r < rounds; r++) {
 		for (int on = 0; on < 2; on++) {
 			double iops;
@@ -312,8 +317,10 @@ static void bench_drops(const char *name, uint32_t buf_size, uint32_t buf_nr)
 	uint64_t t0, total;
 	double secs;
 
-	if (blkstack_dev_add("null", "btflood", "size=1G,irqmode=0,"
-			     "submit_queues=2", &f.disk)) {
+	if (blkstack_dev_add("null", "btflood",
+			     "size=1G,irqmode=0,"
+			     "submit_queues=2",
+			     &f.disk)) {
 		fprintf(stderr, "bench-blktrace: %s\n", blkstack_errmsg());
 		exit(1);
 	}
@@ -352,7 +359,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
 			only = argv[++i];
 		else {
-			fprintf(stderr, "usage: bench-blktrace [--rounds N] "
+			fprintf(stderr,
+				"usage: bench-blktrace [--rounds N] "
 				"[--ios N] [--seconds S] [--dir TMPFS_DIR] "
 				"[--only cost|uring|drops]\n");
 			return 2;
@@ -360,7 +368,7 @@ int main(int argc, char **argv)
 	}
 	if (!rounds || !cost_ios || seconds <= 0) {
 		fprintf(stderr, "bench-blktrace: --rounds, --ios and --seconds "
-			"must be positive\n");
+				"must be positive\n");
 		return 2;
 	}
 	printf("test,config,metric,value\n");

@@ -15,8 +15,7 @@
 #include "blk.h"
 
 /* Out of line, in blktrace.c: called only while a trace is set up. */
-void blk_add_trace_bio(struct request_queue *q, struct bio *bio,
-		       uint32_t what);
+void blk_add_trace_bio(struct request_queue *q, struct bio *bio, uint32_t what);
 void blk_add_trace_bio_queue(struct request_queue *q, struct bio *bio);
 void blk_add_trace_sleeprq(struct request_queue *q, blk_opf_t opf);
 void blk_add_trace_plug(struct request_queue *q);

@@ -56,22 +56,14 @@ static void bt_fill_rwbs(char *rwbs, uint32_t action, uint32_t bytes)
 }
 
 static const char *const bt_act_names[] = {
-	[__BLK_TA_QUEUE] = "Q",
-	[__BLK_TA_BACKMERGE] = "M",
-	[__BLK_TA_FRONTMERGE] = "F",
-	[__BLK_TA_GETRQ] = "G",
-	[__BLK_TA_SLEEPRQ] = "S",
-	[__BLK_TA_REQUEUE] = "R",
-	[__BLK_TA_ISSUE] = "D",
-	[__BLK_TA_COMPLETE] = "C",
-	[__BLK_TA_PLUG] = "P",
-	[__BLK_TA_UNPLUG_IO] = "U",
-	[__BLK_TA_UNPLUG_TIMER] = "UT",
-	[__BLK_TA_INSERT] = "I",
-	[__BLK_TA_SPLIT] = "X",
-	[__BLK_TA_BOUNCE] = "B",
-	[__BLK_TA_REMAP] = "A",
-	[__BLK_TA_ABORT] = "T",
+	[__BLK_TA_QUEUE] = "Q",		[__BLK_TA_BACKMERGE] = "M",
+	[__BLK_TA_FRONTMERGE] = "F",	[__BLK_TA_GETRQ] = "G",
+	[__BLK_TA_SLEEPRQ] = "S",	[__BLK_TA_REQUEUE] = "R",
+	[__BLK_TA_ISSUE] = "D",		[__BLK_TA_COMPLETE] = "C",
+	[__BLK_TA_PLUG] = "P",		[__BLK_TA_UNPLUG_IO] = "U",
+	[__BLK_TA_UNPLUG_TIMER] = "UT", [__BLK_TA_INSERT] = "I",
+	[__BLK_TA_SPLIT] = "X",		[__BLK_TA_BOUNCE] = "B",
+	[__BLK_TA_REMAP] = "A",		[__BLK_TA_ABORT] = "T",
 	[__BLK_TA_DRV_DATA] = "DD",
 };
 
@@ -99,12 +91,14 @@ static int bt_format_detail(const struct blk_io_trace *t, const void *pdu,
 	case __BLK_TA_UNPLUG_IO:
 	case __BLK_TA_UNPLUG_TIMER:
 		return snprintf(buf, len, "[%s] %llu", comm,
-				t->pdu_len >= 8 ?
-				(unsigned long long)bt_pdu_u64(pdu) : 0ULL);
+				t->pdu_len >= 8
+					? (unsigned long long)bt_pdu_u64(pdu)
+					: 0ULL);
 	case __BLK_TA_SPLIT:
 		return snprintf(buf, len, "%llu / %llu [%s]", sector,
-				t->pdu_len >= 8 ?
-				(unsigned long long)bt_pdu_u64(pdu) : 0ULL,
+				t->pdu_len >= 8
+					? (unsigned long long)bt_pdu_u64(pdu)
+					: 0ULL,
 				comm);
 	case __BLK_TA_REMAP:
 		if (t->pdu_len < sizeof(r))
@@ -137,20 +131,23 @@ int bt_format_event(const struct blk_trace *bt, const struct blk_io_trace *t,
 	if (t->action & BLK_TC_ACT(BLK_TC_NOTIFY)) {
 		if (act != __BLK_TN_MESSAGE)
 			return 0;
-		n = snprintf(buf, len, "%3u,%-3u %2u %8u %5u.%09u %5u  m   N "
-			     "%.*s", t->device >> 20, t->device & 0xfffff,
-			     t->cpu, t->sequence,
+		n = snprintf(buf, len,
+			     "%3u,%-3u %2u %8u %5u.%09u %5u  m   N "
+			     "%.*s",
+			     t->device >> 20, t->device & 0xfffff, t->cpu,
+			     t->sequence,
 			     (unsigned int)(t->time / 1000000000ULL),
 			     (unsigned int)(t->time % 1000000000ULL), t->pid,
 			     (int)t->pdu_len, (const char *)pdu);
 		return n;
 	}
-	name = act < ARRAY_SIZE(bt_act_names) && bt_act_names[act] ?
-	       bt_act_names[act] : "?";
+	name = act < ARRAY_SIZE(bt_act_names) && bt_act_names[act]
+		       ? bt_act_names[act]
+		       : "?";
 	bt_fill_rwbs(rwbs, t->action, t->bytes);
 	n = snprintf(buf, len, "%3u,%-3u %2u %8u %5u.%09u %5u %2s %3s ",
-		     t->device >> 20, t->device & 0xfffff, t->cpu,
-		     t->sequence, (unsigned int)(t->time / 1000000000ULL),
+		     t->device >> 20, t->device & 0xfffff, t->cpu, t->sequence,
+		     (unsigned int)(t->time / 1000000000ULL),
 		     (unsigned int)(t->time % 1000000000ULL), t->pid, name,
 		     rwbs);
 	if (n < 0 || (size_t)n >= len)

@@ -22,11 +22,11 @@ enum {
 	Blktrace_stopped,
 };
 
-#define BT_PDU_MAX	28
+#define BT_PDU_MAX 28
 
 /* One event as a producer records it: 64 bytes, one ring entry. */
 struct bt_event {
-	uint64_t time;		/* ns since trace start */
+	uint64_t time; /* ns since trace start */
 	uint64_t sector;
 	uint32_t bytes;
 	uint32_t action;
@@ -45,15 +45,15 @@ struct bt_event {
  */
 struct bt_ring {
 	struct {
-		_Atomic uint64_t head;		/* next entry to write */
+		_Atomic uint64_t head; /* next entry to write */
 		uint64_t cached_tail;
 		_Atomic uint64_t dropped;
-		pthread_spinlock_t lock;	/* shared slot only */
+		pthread_spinlock_t lock; /* shared slot only */
 	} ____cacheline_aligned;
-	_Atomic uint64_t tail ____cacheline_aligned;	/* next to read */
+	_Atomic uint64_t tail ____cacheline_aligned; /* next to read */
 	uint64_t mask;
-	uint64_t kick_mask;	/* wake the reader every quarter ring */
-	void *map;		/* the mapping holding this ring */
+	uint64_t kick_mask; /* wake the reader every quarter ring */
+	void *map; /* the mapping holding this ring */
 	size_t map_len;
 	struct bt_event ev[];
 };
@@ -64,7 +64,7 @@ struct bt_io;
 struct bt_comm {
 	uint32_t pid;
 	char comm[16];
-	bool noted;		/* process notify written */
+	bool noted; /* process notify written */
 };
 
 struct blk_trace {
@@ -74,9 +74,9 @@ struct blk_trace {
 	_Atomic uint64_t start_lba;
 	_Atomic uint64_t end_lba;
 	_Atomic uint32_t pid;
-	uint32_t dev;			/* major << 20 | minor */
-	uint64_t gen;			/* unique per trace, for caches */
-	uint64_t start_ns;		/* clock_ns() at setup: time 0 */
+	uint32_t dev; /* major << 20 | minor */
+	uint64_t gen; /* unique per trace, for caches */
+	uint64_t start_ns; /* clock_ns() at setup: time 0 */
 	struct gendisk *disk;
 	char name[32];
 	uint64_t ring_entries;
@@ -93,13 +93,13 @@ struct blk_trace {
 	bool consumer_started;
 	pthread_mutex_t cons_lock;
 	pthread_cond_t cons_wake;
-	pthread_cond_t cons_done;	/* a drain pass finished */
+	pthread_cond_t cons_done; /* a drain pass finished */
 	bool cons_stop;
-	uint64_t flush_req, flush_done;	/* drain-everything requests */
-	struct bt_event *pend;		/* drained, not yet written */
+	uint64_t flush_req, flush_done; /* drain-everything requests */
+	struct bt_event *pend; /* drained, not yet written */
 	size_t nr_pend, max_pend;
-	uint64_t last_time[BLK_MAX_CPUS];	/* per-CPU order kept */
-	uint32_t noted[64];		/* pids named already, by pid % 64 */
+	uint64_t last_time[BLK_MAX_CPUS]; /* per-CPU order kept */
+	uint32_t noted[64]; /* pids named already, by pid % 64 */
 	uint32_t sequence[BLK_MAX_CPUS];
 	unsigned int max_cpu_seen;
 
@@ -107,7 +107,7 @@ struct blk_trace {
 	char *dir;
 	FILE *cpu_files[BLK_MAX_CPUS];
 	int out_fd;
-	blk_trace_live_fn *live;	/* fixed at setup */
+	blk_trace_live_fn *live; /* fixed at setup */
 	void *live_arg;
 
 	/* messages from the control path, written by the consumer */
@@ -119,16 +119,15 @@ struct blk_trace {
 	/* statistics (consumer only writes; readers take stats_lock) */
 	pthread_mutex_t stats_lock;
 	struct blk_trace_stats stats;
-	struct rb_root io_tree;		/* queued I/Os by start sector */
+	struct rb_root io_tree; /* queued I/Os by start sector */
 	struct bt_io *io_free;
-	int output_error;		/* first write error, -errno */
+	int output_error; /* first write error, -errno */
 };
 
 /* blktrace.c */
-void __blk_add_trace(struct blk_trace *bt, sector_t sector,
-		     unsigned int bytes, blk_opf_t opf, uint32_t what,
-		     int error, const void *pdu, unsigned int pdu_len,
-		     const struct io_context *ioc);
+void __blk_add_trace(struct blk_trace *bt, sector_t sector, unsigned int bytes,
+		     blk_opf_t opf, uint32_t what, int error, const void *pdu,
+		     unsigned int pdu_len, const struct io_context *ioc);
 uint64_t bt_now(const struct blk_trace *bt);
 /* the control lock both paths take, and the sysfs path's operations */
 void bt_ctl_lock_take(void);
@@ -151,8 +150,7 @@ void bt_queue_note(struct blk_trace *bt, uint32_t action, uint32_t pid,
 
 /* blktrace-fmt.c */
 int bt_format_event(const struct blk_trace *bt, const struct blk_io_trace *t,
-		    const void *pdu, const char *comm, char *buf,
-		    size_t len);
+		    const void *pdu, const char *comm, char *buf, size_t len);
 void bt_stats_account(struct blk_trace *bt, const struct bt_event *ev);
 void bt_stats_free(struct blk_trace *bt);
 const char *bt_comm_of(struct blk_trace *bt, uint32_t pid);

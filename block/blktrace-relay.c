@@ -28,12 +28,12 @@
 #include "blktrace-priv.h"
 #include "lib/clock.h"
 
-#define BT_DRAIN_MS	10
-#define BT_HORIZON_NS	(5 * NSEC_PER_MSEC)
+#define BT_DRAIN_MS 10
+#define BT_HORIZON_NS (5 * NSEC_PER_MSEC)
 
 /* ---- rings ---- */
 
-#define BT_HUGE_PAGE	(2UL << 20)
+#define BT_HUGE_PAGE (2UL << 20)
 
 /*
  * Ring memory is mapped on 2 MiB boundaries, asked to be huge pages and
@@ -44,7 +44,8 @@
 static struct bt_ring *bt_ring_map(uint64_t entries)
 {
 	size_t len = ALIGN_UP(sizeof(struct bt_ring) +
-			      entries * sizeof(struct bt_event), BT_HUGE_PAGE);
+				      entries * sizeof(struct bt_event),
+			      BT_HUGE_PAGE);
 	char *map, *ring;
 
 	map = mmap(NULL, len + BT_HUGE_PAGE, PROT_READ | PROT_WRITE,
@@ -74,8 +75,9 @@ struct bt_ring *bt_ring_alloc(struct blk_trace *bt, int slot)
 		r = bt_ring_map(bt->ring_entries);
 		if (r) {
 			r->mask = bt->ring_entries - 1;
-			r->kick_mask = bt->ring_entries >= 4 ?
-				       bt->ring_entries / 4 - 1 : 0;
+			r->kick_mask = bt->ring_entries >= 4
+					       ? bt->ring_entries / 4 - 1
+					       : 0;
 			pthread_spin_init(&r->lock, PTHREAD_PROCESS_PRIVATE);
 			atomic_store_explicit(&bt->rings[slot], r,
 					      memory_order_release);
@@ -140,8 +142,10 @@ int bt_output_open(struct blk_trace *bt)
 	if (!bt->dir)
 		return 0;
 	if (mkdir(bt->dir, 0755) && errno != EEXIST)
-		return blk_err(-errno, "blktrace: cannot create directory "
-			       "%s: %s", bt->dir, strerror(errno));
+		return blk_err(-errno,
+			       "blktrace: cannot create directory "
+			       "%s: %s",
+			       bt->dir, strerror(errno));
 	for (unsigned int cpu = 0; cpu < n && cpu < BLK_MAX_CPUS; cpu++) {
 		ret = bt_open_cpu_file(bt, cpu);
 		if (ret)
@@ -264,9 +268,8 @@ static void bt_emit_live(struct blk_trace *bt, const struct blk_io_trace *t,
 {
 	char line[512];
 
-	if (bt->live &&
-	    bt_format_event(bt, t, pdu, bt_comm_of(bt, t->pid), line,
-			    sizeof(line)) > 0)
+	if (bt->live && bt_format_event(bt, t, pdu, bt_comm_of(bt, t->pid),
+					line, sizeof(line)) > 0)
 		bt->live(bt->live_arg, line);
 }
 
@@ -305,7 +308,7 @@ void bt_queue_note(struct blk_trace *bt, uint32_t action, uint32_t pid,
 	if (bt->nr_msgs == bt->max_msgs) {
 		unsigned int n = bt->max_msgs ? bt->max_msgs * 2 : 8;
 		struct bt_event *m = realloc(bt->msgs, n * sizeof(*m));
-		char (*tx)[BLK_TN_MAX_MSG];
+		char(*tx)[BLK_TN_MAX_MSG];
 
 		if (m)
 			bt->msgs = m;
@@ -410,8 +413,9 @@ static void bt_notes_consumed(struct blk_trace *bt, unsigned int n)
 static void bt_drain(struct blk_trace *bt, bool all)
 {
 	uint64_t now = bt_now(bt);
-	uint64_t limit = all ? UINT64_MAX :
-			 now > BT_HORIZON_NS ? now - BT_HORIZON_NS : 0;
+	uint64_t limit = all		       ? UINT64_MAX
+			 : now > BT_HORIZON_NS ? now - BT_HORIZON_NS
+					       : 0;
 	unsigned int m = 0;
 	size_t i, kept = 0;
 
@@ -491,8 +495,10 @@ int bt_consumer_start(struct blk_trace *bt)
 	int ret = pthread_create(&bt->consumer, NULL, bt_consumer_fn, bt);
 
 	if (ret)
-		return blk_err(-ret, "blktrace: cannot start the reader "
-			       "thread: %s", strerror(ret));
+		return blk_err(-ret,
+			       "blktrace: cannot start the reader "
+			       "thread: %s",
+			       strerror(ret));
 	bt->consumer_started = true;
 	return 0;
 }

@@ -22,8 +22,8 @@
 struct bt_io {
 	struct rb_node node;
 	uint64_t sector;
-	uint64_t len;			/* sectors */
-	uint64_t q, g, i, d;		/* event times; g, i, d 0 = not yet */
+	uint64_t len; /* sectors */
+	uint64_t q, g, i, d; /* event times; g, i, d 0 = not yet */
 	bool has_g, has_i, has_d;
 };
 
@@ -61,7 +61,7 @@ static void bt_io_queue(struct blk_trace *bt, const struct bt_event *ev)
 		else if (ev->sector > io->sector)
 			link = &(*link)->rb_right;
 		else
-			return;		/* that start is taken: untracked */
+			return; /* that start is taken: untracked */
 	}
 	io = bt->io_free;
 	if (io)
@@ -118,8 +118,8 @@ static struct rb_node *bt_io_first_from(struct blk_trace *bt, uint64_t sector)
 	return best;
 }
 
-typedef void (bt_io_fn)(struct blk_trace *bt, struct bt_io *io,
-			const struct bt_event *ev);
+typedef void(bt_io_fn)(struct blk_trace *bt, struct bt_io *io,
+		       const struct bt_event *ev);
 
 /* @fn for each I/O wholly inside @ev's range (it may release the I/O). */
 static void bt_io_for_range(struct blk_trace *bt, const struct bt_event *ev,
@@ -202,7 +202,7 @@ void bt_stats_account(struct blk_trace *bt, const struct bt_event *ev)
 		bt_io_for_range(bt, ev, bt_on_requeue);
 		break;
 	case __BLK_TA_COMPLETE:
-		if (ev->bytes)	/* btt skips empty completions */
+		if (ev->bytes) /* btt skips empty completions */
 			bt_io_for_range(bt, ev, bt_on_complete);
 		break;
 	}
@@ -227,10 +227,8 @@ void bt_stats_free(struct blk_trace *bt)
 /* ---- reporting ---- */
 
 static const char *const bt_stage_names[] = {
-	[BLK_TRACE_Q2G] = "Q2G",
-	[BLK_TRACE_G2I] = "G2I",
-	[BLK_TRACE_I2D] = "I2D",
-	[BLK_TRACE_D2C] = "D2C",
+	[BLK_TRACE_Q2G] = "Q2G", [BLK_TRACE_G2I] = "G2I",
+	[BLK_TRACE_I2D] = "I2D", [BLK_TRACE_D2C] = "D2C",
 	[BLK_TRACE_Q2C] = "Q2C",
 };
 
@@ -262,7 +260,7 @@ static double bt_mean(const struct blk_trace_stage_stats *st)
 void blk_trace_stats_show(const struct blk_trace_stats *st, FILE *out)
 {
 	fprintf(out, "ALL           MIN           AVG           MAX"
-		"           N       p99<=\n");
+		     "           N       p99<=\n");
 	for (int s = 0; s < BLK_TRACE_NR_STAGES; s++) {
 		const struct blk_trace_stage_stats *x = &st->stage[s];
 
@@ -279,15 +277,19 @@ void blk_trace_stats_show(const struct blk_trace_stats *st, FILE *out)
 
 void blk_trace_stats_json(const struct blk_trace_stats *st, FILE *out)
 {
-	fprintf(out, "{\"state\": %d, \"events\": %llu, \"dropped\": %llu, "
-		"\"stages\": {", st->state, (unsigned long long)st->events,
+	fprintf(out,
+		"{\"state\": %d, \"events\": %llu, \"dropped\": %llu, "
+		"\"stages\": {",
+		st->state, (unsigned long long)st->events,
 		(unsigned long long)st->dropped);
 	for (int s = 0; s < BLK_TRACE_NR_STAGES; s++) {
 		const struct blk_trace_stage_stats *x = &st->stage[s];
 
-		fprintf(out, "%s\"%s\": {\"n\": %llu, \"min_ns\": %llu, "
+		fprintf(out,
+			"%s\"%s\": {\"n\": %llu, \"min_ns\": %llu, "
 			"\"avg_ns\": %.1f, \"max_ns\": %llu, \"p50_ns\": %llu, "
-			"\"p99_ns\": %llu}", s ? ", " : "", bt_stage_names[s],
+			"\"p99_ns\": %llu}",
+			s ? ", " : "", bt_stage_names[s],
 			(unsigned long long)x->count,
 			(unsigned long long)x->min_ns, bt_mean(x),
 			(unsigned long long)x->max_ns,

@@ -19,18 +19,27 @@ static const struct {
 	const char *name;
 	uint16_t mask;
 } bt_cat_names[] = {
-	{ "read", BLK_TC_READ },	{ "write", BLK_TC_WRITE },
-	{ "flush", BLK_TC_FLUSH },	{ "sync", BLK_TC_SYNC },
-	{ "queue", BLK_TC_QUEUE },	{ "requeue", BLK_TC_REQUEUE },
-	{ "issue", BLK_TC_ISSUE },	{ "complete", BLK_TC_COMPLETE },
-	{ "fs", BLK_TC_FS },		{ "pc", BLK_TC_PC },
-	{ "notify", BLK_TC_NOTIFY },	{ "ahead", BLK_TC_AHEAD },
-	{ "meta", BLK_TC_META },	{ "discard", BLK_TC_DISCARD },
-	{ "drv_data", BLK_TC_DRV_DATA }, { "fua", BLK_TC_FUA },
+	{ "read", BLK_TC_READ },
+	{ "write", BLK_TC_WRITE },
+	{ "flush", BLK_TC_FLUSH },
+	{ "sync", BLK_TC_SYNC },
+	{ "queue", BLK_TC_QUEUE },
+	{ "requeue", BLK_TC_REQUEUE },
+	{ "issue", BLK_TC_ISSUE },
+	{ "complete", BLK_TC_COMPLETE },
+	{ "fs", BLK_TC_FS },
+	{ "pc", BLK_TC_PC },
+	{ "notify", BLK_TC_NOTIFY },
+	{ "ahead", BLK_TC_AHEAD },
+	{ "meta", BLK_TC_META },
+	{ "discard", BLK_TC_DISCARD },
+	{ "drv_data", BLK_TC_DRV_DATA },
+	{ "fua", BLK_TC_FUA },
 };
 
-#define BT_CAT_LIST "read write flush sync queue requeue issue complete fs " \
-		    "pc notify ahead meta discard drv_data fua all"
+#define BT_CAT_LIST                                              \
+	"read write flush sync queue requeue issue complete fs " \
+	"pc notify ahead meta discard drv_data fua all"
 
 static int bt_word2mask(const char *w, size_t n, uint16_t *mask)
 {
@@ -44,9 +53,10 @@ static int bt_word2mask(const char *w, size_t n, uint16_t *mask)
 			*mask |= bt_cat_names[i].mask;
 			return 0;
 		}
-	return blk_err(-EINVAL, "act_mask: unknown category '%.*s'; valid: "
-		       BT_CAT_LIST " (comma-separated) or a number", (int)n,
-		       w);
+	return blk_err(-EINVAL,
+		       "act_mask: unknown category '%.*s'; valid: " BT_CAT_LIST
+		       " (comma-separated) or a number",
+		       (int)n, w);
 }
 
 int blk_trace_str2mask(const char *str, uint16_t *mask)
@@ -59,8 +69,10 @@ int blk_trace_str2mask(const char *str, uint16_t *mask)
 	v = strtoul(str, &end, 0);
 	if (end != str && (*end == '\0' || *end == '\n')) {
 		if (v > 0xffff)
-			return blk_err(-EINVAL, "act_mask %lu: valid numbers "
-				       "are 0..0xffff", v);
+			return blk_err(-EINVAL,
+				       "act_mask %lu: valid numbers "
+				       "are 0..0xffff",
+				       v);
 		*mask = (uint16_t)v;
 		return 0;
 	}
@@ -97,8 +109,14 @@ void blk_trace_mask2str(uint16_t mask, char *buf, size_t len)
 
 /* ---- attributes ---- */
 
-enum { BT_ATTR_ENABLE, BT_ATTR_ACT_MASK, BT_ATTR_START_LBA,
-       BT_ATTR_END_LBA, BT_ATTR_PID, BT_NR_ATTRS };
+enum {
+	BT_ATTR_ENABLE,
+	BT_ATTR_ACT_MASK,
+	BT_ATTR_START_LBA,
+	BT_ATTR_END_LBA,
+	BT_ATTR_PID,
+	BT_NR_ATTRS
+};
 
 static const char *const bt_attr_names[] = {
 	"enable", "act_mask", "start_lba", "end_lba", "pid",
@@ -109,9 +127,11 @@ static int bt_attr_index(const char *attr)
 	for (int i = 0; i < BT_NR_ATTRS; i++)
 		if (!strcmp(attr, bt_attr_names[i]))
 			return i;
-	return blk_err(-ENOENT, "no attribute 'trace/%s'; valid: trace/enable "
+	return blk_err(-ENOENT,
+		       "no attribute 'trace/%s'; valid: trace/enable "
 		       "trace/act_mask trace/start_lba trace/end_lba "
-		       "trace/pid", attr);
+		       "trace/pid",
+		       attr);
 }
 
 ssize_t blk_trace_attr_show(struct request_queue *q, const char *attr,
@@ -135,11 +155,11 @@ ssize_t blk_trace_attr_show(struct request_queue *q, const char *attr,
 				   sizeof(mask));
 		n = snprintf(buf, len, "%s\n", mask);
 	} else if (idx == BT_ATTR_START_LBA)
-		n = snprintf(buf, len, "%llu\n", (unsigned long long)
-			     atomic_load(&bt->start_lba));
+		n = snprintf(buf, len, "%llu\n",
+			     (unsigned long long)atomic_load(&bt->start_lba));
 	else if (idx == BT_ATTR_END_LBA)
-		n = snprintf(buf, len, "%llu\n", (unsigned long long)
-			     atomic_load(&bt->end_lba));
+		n = snprintf(buf, len, "%llu\n",
+			     (unsigned long long)atomic_load(&bt->end_lba));
 	else
 		n = snprintf(buf, len, "%u\n", atomic_load(&bt->pid));
 	bt_ctl_lock_drop();
@@ -157,8 +177,10 @@ static int bt_parse_u64(const char *attr, const char *val, uint64_t max,
 	while (*end == '\n' || *end == ' ')
 		end++;
 	if (errno || end == val || *end || *val == '-' || v > max)
-		return blk_err(-EINVAL, "trace/%s: '%s' is not a number in "
-			       "0..%llu", attr, val, (unsigned long long)max);
+		return blk_err(-EINVAL,
+			       "trace/%s: '%s' is not a number in "
+			       "0..%llu",
+			       attr, val, (unsigned long long)max);
 	*out = v;
 	return 0;
 }
@@ -236,7 +258,10 @@ out:
 /* ---- debug dump ---- */
 
 static const char *const bt_state_names[] = {
-	"none", "setup", "running", "stopped",
+	"none",
+	"setup",
+	"running",
+	"stopped",
 };
 
 void blk_trace_debug_dump(struct request_queue *q, FILE *out)
@@ -249,9 +274,11 @@ void blk_trace_debug_dump(struct request_queue *q, FILE *out)
 	if (blk_trace_get_stats(q->disk, &st))
 		return;
 	blk_trace_mask2str(st.act_mask, mask, sizeof(mask));
-	fprintf(out, "trace: state=%s act_mask=%s start_lba=%llu "
-		"end_lba=%llu pid=%u\n", bt_state_names[st.state & 3],
-		st.state ? mask : "-", (unsigned long long)st.start_lba,
+	fprintf(out,
+		"trace: state=%s act_mask=%s start_lba=%llu "
+		"end_lba=%llu pid=%u\n",
+		bt_state_names[st.state & 3], st.state ? mask : "-",
+		(unsigned long long)st.start_lba,
 		(unsigned long long)st.end_lba, st.pid);
 	blk_trace_stats_show(&st, out);
 }

@@ -42,7 +42,7 @@ struct bt_reader {
 
 static struct bt_reader bt_readers[THREAD_SLOTS];
 static _Atomic long bt_shared_readers ____cacheline_aligned;
-static bool bt_membarrier;	/* set before any trace is published */
+static bool bt_membarrier; /* set before any trace is published */
 static pthread_once_t bt_once = PTHREAD_ONCE_INIT;
 /* all control operations, both paths */
 static pthread_mutex_t bt_ctl_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -59,8 +59,8 @@ static inline struct blk_trace *bt_read_lock(struct request_queue *q,
 {
 	if (likely(!ts->shared)) {
 		_Atomic unsigned long *seq = &bt_readers[ts->slot].seq;
-		unsigned long s = atomic_load_explicit(seq,
-						       memory_order_relaxed);
+		unsigned long s =
+			atomic_load_explicit(seq, memory_order_relaxed);
 
 		if (likely(bt_membarrier)) {
 			/* the drainer's membarrier orders store and load */
@@ -80,9 +80,10 @@ static inline void bt_read_unlock(struct thread_slot *ts)
 	if (likely(!ts->shared)) {
 		_Atomic unsigned long *seq = &bt_readers[ts->slot].seq;
 
-		atomic_store_explicit(seq, atomic_load_explicit(seq,
-					memory_order_relaxed) + 1,
-				      memory_order_release);
+		atomic_store_explicit(
+			seq,
+			atomic_load_explicit(seq, memory_order_relaxed) + 1,
+			memory_order_release);
 	} else {
 		atomic_fetch_sub_explicit(&bt_shared_readers, 1,
 					  memory_order_release);
@@ -100,7 +101,8 @@ static void bt_synchronize(void)
 	unsigned long snap[THREAD_SLOTS];
 
 	if (bt_membarrier)
-		syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+		syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0,
+			0);
 	smp_mb();
 	for (int i = 0; i < THREAD_SLOTS; i++)
 		snap[i] = atomic_load_explicit(&bt_readers[i].seq,
@@ -153,7 +155,7 @@ out:
 }
 
 /* The last few (trace, pid) this thread announced: the common case. */
-#define BT_SEEN	4
+#define BT_SEEN 4
 static _Thread_local struct {
 	uint64_t gen;
 	uint32_t pid;
@@ -190,8 +192,8 @@ static inline struct bt_event *bt_reserve(struct bt_ring *r)
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
 
 	if (unlikely(head - r->cached_tail > r->mask)) {
-		r->cached_tail = atomic_load_explicit(&r->tail,
-						      memory_order_acquire);
+		r->cached_tail =
+			atomic_load_explicit(&r->tail, memory_order_acquire);
 		if (head - r->cached_tail > r->mask) {
 			atomic_fetch_add_explicit(&r->dropped, 1,
 						  memory_order_relaxed);
@@ -209,8 +211,8 @@ static inline struct bt_event *bt_reserve(struct bt_ring *r)
  */
 static inline void bt_commit(struct blk_trace *bt, struct bt_ring *r)
 {
-	uint64_t head = atomic_load_explicit(&r->head,
-					     memory_order_relaxed) + 1;
+	uint64_t head =
+		atomic_load_explicit(&r->head, memory_order_relaxed) + 1;
 
 	__builtin_prefetch(&r->ev[(head + 4) & r->mask], 1);
 	atomic_store_explicit(&r->head, head, memory_order_release);
@@ -222,18 +224,17 @@ static inline void bt_commit(struct blk_trace *bt, struct bt_ring *r)
 static inline bool bt_filtered(struct blk_trace *bt, uint32_t what,
 			       sector_t sector, uint32_t pid)
 {
-	uint32_t mask = atomic_load_explicit(&bt->act_mask,
-					     memory_order_relaxed);
-	uint32_t want_pid = atomic_load_explicit(&bt->pid,
-						 memory_order_relaxed);
+	uint32_t mask =
+		atomic_load_explicit(&bt->act_mask, memory_order_relaxed);
+	uint32_t want_pid =
+		atomic_load_explicit(&bt->pid, memory_order_relaxed);
 
 	if (!((mask << BLK_TC_SHIFT) & what))
 		return true;
 	if (sector &&
 	    (sector < atomic_load_explicit(&bt->start_lba,
 					   memory_order_relaxed) ||
-	     sector > atomic_load_explicit(&bt->end_lba,
-					   memory_order_relaxed)))
+	     sector > atomic_load_explicit(&bt->end_lba, memory_order_relaxed)))
 		return true;
 	return want_pid && pid != want_pid;
 }
@@ -242,8 +243,8 @@ static inline bool bt_filtered(struct blk_trace *bt, uint32_t what,
 static inline uint32_t bt_op_categories(blk_opf_t opf)
 {
 	enum req_op op = bio_op_of(opf);
-	uint32_t what = BLK_TC_ACT(op_is_write(opf) ? BLK_TC_WRITE :
-				   BLK_TC_READ);
+	uint32_t what =
+		BLK_TC_ACT(op_is_write(opf) ? BLK_TC_WRITE : BLK_TC_READ);
 
 	if (opf & REQ_SYNC)
 		what |= BLK_TC_ACT(BLK_TC_SYNC);
@@ -267,10 +268,9 @@ static inline uint32_t bt_op_categories(blk_opf_t opf)
  * event is charged to: the bio's issuer, else the calling thread's.
  * Called inside a read-side section.
  */
-void __blk_add_trace(struct blk_trace *bt, sector_t sector,
-		     unsigned int bytes, blk_opf_t opf, uint32_t what,
-		     int error, const void *pdu, unsigned int pdu_len,
-		     const struct io_context *ioc)
+void __blk_add_trace(struct blk_trace *bt, sector_t sector, unsigned int bytes,
+		     blk_opf_t opf, uint32_t what, int error, const void *pdu,
+		     unsigned int pdu_len, const struct io_context *ioc)
 {
 	struct thread_slot *ts = this_thread_slot();
 	struct bt_ring *r;
@@ -317,8 +317,7 @@ void __blk_add_trace(struct blk_trace *bt, sector_t sector,
 
 /* ---- tracepoint bodies (blk-trace.h) ---- */
 
-void blk_add_trace_bio(struct request_queue *q, struct bio *bio,
-		       uint32_t what)
+void blk_add_trace_bio(struct request_queue *q, struct bio *bio, uint32_t what)
 {
 	struct thread_slot *ts = this_thread_slot();
 	struct blk_trace *bt = bt_read_lock(q, ts);
@@ -368,9 +367,10 @@ void blk_add_trace_unplug(struct request_queue *q, unsigned int depth,
 	uint64_t rpdu = bt_be64(depth);
 
 	if (bt)
-		__blk_add_trace(bt, 0, 0, 0, explicit ? BLK_TA_UNPLUG_IO :
-				BLK_TA_UNPLUG_TIMER, 0, &rpdu, sizeof(rpdu),
-				NULL);
+		__blk_add_trace(bt, 0, 0, 0,
+				explicit ? BLK_TA_UNPLUG_IO
+					 : BLK_TA_UNPLUG_TIMER,
+				0, &rpdu, sizeof(rpdu), NULL);
 	bt_read_unlock(ts);
 }
 
@@ -383,8 +383,7 @@ void blk_add_trace_split(struct request_queue *q, struct bio *bio,
 
 	if (bt)
 		__blk_add_trace(bt, bio->bi_iter.bi_sector,
-				bio->bi_iter.bi_size, bio->bi_opf,
-				BLK_TA_SPLIT,
+				bio->bi_iter.bi_size, bio->bi_opf, BLK_TA_SPLIT,
 				blk_status_to_errno(bio->bi_status), &rpdu,
 				sizeof(rpdu), bio->bi_ioc);
 	bt_read_unlock(ts);
@@ -402,8 +401,7 @@ void blk_add_trace_bio_remap(struct request_queue *q, struct bio *bio,
 		r.device_to = bt_be32(bt->dev);
 		r.sector_from = bt_be64(from);
 		__blk_add_trace(bt, bio->bi_iter.bi_sector,
-				bio->bi_iter.bi_size, bio->bi_opf,
-				BLK_TA_REMAP,
+				bio->bi_iter.bi_size, bio->bi_opf, BLK_TA_REMAP,
 				blk_status_to_errno(bio->bi_status), &r,
 				sizeof(r), bio->bi_ioc);
 	}
@@ -423,8 +421,8 @@ static void bt_add_rq(struct blk_trace *bt, struct request *rq, int error,
 		what |= BLK_TC_ACT(BLK_TC_FS);
 		sector = blk_rq_pos(rq);
 	}
-	__blk_add_trace(bt, sector, nr_bytes, rq->cmd_flags, what, error,
-			pdu, pdu_len, NULL);
+	__blk_add_trace(bt, sector, nr_bytes, rq->cmd_flags, what, error, pdu,
+			pdu_len, NULL);
 }
 
 void blk_add_trace_rq(struct request *rq, blk_status_t error,
@@ -499,15 +497,16 @@ static int bt_check_geometry(const struct blk_trace_setup *buts,
 	uint64_t nr = buts->buf_nr ? buts->buf_nr : 4;
 	uint64_t n = 1, want;
 
-	if (size < sizeof(struct bt_event) || size > (64U << 20) ||
-	    nr > 1024)
-		return blk_err(-EINVAL, "blktrace: buf_size %llu buf_nr %llu: "
+	if (size < sizeof(struct bt_event) || size > (64U << 20) || nr > 1024)
+		return blk_err(-EINVAL,
+			       "blktrace: buf_size %llu buf_nr %llu: "
 			       "valid buf_size is %zu..%u bytes and buf_nr "
-			       "1..1024", (unsigned long long)size,
-			       (unsigned long long)nr,
+			       "1..1024",
+			       (unsigned long long)size, (unsigned long long)nr,
 			       sizeof(struct bt_event), 64U << 20);
 	if (size * nr > (256ULL << 20))
-		return blk_err(-EINVAL, "blktrace: buf_size x buf_nr = %llu "
+		return blk_err(-EINVAL,
+			       "blktrace: buf_size x buf_nr = %llu "
 			       "bytes: at most 256 MiB per CPU",
 			       (unsigned long long)(size * nr));
 	want = size * nr / sizeof(struct bt_event);
@@ -537,7 +536,7 @@ static struct blk_trace *bt_alloc(struct gendisk *disk,
 	bt->dev = bt_devt(disk);
 	bt->gen = atomic_fetch_add(&bt_next_gen, 1);
 	bt->ring_entries = entries;
-	bt->start_ns = clock_ns();	/* time 0, before the consumer runs */
+	bt->start_ns = clock_ns(); /* time 0, before the consumer runs */
 	bt->act_mask = buts->act_mask ? buts->act_mask : BLK_TC_ALL;
 	bt->start_lba = buts->start_lba;
 	bt->end_lba = buts->end_lba ? buts->end_lba : UINT64_MAX;
@@ -566,8 +565,10 @@ static int __blk_trace_setup(struct request_queue *q, struct gendisk *disk,
 
 	pthread_once(&bt_once, bt_init_once);
 	if (atomic_load(&q->blk_trace))
-		return blk_err(-EBUSY, "%s: a trace is already set up "
-			       "(teardown first)", blk_disk_name(disk));
+		return blk_err(-EBUSY,
+			       "%s: a trace is already set up "
+			       "(teardown first)",
+			       blk_disk_name(disk));
 	if (blk_queue_dying(q))
 		return blk_err(-ENODEV, "%s: device is being removed",
 			       blk_disk_name(disk));
@@ -575,7 +576,8 @@ static int __blk_trace_setup(struct request_queue *q, struct gendisk *disk,
 	if (ret)
 		return ret;
 	if (buts->end_lba && buts->end_lba < buts->start_lba)
-		return blk_err(-EINVAL, "blktrace: end_lba %llu is below "
+		return blk_err(-EINVAL,
+			       "blktrace: end_lba %llu is below "
 			       "start_lba %llu",
 			       (unsigned long long)buts->end_lba,
 			       (unsigned long long)buts->start_lba);
@@ -650,7 +652,7 @@ static void bt_stop_and_flush(struct blk_trace *bt)
 	uint64_t dropped;
 
 	atomic_store(&bt->trace_state, Blktrace_stopped);
-	bt_synchronize();	/* no tracepoint is still writing */
+	bt_synchronize(); /* no tracepoint is still writing */
 	bt_consumer_flush(bt);
 	dropped = bt_dropped(bt);
 	if (dropped)
@@ -811,8 +813,7 @@ int blk_trace_get_stats(struct gendisk *disk, struct blk_trace_stats *st)
 	} else if (q->blk_trace_last) {
 		*st = *q->blk_trace_last;
 	} else {
-		ret = blk_err(-ENOENT, "%s: never traced",
-			      blk_disk_name(disk));
+		ret = blk_err(-ENOENT, "%s: never traced", blk_disk_name(disk));
 	}
 	pthread_mutex_unlock(&bt_ctl_lock);
 	return ret;

@@ -37,8 +37,10 @@ static int trace_num(struct cmd_reply *r, const char *key, const char *v,
 	errno = 0;
 	n = strtoull(v, &end, 0);
 	if (errno || end == v || *end || *v == '-' || n > max)
-		return cmd_err(r, -EINVAL, "trace: %s=%s: not a number in "
-			       "0..%llu", key, v, (unsigned long long)max);
+		return cmd_err(r, -EINVAL,
+			       "trace: %s=%s: not a number in "
+			       "0..%llu",
+			       key, v, (unsigned long long)max);
 	*out = n;
 	return 0;
 }
@@ -46,13 +48,15 @@ static int trace_num(struct cmd_reply *r, const char *key, const char *v,
 /* A FIFO needs its reader first: never block the daemon on open. */
 static int trace_open_out(struct cmd_reply *r, const char *path)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK |
-		      O_CLOEXEC, 0644);
+	int fd = open(path,
+		      O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC,
+		      0644);
 
 	if (fd < 0)
-		return cmd_err(r, -errno, "trace: out=%s: %s%s", path,
-			       strerror(errno), errno == ENXIO ?
-			       " (start the FIFO's reader first)" : "");
+		return cmd_err(
+			r, -errno, "trace: out=%s: %s%s", path, strerror(errno),
+			errno == ENXIO ? " (start the FIFO's reader first)"
+				       : "");
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	return fd;
 }
@@ -73,10 +77,11 @@ static int trace_parse(struct cmd_reply *r, int argc, char **argv,
 		} else if (secs && !strcmp(a, "-D") && i + 1 < argc) {
 			buts->dir = argv[++i];
 		} else if (!eq) {
-			ret = cmd_err(r, -EINVAL, "trace: '%s': expected "
+			ret = cmd_err(r, -EINVAL,
+				      "trace: '%s': expected "
 				      "buf_size= buf_nr= act_mask= start= end= "
-				      "pid= dir= out=%s", a,
-				      secs ? " -w SECONDS -D DIR" : "");
+				      "pid= dir= out=%s",
+				      a, secs ? " -w SECONDS -D DIR" : "");
 		} else if (!strncmp(a, "buf_size=", 9)) {
 			ret = trace_num(r, "buf_size", eq + 1, UINT32_MAX, &v);
 			buts->buf_size = (uint32_t)v;
@@ -105,9 +110,11 @@ static int trace_parse(struct cmd_reply *r, int argc, char **argv,
 			if (buts->out_fd < 0)
 				ret = buts->out_fd;
 		} else {
-			ret = cmd_err(r, -EINVAL, "trace: unknown option '%s'; "
+			ret = cmd_err(r, -EINVAL,
+				      "trace: unknown option '%s'; "
 				      "valid: buf_size= buf_nr= act_mask= "
-				      "start= end= pid= dir= out=", a);
+				      "start= end= pid= dir= out=",
+				      a);
 		}
 	}
 	return ret;
@@ -155,11 +162,12 @@ static int trace_run(struct gendisk *disk, int argc, char **argv,
 	blk_trace_setup_init(&buts);
 	ret = trace_parse(r, argc, argv, &buts, &secs);
 	if (!ret && !secs)
-		ret = cmd_err(r, -EINVAL, "trace run: -w SECONDS (1..86400) "
+		ret = cmd_err(r, -EINVAL,
+			      "trace run: -w SECONDS (1..86400) "
 			      "is required");
 	if (!ret)
-		ret = trace_lib_err(r, blk_trace_run(disk, &buts, secs,
-						     &dropped));
+		ret = trace_lib_err(r,
+				    blk_trace_run(disk, &buts, secs, &dropped));
 	if (buts.out_fd >= 0)
 		close(buts.out_fd);
 	if (ret)
@@ -233,7 +241,8 @@ static int trace_cmd(struct blkstackd *d, int argc, char **argv,
 		if (!ret)
 			trace_print_stats(r, &st);
 	} else
-		ret = cmd_err(r, -EINVAL, "trace: unknown verb '%s'; valid: "
+		ret = cmd_err(r, -EINVAL,
+			      "trace: unknown verb '%s'; valid: "
 			      "setup start stop teardown run live stats",
 			      verb);
 	blk_put_disk(disk);
@@ -241,7 +250,9 @@ static int trace_cmd(struct blkstackd *d, int argc, char **argv,
 }
 
 const struct blk_cmd trace_cmds[] = {
-	{ "trace", NULL, "trace NAME setup|start|stop|teardown|run|live|stats "
-	  "[OPTIONS]", 2, -1, 0, trace_cmd, NULL },
+	{ "trace", NULL,
+	  "trace NAME setup|start|stop|teardown|run|live|stats "
+	  "[OPTIONS]",
+	  2, -1, 0, trace_cmd, NULL },
 	{ NULL },
 };

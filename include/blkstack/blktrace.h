@@ -33,26 +33,26 @@ struct request;
 
 /* Categories: act_mask bits, and bits 16.. of an event's action. */
 enum blktrace_cat {
-	BLK_TC_READ	= 1 << 0,
-	BLK_TC_WRITE	= 1 << 1,
-	BLK_TC_FLUSH	= 1 << 2,
-	BLK_TC_SYNC	= 1 << 3,
-	BLK_TC_QUEUE	= 1 << 4,
-	BLK_TC_REQUEUE	= 1 << 5,
-	BLK_TC_ISSUE	= 1 << 6,
-	BLK_TC_COMPLETE	= 1 << 7,
-	BLK_TC_FS	= 1 << 8,
-	BLK_TC_PC	= 1 << 9,
-	BLK_TC_NOTIFY	= 1 << 10,
-	BLK_TC_AHEAD	= 1 << 11,
-	BLK_TC_META	= 1 << 12,
-	BLK_TC_DISCARD	= 1 << 13,
-	BLK_TC_DRV_DATA	= 1 << 14,
-	BLK_TC_FUA	= 1 << 15,
+	BLK_TC_READ = 1 << 0,
+	BLK_TC_WRITE = 1 << 1,
+	BLK_TC_FLUSH = 1 << 2,
+	BLK_TC_SYNC = 1 << 3,
+	BLK_TC_QUEUE = 1 << 4,
+	BLK_TC_REQUEUE = 1 << 5,
+	BLK_TC_ISSUE = 1 << 6,
+	BLK_TC_COMPLETE = 1 << 7,
+	BLK_TC_FS = 1 << 8,
+	BLK_TC_PC = 1 << 9,
+	BLK_TC_NOTIFY = 1 << 10,
+	BLK_TC_AHEAD = 1 << 11,
+	BLK_TC_META = 1 << 12,
+	BLK_TC_DISCARD = 1 << 13,
+	BLK_TC_DRV_DATA = 1 << 14,
+	BLK_TC_FUA = 1 << 15,
 };
-#define BLK_TC_SHIFT		16
-#define BLK_TC_ACT(act)		((uint32_t)(act) << BLK_TC_SHIFT)
-#define BLK_TC_ALL		0xffffU
+#define BLK_TC_SHIFT 16
+#define BLK_TC_ACT(act) ((uint32_t)(act) << BLK_TC_SHIFT)
+#define BLK_TC_ALL 0xffffU
 
 /* Actions: the low 16 bits of an event's action. */
 enum blktrace_act {
@@ -76,36 +76,36 @@ enum blktrace_act {
 };
 
 enum blktrace_notify {
-	__BLK_TN_PROCESS = 0,	/* pid -> process name */
-	__BLK_TN_TIMESTAMP,	/* wall-clock time of the trace start */
-	__BLK_TN_MESSAGE,	/* a text message */
+	__BLK_TN_PROCESS = 0, /* pid -> process name */
+	__BLK_TN_TIMESTAMP, /* wall-clock time of the trace start */
+	__BLK_TN_MESSAGE, /* a text message */
 };
 
-#define BLK_TA_QUEUE	 (__BLK_TA_QUEUE | BLK_TC_ACT(BLK_TC_QUEUE))
+#define BLK_TA_QUEUE (__BLK_TA_QUEUE | BLK_TC_ACT(BLK_TC_QUEUE))
 #define BLK_TA_BACKMERGE (__BLK_TA_BACKMERGE | BLK_TC_ACT(BLK_TC_QUEUE))
 #define BLK_TA_FRONTMERGE (__BLK_TA_FRONTMERGE | BLK_TC_ACT(BLK_TC_QUEUE))
-#define BLK_TA_GETRQ	 (__BLK_TA_GETRQ | BLK_TC_ACT(BLK_TC_QUEUE))
-#define BLK_TA_SLEEPRQ	 (__BLK_TA_SLEEPRQ | BLK_TC_ACT(BLK_TC_QUEUE))
-#define BLK_TA_REQUEUE	 (__BLK_TA_REQUEUE | BLK_TC_ACT(BLK_TC_REQUEUE))
-#define BLK_TA_ISSUE	 (__BLK_TA_ISSUE | BLK_TC_ACT(BLK_TC_ISSUE))
-#define BLK_TA_COMPLETE	 (__BLK_TA_COMPLETE | BLK_TC_ACT(BLK_TC_COMPLETE))
-#define BLK_TA_PLUG	 (__BLK_TA_PLUG | BLK_TC_ACT(BLK_TC_QUEUE))
+#define BLK_TA_GETRQ (__BLK_TA_GETRQ | BLK_TC_ACT(BLK_TC_QUEUE))
+#define BLK_TA_SLEEPRQ (__BLK_TA_SLEEPRQ | BLK_TC_ACT(BLK_TC_QUEUE))
+#define BLK_TA_REQUEUE (__BLK_TA_REQUEUE | BLK_TC_ACT(BLK_TC_REQUEUE))
+#define BLK_TA_ISSUE (__BLK_TA_ISSUE | BLK_TC_ACT(BLK_TC_ISSUE))
+#define BLK_TA_COMPLETE (__BLK_TA_COMPLETE | BLK_TC_ACT(BLK_TC_COMPLETE))
+#define BLK_TA_PLUG (__BLK_TA_PLUG | BLK_TC_ACT(BLK_TC_QUEUE))
 #define BLK_TA_UNPLUG_IO (__BLK_TA_UNPLUG_IO | BLK_TC_ACT(BLK_TC_QUEUE))
 #define BLK_TA_UNPLUG_TIMER (__BLK_TA_UNPLUG_TIMER | BLK_TC_ACT(BLK_TC_QUEUE))
-#define BLK_TA_INSERT	 (__BLK_TA_INSERT | BLK_TC_ACT(BLK_TC_QUEUE))
-#define BLK_TA_SPLIT	 (__BLK_TA_SPLIT)
-#define BLK_TA_BOUNCE	 (__BLK_TA_BOUNCE)
-#define BLK_TA_REMAP	 (__BLK_TA_REMAP | BLK_TC_ACT(BLK_TC_QUEUE))
-#define BLK_TA_ABORT	 (__BLK_TA_ABORT | BLK_TC_ACT(BLK_TC_QUEUE))
-#define BLK_TA_DRV_DATA	 (__BLK_TA_DRV_DATA | BLK_TC_ACT(BLK_TC_DRV_DATA))
+#define BLK_TA_INSERT (__BLK_TA_INSERT | BLK_TC_ACT(BLK_TC_QUEUE))
+#define BLK_TA_SPLIT (__BLK_TA_SPLIT)
+#define BLK_TA_BOUNCE (__BLK_TA_BOUNCE)
+#define BLK_TA_REMAP (__BLK_TA_REMAP | BLK_TC_ACT(BLK_TC_QUEUE))
+#define BLK_TA_ABORT (__BLK_TA_ABORT | BLK_TC_ACT(BLK_TC_QUEUE))
+#define BLK_TA_DRV_DATA (__BLK_TA_DRV_DATA | BLK_TC_ACT(BLK_TC_DRV_DATA))
 
-#define BLK_TN_PROCESS	 (__BLK_TN_PROCESS | BLK_TC_ACT(BLK_TC_NOTIFY))
+#define BLK_TN_PROCESS (__BLK_TN_PROCESS | BLK_TC_ACT(BLK_TC_NOTIFY))
 #define BLK_TN_TIMESTAMP (__BLK_TN_TIMESTAMP | BLK_TC_ACT(BLK_TC_NOTIFY))
-#define BLK_TN_MESSAGE	 (__BLK_TN_MESSAGE | BLK_TC_ACT(BLK_TC_NOTIFY))
-#define BLK_TN_MAX_MSG	 128
+#define BLK_TN_MESSAGE (__BLK_TN_MESSAGE | BLK_TC_ACT(BLK_TC_NOTIFY))
+#define BLK_TN_MAX_MSG 128
 
-#define BLK_IO_TRACE_MAGIC	0x65617400
-#define BLK_IO_TRACE_VERSION	0x07
+#define BLK_IO_TRACE_MAGIC 0x65617400
+#define BLK_IO_TRACE_VERSION 0x07
 
 /*
  * One record, in host byte order (blkparse detects the order from the
@@ -114,43 +114,43 @@ enum blktrace_notify {
  * kernel writes them.
  */
 struct blk_io_trace {
-	uint32_t magic;		/* BLK_IO_TRACE_MAGIC | VERSION */
-	uint32_t sequence;	/* per CPU, from 1 */
-	uint64_t time;		/* ns since the trace started */
+	uint32_t magic; /* BLK_IO_TRACE_MAGIC | VERSION */
+	uint32_t sequence; /* per CPU, from 1 */
+	uint64_t time; /* ns since the trace started */
 	uint64_t sector;
 	uint32_t bytes;
-	uint32_t action;	/* BLK_TA_* | category bits */
+	uint32_t action; /* BLK_TA_* | category bits */
 	uint32_t pid;
-	uint32_t device;	/* major << 20 | minor */
+	uint32_t device; /* major << 20 | minor */
 	uint32_t cpu;
-	uint16_t error;		/* -errno of a completion */
+	uint16_t error; /* -errno of a completion */
 	uint16_t pdu_len;
 };
 
 /* Payload of BLK_TA_REMAP. */
 struct blk_io_trace_remap {
-	uint32_t device_from;	/* big-endian */
-	uint32_t device_to;	/* big-endian */
-	uint64_t sector_from;	/* big-endian */
+	uint32_t device_from; /* big-endian */
+	uint32_t device_to; /* big-endian */
+	uint64_t sector_from; /* big-endian */
 };
 
 /* ---- control ---- */
 
 /* Text of one event in blkparse's default format, for live mode. */
-typedef void (blk_trace_live_fn)(void *arg, const char *line);
+typedef void(blk_trace_live_fn)(void *arg, const char *line);
 
 /* BLKTRACESETUP's struct blk_user_trace_setup, plus where output goes. */
 struct blk_trace_setup {
-	uint16_t act_mask;	/* BLK_TC_* to keep; 0 = all */
-	uint32_t buf_size;	/* bytes per sub-buffer; 0 = 512 KiB */
-	uint32_t buf_nr;	/* sub-buffers per CPU; 0 = 4 */
-	uint64_t start_lba;	/* keep events in [start_lba, end_lba] */
-	uint64_t end_lba;	/* 0 = to the end of the device */
-	uint32_t pid;		/* keep only this issuer; 0 = all */
-	const char *dir;	/* per-CPU files here; NULL = no files */
-	int out_fd;		/* merged stream (blkparse -i -); -1 = none;
+	uint16_t act_mask; /* BLK_TC_* to keep; 0 = all */
+	uint32_t buf_size; /* bytes per sub-buffer; 0 = 512 KiB */
+	uint32_t buf_nr; /* sub-buffers per CPU; 0 = 4 */
+	uint64_t start_lba; /* keep events in [start_lba, end_lba] */
+	uint64_t end_lba; /* 0 = to the end of the device */
+	uint32_t pid; /* keep only this issuer; 0 = all */
+	const char *dir; /* per-CPU files here; NULL = no files */
+	int out_fd; /* merged stream (blkparse -i -); -1 = none;
 				 * the trace writes to a duplicate */
-	blk_trace_live_fn *live;	/* text lines; NULL = none */
+	blk_trace_live_fn *live; /* text lines; NULL = none */
 	void *live_arg;
 };
 
@@ -210,7 +210,7 @@ enum blk_trace_stage {
 	BLK_TRACE_NR_STAGES,
 };
 
-#define BLK_TRACE_HIST_BUCKETS	64	/* bucket i: [2^i, 2^(i+1)) ns */
+#define BLK_TRACE_HIST_BUCKETS 64 /* bucket i: [2^i, 2^(i+1)) ns */
 
 struct blk_trace_stage_stats {
 	uint64_t count;
@@ -221,9 +221,9 @@ struct blk_trace_stage_stats {
 };
 
 struct blk_trace_stats {
-	int state;		/* 0 none, 1 set up, 2 running, 3 stopped */
-	uint64_t events;	/* written out */
-	uint64_t dropped;	/* lost because a buffer was full */
+	int state; /* 0 none, 1 set up, 2 running, 3 stopped */
+	uint64_t events; /* written out */
+	uint64_t dropped; /* lost because a buffer was full */
 	uint16_t act_mask;
 	uint64_t start_lba, end_lba;
 	uint32_t pid;

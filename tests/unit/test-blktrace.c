@@ -26,10 +26,10 @@
 static char buf[1 << 20];
 
 /* A failed precondition ends the program (usable in any function). */
-#define MUST(cond)							\
-	do {								\
-		if (!CHECK(cond))					\
-			exit(test_report() ? 1 : 1);			\
+#define MUST(cond)                                   \
+	do {                                         \
+		if (!CHECK(cond))                    \
+			exit(test_report() ? 1 : 1); \
 	} while (0)
 
 /* The record layout is an interface: blkparse reads these offsets. */
@@ -248,13 +248,14 @@ static void test_record_format(void)
 	c = recs_find(&rs, __BLK_TA_COMPLETE, 8);
 	if (CHECK_MSG(q && c, "Q and C at sector 8")) {
 		CHECK_EQ_U64(q->t.bytes, BLK);
-		CHECK_EQ_U64(q->t.action, BLK_TA_QUEUE |
-			     BLK_TC_ACT(BLK_TC_READ));
+		CHECK_EQ_U64(q->t.action,
+			     BLK_TA_QUEUE | BLK_TC_ACT(BLK_TC_READ));
 		CHECK_EQ_U64(q->t.pid, 4242);
 		CHECK_EQ_U64(q->t.device, devt(disk));
 		CHECK_EQ_U64(q->t.pdu_len, 0);
 		CHECK_EQ_U64(c->t.action, BLK_TA_COMPLETE |
-			     BLK_TC_ACT(BLK_TC_READ) | BLK_TC_ACT(BLK_TC_FS));
+						  BLK_TC_ACT(BLK_TC_READ) |
+						  BLK_TC_ACT(BLK_TC_FS));
 		CHECK_EQ_U64(c->t.error, 0);
 		CHECK_EQ_U64(c->t.bytes, BLK);
 		CHECK(c->t.time >= q->t.time);
@@ -289,8 +290,11 @@ static uint32_t traced_action(struct gendisk *disk, const char *dir,
 
 	MUST(setup_dir(disk, dir, 0) == 0);
 	MUST(blk_trace_start(disk) == 0);
-	CHECK(test_bio_sync(disk, opf, 16, bio_op_of(opf) == REQ_OP_WRITE ||
-			    bio_op_of(opf) == REQ_OP_READ ? buf : NULL,
+	CHECK(test_bio_sync(disk, opf, 16,
+			    bio_op_of(opf) == REQ_OP_WRITE ||
+					    bio_op_of(opf) == REQ_OP_READ
+				    ? buf
+				    : NULL,
 			    len) == 0);
 	CHECK(blk_trace_teardown(disk) == 0);
 	recs_read_dir(&rs, dir, "bt1");
@@ -311,20 +315,22 @@ static void test_categories(void)
 	tmpdir(dir, sizeof(dir));
 	/* a write cache with native FUA, else the core drops FUA first */
 	disk = test_null_add("bt1", "size=64,irqmode=0,memory_backed=1,"
-			     "cache_size=1");
+				    "cache_size=1");
 	MUST(disk);
 	a = traced_action(disk, dir, REQ_OP_WRITE | REQ_SYNC | REQ_FUA,
 			  __BLK_TA_QUEUE, BLK);
 	CHECK_EQ_U64(a, BLK_TA_QUEUE | BLK_TC_ACT(BLK_TC_WRITE) |
-		     BLK_TC_ACT(BLK_TC_SYNC) | BLK_TC_ACT(BLK_TC_FUA));
+				BLK_TC_ACT(BLK_TC_SYNC) |
+				BLK_TC_ACT(BLK_TC_FUA));
 	a = traced_action(disk, dir, REQ_OP_READ | REQ_RAHEAD | REQ_META,
 			  __BLK_TA_ISSUE, BLK);
 	CHECK_EQ_U64(a, BLK_TA_ISSUE | BLK_TC_ACT(BLK_TC_READ) |
-		     BLK_TC_ACT(BLK_TC_AHEAD) | BLK_TC_ACT(BLK_TC_META) |
-		     BLK_TC_ACT(BLK_TC_FS));
+				BLK_TC_ACT(BLK_TC_AHEAD) |
+				BLK_TC_ACT(BLK_TC_META) |
+				BLK_TC_ACT(BLK_TC_FS));
 	a = traced_action(disk, dir, REQ_OP_DISCARD, __BLK_TA_QUEUE, BLK);
 	CHECK_EQ_U64(a, BLK_TA_QUEUE | BLK_TC_ACT(BLK_TC_WRITE) |
-		     BLK_TC_ACT(BLK_TC_DISCARD));
+				BLK_TC_ACT(BLK_TC_DISCARD));
 	test_dev_del(disk);
 	rmdir_all(dir);
 }
@@ -451,7 +457,7 @@ static void test_plug_merge_split_remap(void)
 	r = recs_find(&rs, __BLK_TA_UNPLUG_IO, 0);
 	if (CHECK_MSG(r, "U") && CHECK(r->t.pdu_len == 8)) {
 		memcpy(&v, r->pdu, 8);
-		CHECK_EQ_U64(__builtin_bswap64(v), 1);	/* one request */
+		CHECK_EQ_U64(__builtin_bswap64(v), 1); /* one request */
 	}
 	CHECK_MSG(recs_find(&rs, __BLK_TA_BACKMERGE, 108), "M at 108");
 	CHECK_MSG(recs_find(&rs, __BLK_TA_FRONTMERGE, 92), "F at 92");
@@ -499,7 +505,8 @@ static void test_more_actions(void)
 	test_begin("sleep, timer unplug, requeue, error, drv_data", 20);
 	tmpdir(dir, sizeof(dir));
 	/* one tag, 2 ms per I/O: the second submitter sleeps for the tag */
-	disk = test_null_add("bt8", "size=64,irqmode=2,completion_nsec=2000000,"
+	disk = test_null_add("bt8",
+			     "size=64,irqmode=2,completion_nsec=2000000,"
 			     "hw_queue_depth=1,requeue=3,badblocks=800-807");
 	MUST(disk);
 	/* no scheduler: requests come straight from the one driver tag */
@@ -692,15 +699,15 @@ static void test_control_orders(void)
 	blk_trace_setup_init(&buts);
 
 	/* seed 000: enable then disable through sysfs */
-	CHECK(!strcmp(test_attr_show(disk, "trace/enable", show,
-				     sizeof(show)), "0"));
+	CHECK(!strcmp(test_attr_show(disk, "trace/enable", show, sizeof(show)),
+		      "0"));
 	CHECK(test_attr_store(disk, "trace/enable", "1") == 0);
 	CHECK(test_bio_sync(disk, REQ_OP_READ, 0, buf, BLK) == 0);
 	CHECK(test_attr_store(disk, "trace/enable", "0") == 0);
-	CHECK(!strcmp(test_attr_show(disk, "trace/enable", show,
-				     sizeof(show)), "0"));
+	CHECK(!strcmp(test_attr_show(disk, "trace/enable", show, sizeof(show)),
+		      "0"));
 	CHECK(blk_trace_get_stats(disk, &st) == 0 && st.events >= 4);
-	CHECK(test_attr_store(disk, "trace/enable", "0") == 0);	/* no-op */
+	CHECK(test_attr_store(disk, "trace/enable", "0") == 0); /* no-op */
 
 	/* ioctl setup + start, sysfs disable */
 	CHECK(blk_trace_setup(disk, &buts) == 0);
@@ -721,7 +728,7 @@ static void test_control_orders(void)
 	CHECK(strstr(blkstack_errmsg(), "already running"));
 	CHECK(blk_trace_stop(disk) == 0);
 	CHECK_EQ_INT(blk_trace_stop(disk), -EINVAL);
-	CHECK(blk_trace_start(disk) == 0);	/* restart */
+	CHECK(blk_trace_start(disk) == 0); /* restart */
 	/* teardown while running */
 	CHECK(blk_trace_teardown(disk) == 0);
 	CHECK_EQ_INT(blk_trace_start(disk), -EINVAL);
@@ -733,13 +740,15 @@ static void test_control_orders(void)
 	CHECK(blk_trace_teardown(disk) == 0);
 
 	/* an attribute with no trace sets one up (stopped), as the kernel */
-	CHECK(!strcmp(test_attr_show(disk, "trace/act_mask", show,
-				     sizeof(show)), "disabled"));
+	CHECK(!strcmp(
+		test_attr_show(disk, "trace/act_mask", show, sizeof(show)),
+		"disabled"));
 	CHECK(test_attr_store(disk, "trace/act_mask", "read,issue") == 0);
-	CHECK(!strcmp(test_attr_show(disk, "trace/enable", show,
-				     sizeof(show)), "1"));
-	CHECK(!strcmp(test_attr_show(disk, "trace/act_mask", show,
-				     sizeof(show)), "read,issue"));
+	CHECK(!strcmp(test_attr_show(disk, "trace/enable", show, sizeof(show)),
+		      "1"));
+	CHECK(!strcmp(
+		test_attr_show(disk, "trace/act_mask", show, sizeof(show)),
+		"read,issue"));
 	/* bad values change nothing */
 	CHECK_EQ_INT(blk_queue_attr_store(disk, "trace/act_mask", "nope"),
 		     -EINVAL);
@@ -747,8 +756,9 @@ static void test_control_orders(void)
 	CHECK(strstr(blkstack_errmsg(), "0..1"));
 	CHECK_EQ_INT(blk_queue_attr_store(disk, "trace/bogus", "1"), -ENOENT);
 	CHECK(strstr(blkstack_errmsg(), "trace/start_lba"));
-	CHECK(!strcmp(test_attr_show(disk, "trace/act_mask", show,
-				     sizeof(show)), "read,issue"));
+	CHECK(!strcmp(
+		test_attr_show(disk, "trace/act_mask", show, sizeof(show)),
+		"read,issue"));
 	CHECK(blk_trace_start(disk) == 0);
 	CHECK(test_attr_store(disk, "trace/enable", "0") == 0);
 
