@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "blk.h"
+#include "blk-trace.h"
 
 struct bio_list {
 	struct bio *head;
@@ -321,6 +322,7 @@ static void __submit_bio(struct bio *bio)
 		return;
 	}
 	if (likely(bio_queue_enter(bio))) {
+		trace_block_bio_queue(bio);	/* bio-based: Q only */
 		disk->fops->submit_bio(bio);
 		blk_queue_exit(disk->queue);
 	}
