@@ -486,6 +486,19 @@ static void test_plug_merge_split_remap(void)
 		     recs_count(&rs, __BLK_TA_ISSUE));
 	recs_free(&rs);
 	test_dev_del(disk);
+
+	/* a bio-based device (no requests) shows its bios' Q */
+	disk = test_null_add("bt3b", "size=64,queue_mode=0");
+	MUST(disk);
+	MUST(setup_dir(disk, dir, 0) == 0);
+	MUST(blk_trace_start(disk) == 0);
+	CHECK(test_bio_sync(disk, REQ_OP_READ, 40, buf, BLK) == 0);
+	CHECK(blk_trace_teardown(disk) == 0);
+	recs_read_dir(&rs, dir, "bt3b");
+	CHECK_MSG(recs_find(&rs, __BLK_TA_QUEUE, 40), "Q on a bio-based device");
+	CHECK_EQ_U64(recs_count(&rs, __BLK_TA_ISSUE), 0);
+	recs_free(&rs);
+	test_dev_del(disk);
 	rmdir_all(dir);
 }
 
