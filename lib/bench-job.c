@@ -389,6 +389,17 @@ static int bj_option(const struct jobfile_entry *e)
 	return opts_set_one(&bj_table, e->key, strlen(e->key), e->val, arg);
 }
 
+/*
+ * fio's command-line-only options: they set the process's output wherever
+ * they stand, even after a --name.
+ */
+static bool bj_process_wide(const struct jobfile_entry *e)
+{
+	return e->kind == JF_OPTION &&
+	       (!strcmp(e->key, "output-format") ||
+		!strcmp(e->key, "output_format") || !strcmp(e->key, "eta"));
+}
+
 int bb_jobs_build(const struct jobfile *jf, struct bb_opts **jobs,
 		  unsigned int *nr)
 {
@@ -400,9 +411,14 @@ int bb_jobs_build(const struct jobfile *jf, struct bb_opts **jobs,
 	*jobs = NULL;
 	*nr = 0;
 	bj_defaults(&cur);
+	for (size_t i = 0; i < jf->nr && !ret; i++)
+		if (bj_process_wide(&jf->e[i]))
+			ret = bj_option(&jf->e[i]);
 	for (size_t i = 0; i < jf->nr && !ret; i++) {
 		const struct jobfile_entry *e = &jf->e[i];
 
+		if (bj_process_wide(e))
+			continue;
 		if (e->kind == JF_OPTION) {
 			ret = bj_option(e);
 			cur.nr_own += cur.own != NULL;

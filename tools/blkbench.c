@@ -33,12 +33,12 @@
 #include <blkstack/bio.h>
 
 #include "lib/bench-job.h"
+#include "lib/bench-report.h"
 #include "lib/clock.h"
 #include "lib/compiler.h"
 #include "lib/crc32c.h"
 #include "lib/fio-stat.h"
 #include "lib/histogram.h"
-#include "lib/json.h"
 #include "lib/jobfile.h"
 #include "lib/prandom.h"
 #include "lib/randperm.h"
@@ -65,11 +65,6 @@ static char bb_devname[48];
 static atomic_int bb_stop;		/* SIGINT: finish early, still report */
 static atomic_uint bb_running;
 static pthread_barrier_t bb_barrier;
-
-struct bb_stat {
-	uint64_t bytes;
-	struct lat_hist lat;		/* issue to completion, ns */
-};
 
 struct bb_job;
 
@@ -140,20 +135,6 @@ static void bb_futex_wait(atomic_uint *addr, unsigned int val, long ns)
 static void bb_futex_wake(atomic_uint *addr)
 {
 	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
-
-/* ---- latency statistics ---- */
-
-static void stat_init(struct bb_stat *s)
-{
-	s->bytes = 0;
-	lat_hist_init(&s->lat);
-}
-
-static void stat_merge(struct bb_stat *dst, const struct bb_stat *src)
-{
-	dst->bytes += src->bytes;
-	lat_hist_merge(&dst->lat, &src->lat);
 }
 
 /* ---- verification ---- */
@@ -787,8 +768,8 @@ static int bb_job_init(struct bb_job *job, const struct bb_opts *o,
 	if (bb_opts_random(o) && !o->norandommap)
 		randperm_init(&job->perm, job->nblocks,
 			      prandom_u64(&job->rand));
-	stat_init(&job->st[DDIR_READ]);
-	stat_init(&job->st[DDIR_WRITE]);
+	bb_stat_init(&job->st[DDIR_READ]);
+	bb_stat_init(&job->st[DDIR_WRITE]);
 	atomic_init(&job->state, bb_state_char(o));
 	bb_pace_init(job);
 	job->ios = calloc(o->iodepth, sizeof(*job->ios));
@@ -1001,336 +982,22 @@ fail:
 	return -1;
 }
 
-/* ---- reports ---- */
+/* ---- reports (in fio's formats: lib/bench-report.c) ---- */
 
-/* One summary: a thread, or a group's threads with --group_reporting. */
-struct bb_report {
-	const struct bb_opts *o;	/* the (first) job section reported */
-	unsigned int njobs;
-	int err;
-	uint64_t runtime_ns, vblocks, vbad, ctx;
-	double usr_ms, sys_ms;
-	struct bb_stat st[DDIR_NR];
-};
-
-static struct bb_report *bb_reports(struct bb_job *jobs, unsigned int *nr)
+/* What thread @job did, for the report. */
+static void bb_job_report(const struct bb_job *job, struct bb_report *r)
 {
-	struct bb_report *reps;
-
-	*nr = opt.group_reporting ? bb_opts[bb_nr_opts - 1].groupid + 1 :
-				    bb_nr_jobs;
-	reps = calloc(*nr, sizeof(*reps));
-	if (!reps)
-		return NULL;
-	for (unsigned int i = 0; i < *nr; i++) {
-		stat_init(&reps[i].st[DDIR_READ]);
-		stat_init(&reps[i].st[DDIR_WRITE]);
-	}
-	for (unsigned int i = 0; i < bb_nr_jobs; i++) {
-		struct bb_job *job = &jobs[i];
-		struct bb_report *r = &reps[opt.group_reporting ?
-					    job->o->groupid : i];
-		uint64_t rt = job->t_end - job->t_start;
-
-		if (!r->o)
-			r->o = job->o;
-		r->njobs++;
-		for (int d = 0; d < DDIR_NR; d++)
-			stat_merge(&r->st[d], &job->st[d]);
-		r->runtime_ns = rt > r->runtime_ns ? rt : r->runtime_ns;
-		r->err = r->err ? r->err : job->err;
-		r->vblocks += job->vblocks;
-		r->vbad += job->vbad;
-		r->usr_ms += job->usr_ms;
-		r->sys_ms += job->sys_ms;
-		r->ctx += job->ctx;
-	}
-	return reps;
-}
-
-static double bb_rate(uint64_t n, uint64_t ns)
-{
-	return ns ? (double)n * 1e9 / (double)ns : 0;
-}
-
-static void bb_print_dir(const char *label, const struct bb_stat *s,
-			 uint64_t ns)
-{
-	char a[32], b[32], c[32], d[32];
-
-	printf("  %s: IOPS=%s, BW=%s (%s)(%s/%" PRIu64 "msec)\n", label,
-	       fio_num2str(a, sizeof(a), bb_rate(s->lat.nr, ns), false, ""),
-	       fio_num2str(b, sizeof(b), bb_rate(s->bytes, ns), true, "B/s"),
-	       fio_num2str(c, sizeof(c), bb_rate(s->bytes, ns), false, "B/s"),
-	       fio_num2str(d, sizeof(d), (double)s->bytes, true, "B"), ns / 1000000);
-	fio_print_lat(stdout, "clat", &s->lat);
-	fio_print_lat(stdout, " lat", &s->lat);
-	fio_print_pcts(stdout, &s->lat, fio_default_pcts, fio_default_pcts_nr);
-}
-
-static void bb_print_report(const struct bb_report *r)
-{
-	double ms = r->runtime_ns / 1e6 * r->njobs;
-
-	printf("%s: (groupid=%u, jobs=%u): err=%2d: pid=%d\n", r->o->name,
-	       r->o->groupid, r->njobs, -r->err, (int)getpid());
-	if (r->st[DDIR_READ].lat.nr)
-		bb_print_dir("read", &r->st[DDIR_READ], r->runtime_ns);
-	if (r->st[DDIR_WRITE].lat.nr)
-		bb_print_dir("write", &r->st[DDIR_WRITE], r->runtime_ns);
-	printf("  cpu          : usr=%.2f%%, sys=%.2f%%, ctx=%" PRIu64 "\n",
-	       ms ? 100 * r->usr_ms / ms : 0, ms ? 100 * r->sys_ms / ms : 0, r->ctx);
-	if (r->o->verify)
-		printf("  verify       : %" PRIu64 " blocks read back, %" PRIu64 " bad\n",
-		       r->vblocks, r->vbad);
-}
-
-/* fio's "Run status group N" lines, one per direction that did I/O. */
-static void bb_print_group(struct bb_job *jobs, unsigned int g)
-{
-	static const char *const label[] = { "   READ", "  WRITE" };
-
-	printf("\nRun status group %u (all jobs):\n", g);
-	for (int d = 0; d < DDIR_NR; d++) {
-		uint64_t bytes = 0, rmin = UINT64_MAX, rmax = 0;
-		double bmin = INFINITY, bmax = 0;
-		char s[8][32];
-
-		for (unsigned int i = 0; i < bb_nr_jobs; i++) {
-			uint64_t rt = jobs[i].t_end - jobs[i].t_start;
-			double bw = bb_rate(jobs[i].st[d].bytes, rt);
-
-			/* fio: a job without I/O this way has no rate in it */
-			if (jobs[i].o->groupid != g || !jobs[i].st[d].bytes)
-				continue;
-			bytes += jobs[i].st[d].bytes;
-			rmin = rt < rmin ? rt : rmin;
-			rmax = rt > rmax ? rt : rmax;
-			bmin = bw < bmin ? bw : bmin;
-			bmax = bw > bmax ? bw : bmax;
-		}
-		if (!bytes)
-			continue;
-		printf("%s: bw=%s (%s), %s-%s (%s-%s), io=%s (%s), run=%" PRIu64 "-%" PRIu64 "msec\n",
-		       label[d],
-		       fio_num2str(s[0], 32, bb_rate(bytes, rmax), true, "B/s"),
-		       fio_num2str(s[1], 32, bb_rate(bytes, rmax), false, "B/s"),
-		       fio_num2str(s[2], 32, bmin, true, "B/s"),
-		       fio_num2str(s[3], 32, bmax, true, "B/s"),
-		       fio_num2str(s[4], 32, bmin, false, "B/s"),
-		       fio_num2str(s[5], 32, bmax, false, "B/s"),
-		       fio_num2str(s[6], 32, (double)bytes, true, "B"),
-		       fio_num2str(s[7], 32, (double)bytes, false, "B"),
-		       rmin / 1000000, rmax / 1000000);
-	}
-}
-
-/* Mean size of a completed read or write reaching the driver, in KiB. */
-static double bb_mean_request_kb(const struct blk_disk_stats *ds)
-{
-	uint64_t ios = ds->ios[STAT_READ] + ds->ios[STAT_WRITE];
-
-	return ios ? (ds->sectors[STAT_READ] + ds->sectors[STAT_WRITE]) / 2.0 /
-		     (double)ios : 0;
-}
-
-static double bb_util(const struct blk_disk_stats *ds, uint64_t wall_ns)
-{
-	double u = wall_ns ? ds->io_ticks_ms * 1e8 / (double)wall_ns : 0;
-
-	return u > 100 ? 100 : u;
-}
-
-static void bb_print_disk(const struct blk_disk_stats *ds, uint64_t wall_ns)
-{
-	char line[512];
-
-	printf("\nDisk stats (read/write):\n");
-	printf("  %s: ios=%" PRIu64 "/%" PRIu64 ", sectors=%" PRIu64 "/%" PRIu64
-	       ", merge=%" PRIu64 "/%" PRIu64 ", ticks=%" PRIu64 "/%" PRIu64
-	       ", in_queue=%" PRIu64 ", util=%.2f%%\n", bb_devname,
-	       ds->ios[STAT_READ], ds->ios[STAT_WRITE], ds->sectors[STAT_READ],
-	       ds->sectors[STAT_WRITE], ds->merges[STAT_READ],
-	       ds->merges[STAT_WRITE], ds->ticks_ms[STAT_READ],
-	       ds->ticks_ms[STAT_WRITE], ds->time_in_queue_ms,
-	       bb_util(ds, wall_ns));
-	printf("  mean request=%.1fKiB, discards=%" PRIu64 ", flushes=%" PRIu64
-	       ", in_flight=%" PRIu64 "\n", bb_mean_request_kb(ds),
-	       ds->ios[STAT_DISCARD], ds->ios[STAT_FLUSH], ds->in_flight);
-	if (blk_disk_stat_line(bb_disk, line, sizeof(line)) >= 0 && *line)
-		printf("  diskstats: %s%s", line,
-		       line[strlen(line) - 1] == '\n' ? "" : "\n");
-}
-
-/* ---- JSON, with fio's field names ---- */
-
-static void json_lat(struct json_writer *w, const char *key,
-		     const struct lat_hist *h)
-{
-	fio_json_lat(w, key, h, fio_default_pcts, fio_default_pcts_nr,
-		     opt.format == FMT_JSON_PLUS);
-}
-
-static void json_dir(struct json_writer *w, const char *key,
-		     const struct bb_stat *s, uint64_t ns)
-{
-	uint64_t bytes = s ? s->bytes : 0, ios = s ? s->lat.nr : 0;
-	uint64_t bw = (uint64_t)bb_rate(bytes, ns);
-
-	json_open_object(w, key);
-	json_u64(w, "io_bytes", bytes);
-	json_u64(w, "io_kbytes", bytes >> 10);
-	json_u64(w, "bw_bytes", bw);
-	json_u64(w, "bw", bw >> 10);
-	json_double(w, "iops", bb_rate(ios, ns));
-	json_u64(w, "runtime", ios ? ns / 1000000 : 0);
-	json_u64(w, "total_ios", ios);
-	json_u64(w, "short_ios", 0);
-	json_u64(w, "drop_ios", 0);
-	json_lat(w, "slat_ns", NULL);	/* submission is not timed apart */
-	json_lat(w, "clat_ns", s ? &s->lat : NULL);	/* = lat_ns */
-	json_lat(w, "lat_ns", s ? &s->lat : NULL);
-	json_close_object(w);
-}
-
-/* Keys "job options" always has; a job's own options add the rest. */
-static const char *const json_fixed_opts[] = { "name", "filename", "rw",
-	"readwrite", "bs", "blocksize", "iodepth", "numjobs", "prioclass",
-	"prio", "weight", "rate_iops", "thinktime", "thinktime_blocks", NULL };
-
-static void json_opt_u(struct json_writer *w, const char *key, uint64_t v)
-{
-	char buf[32];
-
-	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	json_string(w, key, buf);
-}
-
-/* fio's "job options": values as strings, the job's own as given. */
-static void json_job_options(struct json_writer *w, const struct bb_opts *o)
-{
-	json_open_object(w, "job options");
-	json_string(w, "name", o->name);
-	json_string(w, "filename", o->filename);
-	json_string(w, "rw", bb_rw_names[o->rw]);
-	json_opt_u(w, "bs", o->bs);
-	json_opt_u(w, "iodepth", o->iodepth);
-	json_opt_u(w, "numjobs", o->numjobs);
-	if (o->ioprio) {
-		json_opt_u(w, "prioclass", IOPRIO_PRIO_CLASS(o->ioprio));
-		json_opt_u(w, "prio", IOPRIO_PRIO_LEVEL(o->ioprio));
-	}
-	if (o->weight)
-		json_opt_u(w, "weight", o->weight);
-	if (o->rate_iops_str)
-		json_string(w, "rate_iops", o->rate_iops_str);
-	if (o->thinktime_ns) {
-		json_opt_u(w, "thinktime", o->thinktime_ns / 1000);
-		json_opt_u(w, "thinktime_blocks", o->thinktime_blocks);
-	}
-	for (size_t i = 0; i < o->nr_own; i++) {
-		const struct jobfile_entry *e = &o->own[i];
-		bool fixed = false;
-
-		for (int k = 0; json_fixed_opts[k] && !fixed; k++)
-			fixed = !strcmp(e->key, json_fixed_opts[k]);
-		if (!fixed)
-			json_string(w, e->key, e->val ? e->val : "");
-	}
-	json_close_object(w);
-}
-
-static void json_job(struct json_writer *w, const struct bb_report *r)
-{
-	double ms = r->runtime_ns / 1e6 * r->njobs;
-
-	json_open_object(w, NULL);
-	json_string(w, "jobname", r->o->name);
-	json_u64(w, "groupid", r->o->groupid);
-	json_u64(w, "error", (uint64_t)-r->err);
-	json_u64(w, "eta", 0);
-	json_u64(w, "elapsed", (r->runtime_ns + 500000000) / 1000000000);
-	json_job_options(w, r->o);
-	json_dir(w, "read", &r->st[DDIR_READ], r->runtime_ns);
-	json_dir(w, "write", &r->st[DDIR_WRITE], r->runtime_ns);
-	json_dir(w, "trim", NULL, 0);
-	json_open_object(w, "sync");
-	json_u64(w, "total_ios", 0);
-	json_lat(w, "lat_ns", NULL);
-	json_close_object(w);
-	json_u64(w, "job_runtime", r->runtime_ns / 1000000);
-	json_double(w, "usr_cpu", ms ? 100 * r->usr_ms / ms : 0);
-	json_double(w, "sys_cpu", ms ? 100 * r->sys_ms / ms : 0);
-	json_u64(w, "ctx", r->ctx);
-	if (r->o->verify) {
-		json_open_object(w, "verify");
-		json_u64(w, "blocks", r->vblocks);
-		json_u64(w, "bad", r->vbad);
-		json_close_object(w);
-	}
-	json_close_object(w);
-}
-
-static void json_disk(struct json_writer *w, const struct blk_disk_stats *ds,
-		      uint64_t wall_ns)
-{
-	json_open_object(w, "disk");
-	json_string(w, "name", bb_devname);
-	json_u64(w, "read_ios", ds->ios[STAT_READ]);
-	json_u64(w, "write_ios", ds->ios[STAT_WRITE]);
-	json_u64(w, "read_merges", ds->merges[STAT_READ]);
-	json_u64(w, "write_merges", ds->merges[STAT_WRITE]);
-	json_u64(w, "read_sectors", ds->sectors[STAT_READ]);
-	json_u64(w, "write_sectors", ds->sectors[STAT_WRITE]);
-	json_u64(w, "read_ticks", ds->ticks_ms[STAT_READ]);
-	json_u64(w, "write_ticks", ds->ticks_ms[STAT_WRITE]);
-	json_u64(w, "in_flight", ds->in_flight);
-	json_u64(w, "io_ticks", ds->io_ticks_ms);
-	json_u64(w, "time_in_queue", ds->time_in_queue_ms);
-	json_u64(w, "discard_ios", ds->ios[STAT_DISCARD]);
-	json_u64(w, "flush_ios", ds->ios[STAT_FLUSH]);
-	json_double(w, "mean_request_kb", bb_mean_request_kb(ds));
-	json_double(w, "util", bb_util(ds, wall_ns));
-	json_close_object(w);
-	json_open_array(w, "disk_util");	/* fio's own shape, for fio parsers */
-	json_open_object(w, NULL);
-	json_string(w, "name", bb_devname);
-	json_u64(w, "read_ios", ds->ios[STAT_READ]);
-	json_u64(w, "write_ios", ds->ios[STAT_WRITE]);
-	json_u64(w, "read_merges", ds->merges[STAT_READ]);
-	json_u64(w, "write_merges", ds->merges[STAT_WRITE]);
-	json_u64(w, "read_ticks", ds->ticks_ms[STAT_READ]);
-	json_u64(w, "write_ticks", ds->ticks_ms[STAT_WRITE]);
-	json_u64(w, "in_queue", ds->time_in_queue_ms);
-	json_double(w, "util", bb_util(ds, wall_ns));
-	json_close_object(w);
-	json_close_array(w);
-}
-
-static void bb_print_json(const struct bb_report *reps, unsigned int nr,
-			  const struct blk_disk_stats *ds, uint64_t wall_ns)
-{
-	struct json_writer w;
-	struct timespec now;
-	char tbuf[64];
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	strftime(tbuf, sizeof(tbuf), "%a %b %e %H:%M:%S %Y",
-		 localtime(&now.tv_sec));
-	json_init(&w, stdout);
-	json_open_object(&w, NULL);
-	json_string(&w, "fio version", BB_VERSION);
-	json_u64(&w, "timestamp", (uint64_t)now.tv_sec);
-	json_u64(&w, "timestamp_ms",
-	       (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000);
-	json_string(&w, "time", tbuf);
-	json_string(&w, "clocksource", clock_source_name());
-	json_open_array(&w, "jobs");
-	for (unsigned int i = 0; i < nr; i++)
-		json_job(&w, &reps[i]);
-	json_close_array(&w);
-	json_disk(&w, ds, wall_ns);
-	json_close_object(&w);
+	r->o = job->o;
+	r->njobs = 1;
+	r->err = job->err;
+	r->runtime_ns = job->t_end - job->t_start;
+	r->vblocks = job->vblocks;
+	r->vbad = job->vbad;
+	r->ctx = job->ctx;
+	r->usr_ms = job->usr_ms;
+	r->sys_ms = job->sys_ms;
+	r->st[DDIR_READ] = job->st[DDIR_READ];
+	r->st[DDIR_WRITE] = job->st[DDIR_WRITE];
 }
 
 /* ---- the live line (fio's eta) ---- */
@@ -1511,26 +1178,28 @@ static int bb_errors(struct bb_job *jobs)
 
 static int bb_report_all(struct bb_job *jobs, uint64_t wall_ns)
 {
-	struct blk_disk_stats ds;
-	struct bb_report *reps;
-	unsigned int nr;
+	struct bb_run_info run = {
+		.devname = bb_devname,
+		.wall_ns = wall_ns,
+		.format = opt.format,
+		.group_reporting = opt.group_reporting,
+		.nr_groups = bb_opts[bb_nr_opts - 1].groupid + 1,
+	};
+	struct bb_report *thr = calloc(bb_nr_jobs, sizeof(*thr));
+	char line[512];
+	int ret;
 
-	reps = bb_reports(jobs, &nr);
-	if (!reps)
+	if (!thr)
 		return 1;
-	blk_disk_get_stats(bb_disk, &ds);
-	if (opt.format == FMT_NORMAL) {
-		for (unsigned int i = 0; i < nr; i++)
-			bb_print_report(&reps[i]);
-		for (unsigned int g = 0; g <= bb_opts[bb_nr_opts - 1].groupid; g++)
-			bb_print_group(jobs, g);
-		bb_print_disk(&ds, wall_ns);
-	} else {
-		bb_print_json(reps, nr, &ds, wall_ns);
-	}
-	fflush(stdout);
-	free(reps);
-	return bb_errors(jobs);
+	for (unsigned int i = 0; i < bb_nr_jobs; i++)
+		bb_job_report(&jobs[i], &thr[i]);
+	blk_disk_get_stats(bb_disk, &run.ds);
+	if (blk_disk_stat_line(bb_disk, line, sizeof(line)) < 0)
+		*line = 0;
+	run.diskstat_line = line;
+	ret = bb_report_print(thr, bb_nr_jobs, &run);
+	free(thr);
+	return ret ? 1 : bb_errors(jobs);
 }
 
 /* Every thread of every job section, on the device just made. */

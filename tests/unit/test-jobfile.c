@@ -239,6 +239,24 @@ out:
 	jobfile_free(&jf);
 }
 
+/* fio's command-line-only options reach every job wherever they stand */
+static void test_process_wide(void)
+{
+	struct bb_opts *j = NULL;
+	struct jobfile jf;
+	unsigned int nr = 0;
+	char err[512];
+
+	test_begin("output-format and eta anywhere", 10);
+	CHECK_EQ_INT(build("[a]\n[b]\noutput-format=json\neta=never\n", &j,
+			   &nr, &jf, err, sizeof(err)), 0);
+	CHECK(nr == 2 && j[0].format == FMT_JSON && j[1].format == FMT_JSON);
+	CHECK(nr == 2 && j[0].eta == ETA_NEVER && j[1].eta == ETA_NEVER);
+	CHECK(nr == 2 && j[1].nr_own == 0);
+	free(j);
+	jobfile_free(&jf);
+}
+
 static void check_bad_jobs(const char *buf, const char *msg)
 {
 	struct bb_opts *j = NULL;
@@ -282,6 +300,7 @@ int main(void)
 	test_ini_errors();
 	test_args();
 	test_jobs();
+	test_process_wide();
 	test_job_errors();
 	return test_report();
 }
