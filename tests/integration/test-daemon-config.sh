@@ -67,6 +67,23 @@ else
 		{ fail "missing config file message"; cat "$out/e"; }
 fi
 
+# the example in contrib/ is a valid config (its path moved here)
+sed "s|/var/lib/blkstack|$out/example|" "$BLKSTACK_TOP/contrib/blkstackd.conf" >"$out/example.conf"
+mkdir -p "$out/example"
+timeout -k 5 30 "$BLKSTACKD" --config "$out/example.conf" --socket "$out/ex.sock" \
+	--nbd-listen "unix:$out/ex-nbd.sock" --pid-file "$out/ex.pid" \
+	--state-dir "$out/example" 2>"$out/ex.log" &
+ex=$!
+for _ in $(seq 300); do [ -S "$out/ex.sock" ] && break; sleep 0.1; done
+if "$BLKCTL" --socket "$out/ex.sock" dev ls >"$out/o" 2>&1 &&
+   grep -q '^nullb0 .* 1G .*nullb0$' "$out/o" && grep -q '^disk0 .* 1G .*disk0$' "$out/o"; then
+	ok "contrib/blkstackd.conf starts nullb0 and disk0"
+else
+	fail "contrib/blkstackd.conf"; cat "$out/o" "$out/ex.log"
+fi
+kill -TERM $ex
+wait $ex || fail "the example daemon's stop: exit $?"
+
 # 2. a start from a config file
 conf1='# two devices, one exported read-only under another name
 dev add null nullb0 size=64M memory_backed=1
