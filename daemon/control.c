@@ -143,8 +143,12 @@ static void control_run(struct blkstackd *d, int fd, char *line)
 	ret = cmd_run_line(d, line, &r);
 	fclose(r.out);
 	/* a failed command's partial output is dropped: the error says it */
-	if (!ret && out_len)
+	if (!ret && out_len) {
 		write_all(fd, out, out_len);
+		/* the status must start a line of its own */
+		if (out[out_len - 1] != '\n')
+			write_all(fd, "\n", 1);
+	}
 	if (ret)
 		pr_info("control: %s: %s", cmd, r.err);
 	reply_status(fd, ret, r.err);
