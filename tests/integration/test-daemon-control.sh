@@ -94,6 +94,12 @@ if [ $rc -eq 0 ] && [ "$(cat "$out/o")" = 64 ]; then
 else
 	fail "queue max_sectors_kb: exit $rc, '$(cat "$out/o")'"
 fi
+run queue nullb1 write_cache 'write back'
+if [ $rc -eq 0 ] && [ "$(blkctl queue nullb1 write_cache)" = "write back" ]; then
+	ok "a value with a blank: queue nullb1 write_cache 'write back'"
+else
+	fail "write_cache 'write back': exit $rc, $(cat "$out/e")"
+fi
 run queue nullb0 nomerges 2
 run --json queue nullb0
 if [ $rc -eq 0 ] && json 'd["device"] == "nullb0" and d["queue"]["nomerges"] == "2" and d["queue"]["max_sectors_kb"] == "64" and "rotational" in d["queue"]'; then
