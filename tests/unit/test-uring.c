@@ -6,7 +6,8 @@
  * and splits, flush, FUA, discard (zeroes and a hole in block_status),
  * write zeroes, O_DIRECT alignment, reads past the end of a file that
  * shrank, several hw queues from several threads, poll queues, SQPOLL,
- * bad parameters, removal with I/O in flight, and a loop device.
+ * bad parameters, readonly=1, removal with I/O in flight, and a loop
+ * device.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -585,6 +586,39 @@ static void test_bad_params(void)
 	unlink(file);
 }
 
+/* readonly=1 and a size= below the file's: a read-only window on it. */
+static void test_readonly(void)
+{
+	char path[128], attr[32];
+	struct gendisk *disk;
+	struct stat st;
+	ssize_t n;
+
+	test_begin("readonly=1, size below the file", 10);
+	snprintf(path, sizeof(path), "%s/ro.img", tmpdirs[0]);
+	disk = uring_add("urw", "path=%s,size=4M", path);
+	if (!disk)
+		return;
+	test_write_verify(disk, 0, 4 * MB, 101, wbuf, rbuf);
+	test_dev_del(disk);
+	disk = uring_add("uro", "path=%s,readonly=1,size=2M", path);
+	if (!disk)
+		return;
+	CHECK_EQ_U64(get_capacity(disk), (2 * MB) >> SECTOR_SHIFT);
+	CHECK(bdev_read_only(disk));
+	CHECK_MSG(blkdev_pread(disk, rbuf, 2 * MB, 0) == 2 * MB &&
+		  test_verify(rbuf, 2 * MB, 101, 0) < 0, "read-only read");
+	n = blkdev_pwrite(disk, wbuf, BLK, 0);
+	CHECK_MSG(n < 0, "write to a read-only device: %zd", n);
+	test_attr_show(disk, "discard_max_bytes", attr, sizeof(attr));
+	CHECK_MSG(!strcmp(attr, "0"), "read-only device discards: %s", attr);
+	test_dev_del(disk);
+	/* the file is as it was: 4 MiB, the data intact */
+	CHECK(stat(path, &st) == 0 && st.st_size == 4 * MB);
+	check_file(path, 0, 4 * MB, 101);
+	unlink(path);
+}
+
 /* ---- removal ---- */
 
 static void test_remove_inflight(void)
@@ -666,9 +700,15 @@ static void test_loop_device(void)
 		      test_is_zero(rbuf, MB));
 		test_attr_show(disk, "discard_max_bytes", attr, sizeof(attr));
 		if (strtoull(attr, NULL, 10)) {
+			/* BLKDISCARD on kblockd; loop punches a hole */
 			ret = blkdev_discard(disk, MB, MB);
 			CHECK_MSG(ret == 0, "discard: %d %s", ret,
 				  blkstack_errmsg());
+			CHECK(blkdev_pread(disk, rbuf, MB, MB) == MB);
+			CHECK_MSG(test_is_zero(rbuf, MB),
+				  "loop: discarded range not zero");
+		} else {
+			printf("note: %s has no discard\n", loop);
 		}
 		test_dev_del(disk);
 	}
@@ -690,6 +730,7 @@ int main(void)
 	test_poll_queues();
 	test_sqpoll();
 	test_bad_params();
+	test_readonly();
 	test_remove_inflight();
 	test_loop_device();
 	remove_dirs();
