@@ -98,6 +98,8 @@ struct blk_trace {
 	uint64_t flush_req, flush_done; /* drain-everything requests */
 	struct bt_event *pend; /* drained, not yet written */
 	size_t nr_pend, max_pend;
+	struct bt_event *merge; /* where the pending runs are merged */
+	size_t max_merge;
 	uint64_t last_time[BLK_MAX_CPUS]; /* per-CPU order kept */
 	uint32_t noted[64]; /* pids named already, by pid % 64 */
 	uint32_t sequence[BLK_MAX_CPUS];

@@ -385,13 +385,47 @@ static int bt_cmp_time(const void *a, const void *b)
 	return (x->cpu > y->cpu) - (x->cpu < y->cpu);
 }
 
-/* One producer's events come in order: often there is nothing to sort. */
-static bool bt_pend_sorted(const struct blk_trace *bt)
+/*
+ * pend[] holds sorted runs: what the last pass kept, then what each ring
+ * gave (a ring has one producer, so its events come in time order).
+ * Merge them into one ordered run: cheaper than sorting it all again.
+ */
+static void bt_merge_runs(struct blk_trace *bt, size_t *runs,
+			  unsigned int nr_runs)
 {
-	for (size_t i = 1; i < bt->nr_pend; i++)
-		if (bt_cmp_time(&bt->pend[i - 1], &bt->pend[i]) > 0)
-			return false;
-	return true;
+	size_t pos[THREAD_SLOTS + 1], out = 0;
+	struct bt_event *m;
+
+	if (nr_runs < 2)
+		return;
+	if (bt->max_merge < bt->max_pend) {
+		m = realloc(bt->merge, bt->max_pend * sizeof(*m));
+		if (!m) {
+			qsort(bt->pend, bt->nr_pend, sizeof(*bt->pend),
+			      bt_cmp_time);
+			return;
+		}
+		bt->merge = m;
+		bt->max_merge = bt->max_pend;
+	}
+	for (unsigned int k = 0; k < nr_runs; k++)
+		pos[k] = runs[k];
+	while (out < bt->nr_pend) {
+		int best = -1;
+
+		for (unsigned int k = 0; k < nr_runs; k++)
+			if (pos[k] < runs[k + 1] &&
+			    (best < 0 || bt_cmp_time(&bt->pend[pos[k]],
+						     &bt->pend[pos[best]]) < 0))
+				best = (int)k;
+		bt->merge[out++] = bt->pend[pos[best]++];
+	}
+	m = bt->pend;
+	bt->pend = bt->merge;
+	bt->merge = m;
+	out = bt->max_pend;
+	bt->max_pend = bt->max_merge;
+	bt->max_merge = out;
 }
 
 /* Drop the first @n queued notes, which were written. Under msg_lock. */
@@ -416,18 +450,23 @@ static void bt_drain(struct blk_trace *bt, bool all)
 	uint64_t limit = all		       ? UINT64_MAX
 			 : now > BT_HORIZON_NS ? now - BT_HORIZON_NS
 					       : 0;
-	unsigned int m = 0;
-	size_t i, kept = 0;
+	unsigned int m = 0, nr_runs = 0;
+	size_t i, kept = 0, runs[THREAD_SLOTS + 2];
 
+	runs[nr_runs++] = 0;	/* what the last pass kept */
 	for (int s = 0; s < THREAD_SLOTS; s++) {
 		struct bt_ring *r = atomic_load_explicit(&bt->rings[s],
 							 memory_order_acquire);
+		size_t before = bt->nr_pend;
 
-		if (r)
-			bt_drain_ring(bt, r);
+		if (!r)
+			continue;
+		bt_drain_ring(bt, r);
+		if (bt->nr_pend > before)
+			runs[nr_runs++] = before;
 	}
-	if (!bt_pend_sorted(bt))
-		qsort(bt->pend, bt->nr_pend, sizeof(*bt->pend), bt_cmp_time);
+	runs[nr_runs] = bt->nr_pend;
+	bt_merge_runs(bt, runs, nr_runs);
 	pthread_mutex_lock(&bt->msg_lock);
 	pthread_mutex_lock(&bt->stats_lock);
 	for (i = 0; i < bt->nr_pend && bt->pend[i].time < limit; i++) {

@@ -474,6 +474,7 @@ static void bt_free(struct blk_trace *bt)
 	bt_stats_free(bt);
 	free(bt->comms);
 	free(bt->pend);
+	free(bt->merge);
 	free(bt->msgs);
 	free(bt->msg_text);
 	free(bt->dir);
