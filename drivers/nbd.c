@@ -83,6 +83,7 @@ struct nbd_conn {
 	 */
 	pthread_mutex_t lock;
 	struct nbd_handle *h;
+	int fd;				/* @h's socket, while connected */
 	pthread_spinlock_t done_lock;	/* a leaf: taken in libnbd callbacks */
 	pthread_mutex_t complete_lock;	/* held while completing requests */
 	struct nbd_cmd *done_head, *done_tail;
@@ -99,6 +100,8 @@ struct nbd_conn {
 
 struct nbd_device {
 	struct gendisk *disk;
+	char name[32];			/* for messages: threads start before
+					   add_disk() names the disk */
 	struct nbd_params p;
 	struct nbd_export ex;
 	struct blk_mq_tag_set tag_set;
@@ -227,13 +230,14 @@ static void nbd_conn_poll(struct nbd_conn *conn, struct nbd_handle *h,
 {
 	struct pollfd pfd[2] = {
 		{ .fd = conn ? conn->efd : -1, .events = POLLIN },
-		{ .fd = nbd_aio_get_fd(h) },
+		{ .fd = conn && conn->h == h ? conn->fd : nbd_aio_get_fd(h) },
 	};
 	unsigned int dir;
 	uint64_t v;
 
 	if (conn) {
 		atomic_store(&conn->sleeping, 1);
+		atomic_thread_fence(memory_order_seq_cst);
 		if (nbd_conn_has_done(conn) || atomic_load(&conn->reset) ||
 		    atomic_load(&conn->stop))
 			timeout_ms = 0;
@@ -382,7 +386,7 @@ static void nbd_conn_sleep(struct nbd_conn *conn, unsigned int ms)
 static void nbd_conn_reconnect(struct nbd_conn *conn)
 {
 	struct nbd_device *nbd = conn->nbd;
-	const char *name = nbd->disk->disk_name;
+	const char *name = nbd->name;
 	struct nbd_handle *h;
 	char err[256];
 
@@ -403,6 +407,7 @@ static void nbd_conn_reconnect(struct nbd_conn *conn)
 	}
 	atomic_store(&conn->reset, false);
 	pthread_mutex_lock(&conn->lock);
+	conn->fd = nbd_aio_get_fd(h);
 	conn->h = h;
 	pthread_mutex_unlock(&conn->lock);
 	conn->delay_ms = nbd->p.reconnect_delay_ms;
@@ -426,7 +431,7 @@ static void nbd_conn_down(struct nbd_conn *conn, const char *why)
 	pthread_mutex_unlock(&conn->lock);
 	if (why)
 		pr_warn("nbd %s: connection %u: %s; reconnecting",
-			conn->nbd->disk->disk_name, conn->index, why);
+			conn->nbd->name, conn->index, why);
 	else if (nbd_handle_alive(h))
 		nbd_shutdown(h, 0);	/* NBD_CMD_DISC, as nbd-client -d */
 	nbd_close(h);
@@ -612,7 +617,9 @@ static blk_status_t nbd_queue_rq(struct blk_mq_hw_ctx *hctx,
 	atomic_store(&cmd->timed_out, false);
 	nbd_issue(nbd, conn->h, cmd, rq);
 	/* @cmd may be complete already: only the connection from here */
-	kick = nbd_aio_get_direction(conn->h) & LIBNBD_AIO_DIRECTION_WRITE;
+	atomic_thread_fence(memory_order_seq_cst);
+	kick = atomic_load(&conn->sleeping) &&
+	       (nbd_aio_get_direction(conn->h) & LIBNBD_AIO_DIRECTION_WRITE);
 	pthread_mutex_unlock(&conn->lock);
 	if (kick && atomic_exchange(&conn->sleeping, 0))
 		nbd_conn_kick(conn);
@@ -638,7 +645,7 @@ static enum blk_eh_timer_return nbd_timeout_rq(struct request *rq)
 	struct nbd_conn *conn = cmd->conn;
 
 	pr_warn("nbd %s: connection %u: request (sector %llu, %s) timed out; "
-		"dropping the connection", rq_nbd(rq)->disk->disk_name,
+		"dropping the connection", rq_nbd(rq)->name,
 		conn->index, (unsigned long long)blk_rq_pos(rq),
 		blk_op_str(req_op(rq)));
 	atomic_store(&cmd->timed_out, true);
@@ -805,7 +812,7 @@ static int nbd_bs_run(struct nbd_device *nbd, uint64_t off, uint64_t len,
 
 	if (!conn)
 		return blk_err(-ENOLINK, "nbd %s: not connected",
-			       nbd->disk->disk_name);
+			       nbd->name);
 	bq->nr = 0;
 	bq->freed = bq->replied = false;
 	nbd_aio_block_status(conn->h, len, off, ecb, cb, 0);
@@ -814,13 +821,13 @@ static int nbd_bs_run(struct nbd_device *nbd, uint64_t off, uint64_t len,
 	nbd_bs_wait(nbd, conn, bq);
 	if (!bq->replied)
 		return blk_err(-ENOLINK, "nbd %s: block status: the connection "
-			       "dropped", nbd->disk->disk_name);
+			       "dropped", nbd->name);
 	if (bq->error)
 		return blk_err(-bq->error, "nbd %s: block status: %s",
-			       nbd->disk->disk_name, strerror(bq->error));
+			       nbd->name, strerror(bq->error));
 	if (!bq->nr)
 		return blk_err(-EIO, "nbd %s: block status: the server "
-			       "returned no extents", nbd->disk->disk_name);
+			       "returned no extents", nbd->name);
 	return 0;
 }
 
@@ -857,7 +864,7 @@ static int nbd_dev_block_status(struct gendisk *disk, uint64_t off,
 		}
 		if (!ret && off == from)
 			ret = blk_err(-EIO, "nbd %s: block status: an empty "
-				      "extent at %" PRIu64, disk->disk_name, off);
+				      "extent at %" PRIu64, nbd->name, off);
 	}
 	free(bq.ext);
 	pthread_cond_destroy(&bq.cond);
@@ -1013,6 +1020,7 @@ static int nbd_connect_all(struct nbd_device *nbd, struct nbd_handle *first)
 		return -ENOMEM;
 	}
 	nbd->conns[0].h = first;
+	nbd->conns[0].fd = nbd_aio_get_fd(first);
 	for (unsigned int i = 0; i < nbd->nr_conns; i++) {
 		struct nbd_conn *conn = &nbd->conns[i];
 
@@ -1030,7 +1038,9 @@ static int nbd_connect_all(struct nbd_device *nbd, struct nbd_handle *first)
 				       strerror(errno));
 	for (unsigned int i = 1; i < nbd->nr_conns; i++) {
 		nbd->conns[i].h = nbd_open(nbd, NULL, err, sizeof(err));
-		if (!nbd->conns[i].h)
+		if (nbd->conns[i].h)
+			nbd->conns[i].fd = nbd_aio_get_fd(nbd->conns[i].h);
+		else
 			return blk_err(-ECONNREFUSED, "nbd: %s: connection %u: "
 				       "%s", nbd->p.uri, i, err);
 	}
@@ -1126,11 +1136,14 @@ static int nbd_dev_create(const char *name, const char *params,
 	unsigned int id = atomic_fetch_add(&nbd_index, 1);
 	struct nbd_device *nbd = calloc(1, sizeof(*nbd));
 	struct queue_limits lim;
-	char auto_name[32];
 	int ret;
 
 	if (!nbd)
 		return blk_err(-ENOMEM, "nbd: out of memory");
+	if (name && *name)
+		snprintf(nbd->name, sizeof(nbd->name), "%s", name);
+	else
+		snprintf(nbd->name, sizeof(nbd->name), "nbd%u", id);
 	ret = nbd_probe(nbd, params);
 	if (!ret)
 		ret = nbd_setup_tagset(nbd);
@@ -1146,15 +1159,12 @@ static int nbd_dev_create(const char *name, const char *params,
 	}
 	disk_set_private(nbd->disk, nbd);
 	nbd->disk->driver = &nbd_driver;
-	if (!name || !*name) {
-		snprintf(auto_name, sizeof(auto_name), "nbd%u", id);
-		name = auto_name;
-	}
+
 	if (nbd->ex.read_only)
 		set_disk_ro(nbd->disk, true);
 	ret = nbd_start_threads(nbd, id);
 	if (!ret)
-		ret = add_disk(nbd->disk, name,
+		ret = add_disk(nbd->disk, name && *name ? name : nbd->name,
 			       (nbd->ex.size / lim.logical_block_size) *
 			       (lim.logical_block_size >> SECTOR_SHIFT));
 	if (ret) {
