@@ -11,7 +11,8 @@
 #
 # start_daemon [-d] [-c CONFIG_TEXT] [BLKSTACKD_ARGS...]
 #   Starts blkstackd in the background in a private directory and waits
-#   (up to $DAEMON_TIMEOUT s, default 30) until its control socket exists.
+#   (up to $DAEMON_TIMEOUT s, default 30) until it has printed its ready
+#   line and its control socket exists.
 #   Without -d it runs with --no-default (empty); -d keeps the embedded
 #   default (nullb0 + disk0); -c writes CONFIG_TEXT to $BLKSTACKD_DIR/blkstackd.conf
 #   and passes --config. Later BLKSTACKD_ARGS override the defaults
@@ -144,6 +145,9 @@ start_daemon() {
 		printf '%s\n' "$conf" >"$BLKSTACKD_DIR/blkstackd.conf"
 		defaults=(--config "$BLKSTACKD_DIR/blkstackd.conf")
 	fi
+	# ready = one more "ready" line (a killed daemon leaves its socket)
+	local nready
+	nready=$(grep -c '^blkstackd: ready' "$DAEMON_LOG" 2>/dev/null)
 	"$BLKSTACKD" "${defaults[@]}" --state-dir "$STATE_DIR" \
 		--socket "$CTL_SOCK" --nbd-listen "unix:$NBD_SOCK" \
 		--pid-file "$PID_FILE" --log-level info "$@" \
@@ -151,7 +155,9 @@ start_daemon() {
 	BLKSTACKD_PID=$!
 	local i
 	for i in $(seq $((DAEMON_TIMEOUT * 10))); do
-		[ -S "$CTL_SOCK" ] && return 0
+		if [ -S "$CTL_SOCK" ] && [ "$(grep -c '^blkstackd: ready' "$DAEMON_LOG")" -gt "${nready:-0}" ]; then
+			return 0
+		fi
 		if ! _alive "$BLKSTACKD_PID"; then
 			wait "$BLKSTACKD_PID"
 			echo "blkstackd exited ($?) before it was ready:" >&2

@@ -218,4 +218,16 @@ stop_daemon
 rc=$?
 [ $rc -eq 0 ] && [ ! -e "$PID_FILE" ] && ok "stop: exit 0, pid file removed" ||
 	{ fail "stop: exit $rc"; tail "$DAEMON_LOG"; }
+
+# 9. after a crash (SIGKILL) the stale socket and pid file do not keep a
+# new daemon out
+start_daemon --no-default || exit 1
+stop_daemon KILL
+if [ -S "$CTL_SOCK" ] && [ -e "$PID_FILE" ] && start_daemon --no-default &&
+   blkctl dev ls >/dev/null; then
+	ok "a new daemon replaces a killed one's stale socket and pid file"
+else
+	fail "restart after SIGKILL"; tail -3 "$DAEMON_LOG"
+fi
+stop_daemon || fail "stop after the restart"
 finish
