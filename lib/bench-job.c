@@ -75,7 +75,7 @@ static const struct opt_def bj_defs[] = {
 	{ "cpus_allowed_policy", OPT_ENUM, &cur.cpus_policy, policy_vals,
 	  .help = "shared (all threads on the set) or split (one CPU each)" },
 	{ "group_reporting", OPT_BOOL, &cur.group_reporting,
-	  .help = "one summary per group instead of one per thread" },
+	  .help = "sum the job's threads into one report (fio's rule)" },
 	{ "new_group", OPT_BOOL, &cur.new_group,
 	  .help = "this job starts a new reporting group" },
 	{ "prioclass", OPT_UINT, &cur.prioclass, NULL, 0, 3,
@@ -341,9 +341,6 @@ static int bj_check_run(const struct bb_opts *jobs, unsigned int nr)
 			what = "eta", va = eta_vals[a->eta], vb = eta_vals[b->eta];
 		else if (a->clocksource != b->clocksource)
 			what = "clocksource", va = clock_vals[a->clocksource], vb = clock_vals[b->clocksource];
-		else if (a->group_reporting != b->group_reporting)
-			what = "group_reporting", va = a->group_reporting ? "1" : "0",
-			vb = b->group_reporting ? "1" : "0";
 		if (what) {
 			char arg[320];
 

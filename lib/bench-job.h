@@ -8,7 +8,7 @@
  * defaults of the jobs after them; each --name / [JOB] starts a job from
  * those defaults. All jobs run at once on one device, so the options that
  * describe the device or the whole run (filename, ioscheduler, queue,
- * output-format, eta, clocksource, group_reporting) must agree.
+ * clocksource) must agree; output-format and eta apply wherever given.
  */
 #ifndef BLKSTACK_LIB_BENCH_JOB_H
 #define BLKSTACK_LIB_BENCH_JOB_H

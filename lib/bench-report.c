@@ -35,28 +35,37 @@ void bb_stat_merge(struct bb_stat *dst, const struct bb_stat *src)
 
 /* ---- the normal output ---- */
 
-/* The reports to print: each thread's, or each group's sum. */
+/*
+ * fio's rule: a thread with group_reporting joins the report of the
+ * thread before it if that one has group_reporting too and is in the
+ * same group; every other thread has its own.
+ */
+static bool bb_joins_previous(const struct bb_report *thr, unsigned int i)
+{
+	return i && thr[i].o->group_reporting &&
+	       thr[i - 1].o->group_reporting &&
+	       thr[i].o->groupid == thr[i - 1].o->groupid;
+}
+
+/* The reports to print: threads, or runs of them summed. */
 static struct bb_report *bb_group(const struct bb_report *thr, unsigned int nr,
-				  const struct bb_run_info *run,
 				  unsigned int *nr_reps)
 {
-	struct bb_report *reps;
+	struct bb_report *reps = calloc(nr ? nr : 1, sizeof(*reps));
+	struct bb_report *r = NULL;
 
-	*nr_reps = run->group_reporting ? run->nr_groups : nr;
-	reps = calloc(*nr_reps, sizeof(*reps));
 	if (!reps)
 		return NULL;
-	for (unsigned int i = 0; i < *nr_reps; i++) {
-		bb_stat_init(&reps[i].st[DDIR_READ]);
-		bb_stat_init(&reps[i].st[DDIR_WRITE]);
-	}
+	*nr_reps = 0;
 	for (unsigned int i = 0; i < nr; i++) {
 		const struct bb_report *t = &thr[i];
-		struct bb_report *r = &reps[run->group_reporting ?
-					    t->o->groupid : i];
 
-		if (!r->o)
+		if (!bb_joins_previous(thr, i)) {
+			r = &reps[(*nr_reps)++];
+			bb_stat_init(&r->st[DDIR_READ]);
+			bb_stat_init(&r->st[DDIR_WRITE]);
 			r->o = t->o;
+		}
 		r->njobs += t->njobs;
 		for (int d = 0; d < DDIR_NR; d++)
 			bb_stat_merge(&r->st[d], &t->st[d]);
@@ -368,7 +377,7 @@ int bb_report_print(const struct bb_report *thr, unsigned int nr,
 		    const struct bb_run_info *run)
 {
 	unsigned int nr_reps;
-	struct bb_report *reps = bb_group(thr, nr, run, &nr_reps);
+	struct bb_report *reps = bb_group(thr, nr, &nr_reps);
 
 	if (!reps)
 		return -ENOMEM;

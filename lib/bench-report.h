@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * blkbench's reports in fio's formats (normal, json, json+), printed from
- * what each thread did: a block per thread, or per reporting group with
- * group_reporting, fio's "Run status group N" lines, and the disk's
- * statistics.
+ * what each thread did: a block per thread (consecutive threads of a group
+ * with group_reporting summed into one), fio's "Run status group N" lines,
+ * and the disk's statistics.
  */
 #ifndef BLKSTACK_LIB_BENCH_REPORT_H
 #define BLKSTACK_LIB_BENCH_REPORT_H
@@ -41,7 +41,6 @@ struct bb_run_info {
 	struct blk_disk_stats ds;
 	uint64_t wall_ns;
 	int format;			/* enum bb_fmt */
-	bool group_reporting;
 	unsigned int nr_groups;		/* reporting groups: 0..nr_groups-1 */
 };
 

@@ -1182,7 +1182,6 @@ static int bb_report_all(struct bb_job *jobs, uint64_t wall_ns)
 		.devname = bb_devname,
 		.wall_ns = wall_ns,
 		.format = opt.format,
-		.group_reporting = opt.group_reporting,
 		.nr_groups = bb_opts[bb_nr_opts - 1].groupid + 1,
 	};
 	struct bb_report *thr = calloc(bb_nr_jobs, sizeof(*thr));
