@@ -259,6 +259,30 @@ static void test_short_read(const char *dir)
 	CHECK_MSG(test_is_zero(rbuf + cut - 64 * 1024,
 			       128 * 1024 - (cut - 64 * 1024)),
 		  "past the end of the file: not zeroes");
+	/* the same through four segments from 32 KiB: the end of the file
+	 * falls in the third, the fourth is all past it */
+	{
+		void *bufs[4];
+		unsigned int lens[4] = { 32768, 32768, 32768, 32768 };
+		struct tio t;
+
+		for (int i = 0; i < 4; i++) {
+			bufs[i] = rbuf + MB + (size_t)i * 65536;
+			memset(bufs[i], 0xa5, lens[i]);
+		}
+		tio_init(&t);
+		tio_submit_vec(&t, disk, REQ_OP_READ, (32 * 1024) >> SECTOR_SHIFT,
+			       bufs, lens, 4);
+		CHECK_MSG(tio_wait(&t, 1, 5000) && t.req[0].err == 0,
+			  "vector read past the end: %d", t.req[0].err);
+		tio_destroy(&t);
+		CHECK(test_verify(bufs[0], 32768, 41, 32768) < 0);
+		CHECK(test_verify(bufs[1], 32768, 41, 65536) < 0);
+		CHECK(test_verify(bufs[2], cut - 98304, 41, 98304) < 0);
+		CHECK(test_is_zero((char *)bufs[2] + cut - 98304,
+				   32768 - (cut - 98304)));
+		CHECK(test_is_zero(bufs[3], 32768));
+	}
 	/* a hole in block_status, too */
 	CHECK_MSG(is_hole(disk, 512 * 1024, 512 * 1024),
 		  "past the end of the file: no hole");
