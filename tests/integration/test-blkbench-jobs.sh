@@ -145,6 +145,19 @@ else
 	fail "group_reporting on one job (exit $rc)"
 fi
 
+# kyber with its target set through --queue, a reader and a flood of writers
+run kyber --filename=$slow --ioscheduler=kyber \
+	--queue=iosched/read_lat_nsec=500000,iosched/write_lat_nsec=50000000 \
+	--runtime=1 --time_based --output-format=json --name=reader --iodepth=1 \
+	--prioclass=1 --name=writers --rw=randwrite --numjobs=2 --group_reporting
+if [ $rc -eq 0 ] && holds 'len(d["jobs"]) == 2' \
+	'J["reader"]["read"]["total_ios"] > 0 and pcts("reader", "read")' \
+	'J["writers"]["write"]["total_ios"] > 0' 'd["disk"]["in_flight"] == 0'; then
+	ok "kyber: reader and writers, targets through --queue"
+else
+	fail "kyber run (exit $rc)"
+fi
+
 # 4. verify per job on a memory-backed device, each job its own region
 run verify --filename=null:size=64m,memory_backed=1 --size=8m --bs=4k \
 	--verify=crc32c --name=seq --rw=write --name=rand --rw=randwrite \
