@@ -308,12 +308,11 @@ static bool dd_rq_mergeable(const struct request *rq)
 }
 
 static void dd_insert_request(struct deadline_data *dd, struct request *rq,
-			      bool at_head, struct list_head *free)
+			      bool at_head, uint64_t now, struct list_head *free)
 {
 	struct request_queue *q = dd->q;
 	enum dd_data_dir data_dir = (enum dd_data_dir)rq_data_dir(rq);
 	struct dd_per_prio *per_prio = dd_rq_per_prio(dd, rq);
-	uint64_t now = ktime_get_ns();
 
 	/* a requeued request was counted when it first came in */
 	if (!rq->elv.priv[0]) {
@@ -343,6 +342,8 @@ static void dd_insert_requests(struct blk_mq_hw_ctx *hctx,
 			       struct list_head *list, bool at_head)
 {
 	struct deadline_data *dd = hctx->queue->elevator->elevator_data;
+	/* one clock read per batch (the plug's, if any) */
+	uint64_t now = blk_time_get_ns();
 	struct request *rq, *next;
 	LIST_HEAD(free);
 
@@ -350,7 +351,7 @@ static void dd_insert_requests(struct blk_mq_hw_ctx *hctx,
 	while (!list_empty(list)) {
 		rq = list_first_entry(list, struct request, queuelist);
 		list_del_init(&rq->queuelist);
-		dd_insert_request(dd, rq, at_head, &free);
+		dd_insert_request(dd, rq, at_head, now, &free);
 	}
 	pthread_spin_unlock(&dd->lock);
 	list_for_each_entry_safe(rq, next, &free, queuelist) {
@@ -510,7 +511,7 @@ static void dd_account_dispatch(struct deadline_data *dd, struct request *rq,
 static struct request *dd_dispatch_request(struct blk_mq_hw_ctx *hctx)
 {
 	struct deadline_data *dd = hctx->queue->elevator->elevator_data;
-	uint64_t now = ktime_get_ns();
+	uint64_t now = blk_time_get_ns();
 	struct request *rq;
 
 	pthread_spin_lock(&dd->lock);
