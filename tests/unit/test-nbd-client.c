@@ -665,7 +665,7 @@ static void test_bad_params(void)
 
 /*
  * The fault test: requests in flight (the delay filter holds reads for
- * a second), the server killed; all end with -ENOLINK, not a hang; new
+ * 3 s), the server killed; all end with -ENOLINK, not a hang; new
  * ones fail fast while it is gone; after it returns on the same socket,
  * I/O works again once the back-off lets the thread reconnect.
  */
@@ -683,7 +683,7 @@ static void test_server_killed(void)
 
 	test_begin("server killed mid-I/O", 30);
 	path_in_dir(sock, sizeof(sock), "fault.sock");
-	srv = nbdkit_memory(sock, NULL, "rdelay=1");
+	srv = nbdkit_memory(sock, NULL, "rdelay=3");
 	if (!srv)
 		return;
 	disk = nbd_add("nbdfault", "uri=nbd+unix:///?socket=%s,"
@@ -712,6 +712,8 @@ static void test_server_killed(void)
 		CHECK_EQ_INT(t.req[i].err, -ENOLINK);
 	CHECK_MSG(t1 - t0 < 2000000000ULL, "failing took %llu ms",
 		  (unsigned long long)((t1 - t0) / 1000000));
+	pr_info("test: %d in-flight reads failed %llu us after the kill", NR,
+		(unsigned long long)((t1 - t0) / 1000));
 	tio_destroy(&t);
 
 	/* while the server is gone: a quick -ENOLINK, not a wait */
@@ -722,8 +724,8 @@ static void test_server_killed(void)
 		  (unsigned long long)((test_now_ns() - t0) / 1000000));
 
 	/* the server returns (without the delay) on the same socket */
-	srv = nbdkit_memory(sock, NULL, NULL);
 	t0 = test_now_ns();
+	srv = nbdkit_memory(sock, NULL, NULL);
 	for (int i = 0; srv && i < 200 && !ok; i++) {
 		ok = blkdev_pwrite(disk, wbuf, 4096, 0) == 4096;
 		if (!ok)
@@ -732,7 +734,7 @@ static void test_server_killed(void)
 	CHECK_MSG(ok, "no I/O 5 s after the server came back: %s",
 		  blkstack_errmsg());
 	if (ok) {
-		pr_info("test: I/O again %llu ms after the restart",
+		pr_info("test: I/O again %llu ms after starting the server",
 			(unsigned long long)((test_now_ns() - t0) / 1000000));
 		test_write_verify(disk, MiB, 256 * 1024, 70, wbuf, rbuf);
 		check_parallel(disk, 32, 4 * MiB);
@@ -743,7 +745,7 @@ static void test_server_killed(void)
 
 /*
  * Killed under load: reads and writes in flight on both connections
- * (each held a second by the server) and the submitter blocked waiting
+ * (each held 3 s by the server) and the submitter blocked waiting
  * for tags. Every I/O ends -- done, or -ENOLINK -- within a bound.
  */
 enum { LOAD_NR = 256 };
@@ -776,7 +778,7 @@ static void test_killed_under_load(void)
 
 	test_begin("server killed under load", 30);
 	path_in_dir(sock, sizeof(sock), "load.sock");
-	srv = nbdkit_memory(sock, NULL, "rdelay=1 wdelay=1");
+	srv = nbdkit_memory(sock, NULL, "rdelay=3 wdelay=3");
 	if (!srv)
 		return;
 	l.disk = nbd_add("nbdload", "uri=nbd+unix:///?socket=%s,conns=2,"
@@ -805,7 +807,7 @@ static void test_killed_under_load(void)
 	CHECK_MSG(ok + transport == LOAD_NR, "%u ok + %u -ENOLINK of %d (last "
 		  "error %d)", ok, transport, LOAD_NR, l.t.last_err);
 	CHECK_MSG(transport == LOAD_NR, "%u of %d ended well with the server "
-		  "holding each for 1 s and killed after 0.3 s", ok, LOAD_NR);
+		  "holding each for 3 s and killed after 0.3 s", ok, LOAD_NR);
 	CHECK_EQ_U64(test_wait_idle(l.disk, 2000), 0);
 out:
 	tio_destroy(&l.t);
