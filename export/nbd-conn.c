@@ -73,7 +73,7 @@ static void nbd_plug(struct nbd_conn *conn, struct blk_plug *plug,
 		return;
 	nbd_cork(conn);
 	blk_start_plug_nr_ios(plug, (unsigned short)clamp(n, (size_t)1,
-							   (size_t)32));
+							   (size_t)NBD_BATCH));
 	conn->plug = plug;
 }
 
@@ -542,6 +542,7 @@ void nbd_conn_transmit(struct nbd_conn *conn)
 	unsigned int hdr_len = conn->extended ? NBD_EXT_REQUEST_LEN :
 						NBD_REQUEST_LEN;
 	struct blk_plug plug;
+	unsigned int batch = 0;
 	ssize_t n;
 	int ret = 0;
 
@@ -553,10 +554,15 @@ void nbd_conn_transmit(struct nbd_conn *conn)
 		if (nbd_rx_avail(&conn->rx) >= hdr_len &&
 		    !atomic_load_explicit(&conn->closing,
 					  memory_order_relaxed)) {
+			if (batch++ == NBD_BATCH) {
+				nbd_unplug(conn);
+				batch = 1;
+			}
 			nbd_plug(conn, &plug, hdr_len);
 			ret = nbd_handle_request(conn, hdr_len);
 			continue;
 		}
+		batch = 0;
 		nbd_unplug(conn);
 		if (atomic_load(&conn->closing))
 			break;

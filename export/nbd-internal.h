@@ -44,6 +44,13 @@
 #define NBD_META_ALLOC_ID	1
 /* Connections per server; more are refused at accept. */
 #define NBD_MAX_CONNS		1024
+/* Socket send buffer asked for (capped by net.core.wmem_max). */
+#define NBD_SNDBUF		(4 << 20)
+/*
+ * Requests submitted under one plug before their replies go out: enough
+ * to batch, few enough that the client gets replies while we read on.
+ */
+#define NBD_BATCH		16
 /* A reply that cannot be sent for this long ends the connection. */
 #define NBD_SEND_TIMEOUT_S	30
 

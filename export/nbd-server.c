@@ -442,13 +442,19 @@ static void nbd_peer_name(struct nbd_conn *conn,
 static void nbd_sock_setup(struct nbd_server *srv, int fd)
 {
 	struct timeval tv = { .tv_sec = NBD_SEND_TIMEOUT_S };
-	int one = 1;
+	int one = 1, sndbuf = NBD_SNDBUF;
 
 	/* replies are small and latency-bound: never wait for Nagle */
 	if (srv->is_tcp)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* a client that stops reading must not hold a completion thread */
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/*
+	 * Room for a few maximum-size replies: a sender that blocks on a
+	 * full socket stalls the reader (inline completions) or a driver's
+	 * completion thread. The kernel caps it at wmem_max.
+	 */
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 }
 
 static void nbd_accept_one(struct nbd_server *srv)
