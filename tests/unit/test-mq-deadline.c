@@ -18,7 +18,8 @@
  *  - the counters in the debug dump add up.
  *
  * Then the issue's acceptance: switching none <-> mq-deadline 100 times
- * on a sim device under a verifying load, nothing lost or duplicated.
+ * under a verifying load, nothing lost or duplicated -- on sim ssd, sim
+ * hdd and a two-queue null_blk (one scheduler instance for both hctxs).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -578,6 +579,8 @@ static void *sw_thread(void *arg)
 
 	if (!buf)
 		return NULL;
+	/* spread over the CPUs: with two hw queues, both feed the scheduler */
+	blk_set_current_cpu((int)(w->id % 2));
 	while (!atomic_load(w->stop)) {
 		seed++;
 		sw_pass(w, REQ_OP_WRITE, buf, seed);
@@ -588,7 +591,7 @@ static void *sw_thread(void *arg)
 	return NULL;
 }
 
-static void test_switching(const char *params)
+static void test_switching(const char *driver, const char *params)
 {
 	struct sw_worker w[3];
 	_Atomic bool stop = false;
@@ -598,7 +601,8 @@ static void test_switching(const char *params)
 	int ret;
 
 	test_begin("none <-> mq-deadline 100 times under verified I/O", 30);
-	ret = blkstack_dev_add("sim", "simsw", params, &disk);
+	printf("   on %s:%s\n", driver, params);
+	ret = blkstack_dev_add(driver, "swdev", params, &disk);
 	if (!CHECK_MSG(ret == 0, "sim %s: %s", params, blkstack_errmsg()))
 		return;
 	for (unsigned int i = 0; i < 3; i++) {
@@ -622,6 +626,7 @@ static void test_switching(const char *params)
 		CHECK_EQ_U64(w[i].bad_data, 0);
 		ios += w[i].ios;
 	}
+	printf("   %lu verified I/Os while switching\n", ios);
 	CHECK_MSG(ios >= 300, "only %lu I/Os ran while switching", ios);
 	test_attr_show(disk, "scheduler", buf, sizeof(buf));
 	CHECK_MSG(strstr(buf, "[none]"), "scheduler '%s'", buf);
@@ -644,8 +649,11 @@ int main(void)
 	test_async_depth();
 	test_attributes();
 	test_counters();
-	test_switching("model=ssd,size=64M,time_scale=10");
-	test_switching("model=hdd,size=64M,time_scale=200");
+	test_switching("sim", "model=ssd,size=64M,time_scale=10");
+	test_switching("sim", "model=hdd,size=64M,time_scale=200");
+	/* one scheduler for two hw queues: it may hand out either's requests */
+	test_switching("null", "size=64M,memory_backed=1,submit_queues=2,"
+		       "irqmode=2,completion_nsec=20000");
 	free(zbuf);
 	return test_report();
 }
