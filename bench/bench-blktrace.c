@@ -32,7 +32,7 @@
 
 static const char *trace_dir = "/dev/shm";
 static unsigned int rounds = 5;
-static bool no_files;	/* trace without output files (reader cost only) */
+static bool no_files; /* trace without output files (reader cost only) */
 static unsigned long cost_ios = 200000;
 static double seconds = 2.0;
 static const char *only; /* cost, uring or drops; NULL = all */

@@ -127,9 +127,6 @@ struct blk_trace {
 };
 
 /* blktrace.c */
-void __blk_add_trace(struct blk_trace *bt, sector_t sector, unsigned int bytes,
-		     blk_opf_t opf, uint32_t what, int error, const void *pdu,
-		     unsigned int pdu_len, const struct io_context *ioc);
 uint64_t bt_now(const struct blk_trace *bt);
 /* the control lock both paths take, and the sysfs path's operations */
 void bt_ctl_lock_take(void);

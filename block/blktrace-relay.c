@@ -453,7 +453,7 @@ static void bt_drain(struct blk_trace *bt, bool all)
 	unsigned int m = 0, nr_runs = 0;
 	size_t i, kept = 0, runs[THREAD_SLOTS + 2];
 
-	runs[nr_runs++] = 0;	/* what the last pass kept */
+	runs[nr_runs++] = 0; /* what the last pass kept */
 	for (int s = 0; s < THREAD_SLOTS; s++) {
 		struct bt_ring *r = atomic_load_explicit(&bt->rings[s],
 							 memory_order_acquire);

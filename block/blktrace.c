@@ -165,14 +165,18 @@ static _Thread_local unsigned int bt_seen_next;
 static inline void bt_check_comm(struct blk_trace *bt,
 				 const struct io_context *ioc)
 {
-	unsigned int i;
+	unsigned int i = bt_seen_next % BT_SEEN;
 
+	/* the entry made last is the one that hits, nearly always */
+	if (likely(bt_seen[i].gen == bt->gen &&
+		   bt_seen[i].pid == (uint32_t)ioc->pid))
+		return;
 	for (i = 0; i < BT_SEEN; i++)
 		if (bt_seen[i].gen == bt->gen &&
 		    bt_seen[i].pid == (uint32_t)ioc->pid)
 			return;
 	bt_note_comm(bt, ioc);
-	i = bt_seen_next++ % BT_SEEN;
+	i = ++bt_seen_next % BT_SEEN;
 	bt_seen[i].gen = bt->gen;
 	bt_seen[i].pid = (uint32_t)ioc->pid;
 }
@@ -268,9 +272,10 @@ static inline uint32_t bt_op_categories(blk_opf_t opf)
  * event is charged to: the bio's issuer, else the calling thread's.
  * Called inside a read-side section.
  */
-void __blk_add_trace(struct blk_trace *bt, sector_t sector, unsigned int bytes,
-		     blk_opf_t opf, uint32_t what, int error, const void *pdu,
-		     unsigned int pdu_len, const struct io_context *ioc)
+static __attribute__((always_inline)) inline void
+__blk_add_trace(struct blk_trace *bt, sector_t sector, unsigned int bytes,
+		blk_opf_t opf, uint32_t what, int error, const void *pdu,
+		unsigned int pdu_len, const struct io_context *ioc)
 {
 	struct thread_slot *ts = this_thread_slot();
 	struct bt_ring *r;

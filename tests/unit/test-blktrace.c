@@ -495,7 +495,8 @@ static void test_plug_merge_split_remap(void)
 	CHECK(test_bio_sync(disk, REQ_OP_READ, 40, buf, BLK) == 0);
 	CHECK(blk_trace_teardown(disk) == 0);
 	recs_read_dir(&rs, dir, "bt3b");
-	CHECK_MSG(recs_find(&rs, __BLK_TA_QUEUE, 40), "Q on a bio-based device");
+	CHECK_MSG(recs_find(&rs, __BLK_TA_QUEUE, 40),
+		  "Q on a bio-based device");
 	CHECK_EQ_U64(recs_count(&rs, __BLK_TA_ISSUE), 0);
 	recs_free(&rs);
 	test_dev_del(disk);
