@@ -416,6 +416,68 @@ out:
 	srv_kill(srv);
 }
 
+/*
+ * What the handshake says shapes the device: block sizes (nbdkit's
+ * blocksize-policy filter, unaligned requests refused by the server),
+ * no write-zeroes, no block
+ * status (everything is data). (nbdkit 1.32's fua filter cannot hide
+ * FUA; null_blk's fua=0 tests the core's emulation.)
+ */
+static void test_export_limits(void)
+{
+	char sock[256], log[256], logarg[300];
+	char *argv[] = { "nbdkit", "-f", "--exit-with-parent", "-U", sock,
+			 "--filter=log", "--filter=blocksize-policy",
+			 "--filter=nozero", "--filter=noextents", "memory",
+			 "64M",
+			 "blocksize-minimum=4096", "blocksize-preferred=64K",
+			 "blocksize-maximum=1M", "blocksize-error-policy=error",
+			 "zeromode=none", logarg, NULL };
+	struct gendisk *disk;
+	struct ext_log el;
+	char attr[64];
+	pid_t srv;
+
+	test_begin("export limits", 20);
+	path_in_dir(sock, sizeof(sock), "lim.sock");
+	path_in_dir(log, sizeof(log), "lim.log");
+	snprintf(logarg, sizeof(logarg), "logfile=%s", log);
+	srv = srv_start(sock, 0, argv);
+	if (!srv)
+		return;
+	disk = nbd_add("nbdlim", "uri=nbd+unix:///?socket=%s,conns=1", sock);
+	if (!disk)
+		goto out;
+	CHECK_EQ_U64(bdev_logical_block_size(disk), 4096);
+	CHECK_EQ_U64(bdev_physical_block_size(disk), 65536);
+	CHECK_EQ_U64(atoi(test_attr_show(disk, "optimal_io_size", attr,
+					 sizeof(attr))), 65536);
+	CHECK_EQ_U64(atoi(test_attr_show(disk, "max_hw_sectors_kb", attr,
+					 sizeof(attr))), 1024);
+	CHECK_EQ_U64(atoi(test_attr_show(disk, "write_zeroes_max_bytes", attr,
+					 sizeof(attr))), 0);
+	/* 4 MiB in 1 MiB commands, all 4K-aligned (the server refuses less) */
+	test_write_verify(disk, 8 * MiB, 4 * MiB, 110, wbuf, rbuf);
+	check_vectors(disk, 20 * MiB / 512);
+	CHECK_MSG(blkdev_pread(disk, rbuf, 512, 0) < 0,
+		  "a 512-byte read on a 4K device was accepted");
+	CHECK(blkdev_write_zeroes(disk, 0, 4096) < 0);
+	if (CHECK_EQ_INT(block_status(disk, 0, 16 * MiB, &el), 0))
+		CHECK_MSG(el.nr == 1 && !el.hole[0] && el.len[0] == 16 * MiB,
+			  "no block status: want one data extent, got %u",
+			  el.nr);
+	test_dev_del(disk);
+	CHECK_MSG(log_has(log, "Write", "count=0x100000"),
+		  "no 1 MiB writes on the server");
+	CHECK_MSG(!log_has(log, "Write", "count=0x200000") &&
+		  !log_has(log, "Write", "count=0x400000"),
+		  "a write above blocksize-maximum reached the server");
+	CHECK_MSG(!log_has(log, "Zero", NULL), "a zero command was sent");
+	CHECK_MSG(!log_has(log, "Extents", NULL), "block status was sent");
+out:
+	srv_kill(srv);
+}
+
 static void test_qemu_nbd_file(void)
 {
 	char sock[256], img[256];
@@ -1065,6 +1127,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	test_init(2);
 	test_nbdkit_memory();
+	test_export_limits();
 	test_qemu_nbd_file();
 	test_read_only();
 	test_multi_conn();
