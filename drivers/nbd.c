@@ -571,11 +571,10 @@ static blk_status_t nbd_check_op(struct nbd_device *nbd, struct request *rq)
 {
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
+	case REQ_OP_FLUSH:
 		return BLK_STS_OK;
 	case REQ_OP_WRITE:
-	case REQ_OP_FLUSH:
-		return nbd->ex.read_only && req_op(rq) == REQ_OP_WRITE ?
-		       BLK_STS_IOERR : BLK_STS_OK;
+		return nbd->ex.read_only ? BLK_STS_IOERR : BLK_STS_OK;
 	case REQ_OP_DISCARD:
 		return nbd->ex.can_trim ? BLK_STS_OK : BLK_STS_NOTSUPP;
 	case REQ_OP_WRITE_ZEROES:
