@@ -83,7 +83,7 @@ static void bio_cache_refill(struct bio_cache *c)
 	pthread_mutex_unlock(&depot_lock);
 }
 
-static struct bio *bio_cache_get(void)
+static inline struct bio *bio_cache_get(void)
 {
 	struct bio_cache *c = &bio_cache;
 	struct bio *bio;
@@ -101,7 +101,7 @@ static struct bio *bio_cache_get(void)
 	return malloc(sizeof(*bio));
 }
 
-static void bio_cache_put(struct bio *bio)
+static inline void bio_cache_put(struct bio *bio)
 {
 	struct bio_cache *c = &bio_cache;
 
@@ -113,7 +113,7 @@ static void bio_cache_put(struct bio *bio)
 		bio_cache_to_depot(c, BIO_CACHE_BATCH);
 }
 
-static void bio_init(struct bio *bio, struct gendisk *disk, blk_opf_t opf,
+static inline void bio_init(struct bio *bio, struct gendisk *disk, blk_opf_t opf,
 		     struct bio_vec *table, unsigned short max_vecs)
 {
 	bio->bi_next = NULL;
@@ -201,6 +201,15 @@ unsigned int bio_add_buf(struct bio *bio, void *buf, unsigned int len)
 {
 	struct bio_vec *bv;
 
+	/* the first segment of a fresh bio: nothing to check but @len */
+	if (likely(!bio->bi_vcnt && !bio->bi_iter.bi_size && len &&
+		   bio->bi_max_vecs && !bio_flagged(bio, BIO_CLONED))) {
+		bv = &bio->bi_io_vec[bio->bi_vcnt++];
+		bv->bv_buf = buf;
+		bv->bv_len = len;
+		bio->bi_iter.bi_size = len;
+		return len;
+	}
 	if (unlikely(bio_flagged(bio, BIO_CLONED) || !len))
 		return 0;
 	if ((uint64_t)bio->bi_iter.bi_size + len > UINT32_MAX)
@@ -274,7 +283,21 @@ again:
 
 void bio_advance(struct bio *bio, unsigned int bytes)
 {
-	BUG_ON(bytes > bio->bi_iter.bi_size);
+	struct bvec_iter *iter = &bio->bi_iter;
+
+	BUG_ON(bytes > iter->bi_size);
+	/*
+	 * All that is left of the current segment, and of the bio: what
+	 * completing a one-segment bio does. Same result as the walk.
+	 */
+	if (bytes && bytes == iter->bi_size && bio_has_data(bio) &&
+	    bytes == bio->bi_io_vec[iter->bi_idx].bv_len - iter->bi_bvec_done) {
+		iter->bi_sector += bytes >> SECTOR_SHIFT;
+		iter->bi_size = 0;
+		iter->bi_bvec_done = 0;
+		iter->bi_idx++;
+		return;
+	}
 	if (!bio_has_data(bio)) {
 		bio->bi_iter.bi_sector += bytes >> SECTOR_SHIFT;
 		bio->bi_iter.bi_size -= bytes;

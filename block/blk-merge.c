@@ -299,7 +299,7 @@ static bool ll_front_merge_fn(struct request *req, struct bio *bio,
 	return ll_new_hw_segment(req, nr_segs);
 }
 
-bool blk_rq_merge_ok(struct request *rq, struct bio *bio)
+static inline bool __blk_rq_merge_ok(struct request *rq, struct bio *bio)
 {
 	if (!rq_mergeable(rq) || !bio_mergeable(bio))
 		return false;
@@ -312,14 +312,11 @@ bool blk_rq_merge_ok(struct request *rq, struct bio *bio)
 	return true;
 }
 
-enum elv_merge blk_try_merge(struct request *rq, struct bio *bio)
+bool blk_rq_merge_ok(struct request *rq, struct bio *bio)
 {
-	if (blk_rq_pos(rq) + blk_rq_sectors(rq) == bio->bi_iter.bi_sector)
-		return ELEVATOR_BACK_MERGE;
-	if (blk_rq_pos(rq) - bio_sectors(bio) == bio->bi_iter.bi_sector)
-		return ELEVATOR_FRONT_MERGE;
-	return ELEVATOR_NO_MERGE;
+	return __blk_rq_merge_ok(rq, bio);
 }
+
 
 static void blk_rq_set_mixed_merge(struct request *rq)
 {
@@ -381,9 +378,15 @@ enum bio_merge_status blk_attempt_bio_merge(struct request_queue *q,
 					    unsigned int nr_segs,
 					    bool sched_allow_merge)
 {
-	if (!blk_rq_merge_ok(rq, bio))
+	enum elv_merge type = blk_try_merge(rq, bio);
+
+	/*
+	 * The position test first: it is two compares, and on random I/O
+	 * it says no to almost every bio (the order changes no verdict).
+	 */
+	if (type == ELEVATOR_NO_MERGE || !__blk_rq_merge_ok(rq, bio))
 		return BIO_MERGE_NONE;
-	switch (blk_try_merge(rq, bio)) {
+	switch (type) {
 	case ELEVATOR_BACK_MERGE:
 		if (!sched_allow_merge || blk_mq_sched_allow_merge(q, rq, bio))
 			return bio_attempt_back_merge(rq, bio, nr_segs) ?

@@ -12,6 +12,22 @@
 #include "blk.h"
 #include "blk-trace.h"
 
+/*
+ * tags->rqs[] is written on every allocation and free: whole cache lines
+ * of its own, so that the maps of two hardware queues (two threads)
+ * never share one.
+ */
+static struct request *_Atomic *blk_mq_alloc_rqs_map(unsigned int nr)
+{
+	size_t size = ALIGN_UP((nr ? nr : 1) * sizeof(struct request *),
+			       (size_t)SMP_CACHE_BYTES);
+	struct request *_Atomic *rqs = aligned_alloc(SMP_CACHE_BYTES, size);
+
+	if (rqs)
+		memset(rqs, 0, size);
+	return rqs;
+}
+
 struct blk_mq_tags *blk_mq_init_tags(unsigned int total_tags,
 				     unsigned int reserved_tags,
 				     bool round_robin)
@@ -29,7 +45,7 @@ struct blk_mq_tags *blk_mq_init_tags(unsigned int total_tags,
 	if (sbitmap_queue_init(&tags->breserved_tags, reserved_tags, -1,
 			       round_robin))
 		goto free_bitmap;
-	tags->rqs = calloc(total_tags, sizeof(*tags->rqs));
+	tags->rqs = blk_mq_alloc_rqs_map(total_tags);
 	tags->static_rqs = calloc(total_tags, sizeof(*tags->static_rqs));
 	if (!tags->rqs || !tags->static_rqs)
 		goto free_all;
@@ -317,18 +333,6 @@ unsigned long blk_mq_get_tags(struct blk_mq_alloc_data *data, int nr_tags,
 	ret = __sbitmap_queue_get_batch(&tags->bitmap_tags, nr_tags, offset);
 	*offset += tags->nr_reserved_tags;
 	return ret;
-}
-
-void blk_mq_put_tag(struct blk_mq_tags *tags, struct blk_mq_ctx *ctx,
-		    unsigned int tag)
-{
-	if (!blk_mq_tag_is_reserved(tags, tag)) {
-		BUG_ON(tag >= tags->nr_tags);
-		sbitmap_queue_clear(&tags->bitmap_tags,
-				    tag - tags->nr_reserved_tags);
-	} else {
-		sbitmap_queue_clear(&tags->breserved_tags, tag);
-	}
 }
 
 void blk_mq_put_tags(struct blk_mq_tags *tags, int *tag_array, int nr_tags)

@@ -36,18 +36,6 @@ struct blk_mq_ctx *blk_mq_get_ctx(struct request_queue *q)
 	return &q->queue_ctx[cpu];
 }
 
-struct blk_mq_hw_ctx *blk_mq_map_queue(struct request_queue *q,
-				       blk_opf_t opf, struct blk_mq_ctx *ctx)
-{
-	enum hctx_type type = HCTX_TYPE_DEFAULT;
-
-	if (opf & REQ_POLLED)
-		type = HCTX_TYPE_POLL;
-	else if ((opf & REQ_OP_MASK) == REQ_OP_READ)
-		type = HCTX_TYPE_READ;
-	return ctx->hctxs[type];
-}
-
 bool blk_mq_hctx_stopped(struct blk_mq_hw_ctx *hctx)
 {
 	return hctx_test_bit(BLK_MQ_S_STOPPED, hctx);
@@ -163,8 +151,8 @@ __blk_mq_alloc_requests_batch(struct blk_mq_alloc_data *data)
 		*data->cached_rq = rq;
 		nr++;
 	}
-	for (i = 1; i < nr; i++)
-		percpu_ref_get(&data->q->q_usage_counter);
+	if (nr > 1)
+		percpu_ref_get_many(&data->q->q_usage_counter, (long)nr - 1);
 	data->nr_tags -= min(nr, data->nr_tags);
 	rq = *data->cached_rq;
 	*data->cached_rq = rq->rq_next;
@@ -245,7 +233,7 @@ struct request *blk_mq_alloc_request(struct request_queue *q, blk_opf_t opf,
 
 /* ---- freeing ---- */
 
-static void __blk_mq_free_request(struct request *rq)
+static inline void __blk_mq_free_request(struct request *rq)
 {
 	struct request_queue *q = rq->q;
 	struct blk_mq_ctx *ctx = rq->mq_ctx;
@@ -276,16 +264,24 @@ static void blk_mq_dec_active(struct request *rq)
 	}
 }
 
-void blk_mq_free_request(struct request *rq)
+/* blk_mq_free_request(), inline for the completion path below */
+static inline void blk_mq_finish_and_free(struct request *rq)
 {
-	struct elevator_queue *e = rq->q->elevator;
+	if (rq->rq_flags & RQF_ELV) {
+		struct elevator_queue *e = rq->q->elevator;
 
-	if ((rq->rq_flags & RQF_ELV) && e->type->ops.finish_request)
-		e->type->ops.finish_request(rq);
+		if (e->type->ops.finish_request)
+			e->type->ops.finish_request(rq);
+	}
 	blk_mq_dec_active(rq);
 	atomic_store_explicit(&rq->state, MQ_RQ_IDLE, memory_order_release);
 	if (atomic_fetch_sub_explicit(&rq->ref, 1, memory_order_acq_rel) == 1)
 		__blk_mq_free_request(rq);
+}
+
+void blk_mq_free_request(struct request *rq)
+{
+	blk_mq_finish_and_free(rq);
 }
 
 /* A time-out scan held a reference and dropped the last one. */
@@ -390,7 +386,9 @@ bool blk_update_request(struct request *rq, blk_status_t error,
 	return true;
 }
 
-void __blk_mq_end_request(struct request *rq, blk_status_t error)
+/* __blk_mq_end_request(), inline for blk_mq_end_request() */
+static inline void blk_mq_end_request_common(struct request *rq,
+					     blk_status_t error)
 {
 	uint64_t now = 0;
 
@@ -408,10 +406,15 @@ void __blk_mq_end_request(struct request *rq, blk_status_t error)
 	}
 	if (rq->end_io) {
 		if (rq->end_io(rq, error) == RQ_END_IO_FREE)
-			blk_mq_free_request(rq);
+			blk_mq_finish_and_free(rq);
 	} else {
-		blk_mq_free_request(rq);
+		blk_mq_finish_and_free(rq);
 	}
+}
+
+void __blk_mq_end_request(struct request *rq, blk_status_t error)
+{
+	blk_mq_end_request_common(rq, error);
 }
 
 void blk_mq_end_request(struct request *rq, blk_status_t error)
@@ -421,7 +424,7 @@ void blk_mq_end_request(struct request *rq, blk_status_t error)
 		    blk_update_request(rq, error, blk_rq_bytes(rq));
 
 	BUG_ON_QUEUE(more, rq->q);
-	__blk_mq_end_request(rq, error);
+	blk_mq_end_request_common(rq, error);
 }
 
 bool blk_mq_mark_complete(struct request *rq)
@@ -1464,6 +1467,38 @@ void blk_mq_flush_plug_list(struct blk_plug *plug, bool from_schedule)
 /* ---- the entry ---- */
 
 /*
+ * Cheap verdicts that spare random I/O the calls below (the answers are
+ * theirs): blk_attempt_plug_merge() tries only the request last added
+ * for @q, and only if it is adjacent to @bio.
+ */
+static inline bool blk_plug_may_merge(struct blk_plug *plug,
+				      struct request_queue *q, struct bio *bio)
+{
+	struct request *last = plug ? plug->mq_tail : NULL;
+
+	if (!last)
+		return false;
+	return last->q != q || blk_try_merge(last, bio) != ELEVATOR_NO_MERGE;
+}
+
+/*
+ * Without an elevator blk_mq_sched_bio_merge() looks only in a software
+ * queue with requests pending (the kernel checks that list first too).
+ */
+static inline bool blk_mq_may_sched_merge(struct request_queue *q,
+					  struct bio *bio,
+					  struct blk_mq_ctx *ctx)
+{
+	struct blk_mq_hw_ctx *hctx;
+
+	if (q->elevator)
+		return true;
+	hctx = blk_mq_map_queue(q, bio->bi_opf, ctx);
+	return (hctx->flags & BLK_MQ_F_SHOULD_MERGE) &&
+	       sbitmap_test_bit(&hctx->ctx_map, ctx->index_hw[hctx->type]);
+}
+
+/*
  * Turn @bio into a request and send it on (the kernel's
  * blk_mq_submit_bio()). The caller (__submit_bio) has not entered the
  * queue; we do, and the reference stays with the request.
@@ -1483,14 +1518,18 @@ void blk_mq_submit_bio(struct bio *bio)
 	if (!rq && unlikely(!bio_queue_enter(bio)))
 		return;
 	trace_block_bio_queue(bio);
-	bio = __bio_split_to_limits(bio, &q->limits, &nr_segs);
-	if (!bio)
-		goto queue_exit;
+	if (unlikely(bio_may_need_split(bio, &q->limits))) {
+		bio = __bio_split_to_limits(bio, &q->limits, &nr_segs);
+		if (!bio)
+			goto queue_exit;
+	}
 	if (!op_is_flush(bio->bi_opf) && !blk_queue_nomerges(q) &&
+	    blk_plug_may_merge(plug, q, bio) &&
 	    blk_attempt_plug_merge(q, bio, nr_segs))
 		goto queue_exit;
 	data.ctx = rq ? rq->mq_ctx : blk_mq_get_ctx(q);
-	if (blk_mq_sched_bio_merge(q, bio, nr_segs, data.ctx))
+	if (blk_mq_may_sched_merge(q, bio, data.ctx) &&
+	    blk_mq_sched_bio_merge(q, bio, nr_segs, data.ctx))
 		goto queue_exit;
 
 	if (rq) {

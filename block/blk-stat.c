@@ -15,17 +15,9 @@
 /*
  * Each thread counts in a slot of its own (lib/thread-slot.h): a slot with
  * one writer needs no atomic read-modify-write, as the kernel's per-CPU
- * counters need none with preemption off.
+ * counters need none with preemption off. The per-request accounting is
+ * inline in blk-stat.h.
  */
-static inline struct disk_stats *this_stats(struct gendisk *disk,
-					    struct thread_slot **tsp)
-{
-	struct thread_slot *ts = this_thread_slot();
-
-	*tsp = ts;
-	return &disk->stats[ts->slot];
-}
-
 long disk_in_flight(struct gendisk *disk)
 {
 	long n = 0;
@@ -38,65 +30,19 @@ long disk_in_flight(struct gendisk *disk)
 	return n > 0 ? n : 0;
 }
 
-/* io_ticks: time with at least one I/O in flight, sampled per ms. */
-static void update_io_ticks(struct gendisk *disk, uint64_t now_ms, bool end)
+/* The clock moved past the last sample: whoever swaps the stamp adds. */
+void __update_io_ticks(struct gendisk *disk, uint64_t now_ms, bool end)
 {
 	uint64_t stamp = atomic_load_explicit(&disk->stamp_ms,
 					      memory_order_relaxed);
 
-	if (likely(now_ms <= stamp))
+	if (now_ms <= stamp)
 		return;
 	if (!atomic_compare_exchange_strong(&disk->stamp_ms, &stamp, now_ms))
 		return;
 	if (end || disk_in_flight(disk))
 		atomic_fetch_add_explicit(&disk->io_ticks_ms, now_ms - stamp,
 					  memory_order_relaxed);
-}
-
-void blk_account_io_start(struct request *rq)
-{
-	struct gendisk *disk = rq->q->disk;
-	struct thread_slot *ts;
-	struct disk_stats *st;
-
-	if (!(rq->rq_flags & RQF_IO_STAT) || !disk)
-		return;
-	update_io_ticks(disk, rq->start_time_ns / NSEC_PER_MSEC, false);
-	st = this_stats(disk, &ts);
-	slot_counter_add(ts, &st->in_flight[rq_data_dir(rq)], 1);
-}
-
-void blk_account_io_completion(struct request *rq, unsigned int bytes)
-{
-	struct gendisk *disk = rq->q->disk;
-	struct thread_slot *ts;
-	struct disk_stats *st;
-
-	if (!(rq->rq_flags & RQF_IO_STAT) || !disk)
-		return;
-	st = this_stats(disk, &ts);
-	slot_counter_add(ts, &st->sectors[op_stat_group(rq->cmd_flags)],
-			 bytes >> SECTOR_SHIFT);
-}
-
-void blk_account_io_done(struct request *rq, uint64_t now)
-{
-	struct gendisk *disk = rq->q->disk;
-	struct disk_stats *st;
-	struct thread_slot *ts;
-	int sgrp;
-
-	/* a flush step is not the end of the request */
-	if (!(rq->rq_flags & RQF_IO_STAT) || (rq->rq_flags & RQF_FLUSH_SEQ) ||
-	    !disk)
-		return;
-	sgrp = op_stat_group(rq->cmd_flags);
-	st = this_stats(disk, &ts);
-	update_io_ticks(disk, now / NSEC_PER_MSEC, true);
-	slot_counter_add(ts, &st->ios[sgrp], 1);
-	slot_counter_add(ts, &st->nsecs[sgrp], now > rq->start_time_ns ?
-				   now - rq->start_time_ns : 0);
-	slot_counter_add(ts, &st->in_flight[rq_data_dir(rq)], -1);
 }
 
 void blk_account_io_flush(struct request *rq)
@@ -108,7 +54,7 @@ void blk_account_io_flush(struct request *rq)
 
 	if (!disk)
 		return;
-	st = this_stats(disk, &ts);
+	st = disk_this_stats(disk, &ts);
 	slot_counter_add(ts, &st->ios[STAT_FLUSH], 1);
 	slot_counter_add(ts, &st->nsecs[STAT_FLUSH], now - rq->start_time_ns);
 }
@@ -121,7 +67,7 @@ void blk_account_io_merge_bio(struct request *rq)
 
 	if (!(rq->rq_flags & RQF_IO_STAT) || !disk)
 		return;
-	st = this_stats(disk, &ts);
+	st = disk_this_stats(disk, &ts);
 	slot_counter_add(ts, &st->merges[op_stat_group(rq->cmd_flags)], 1);
 }
 
@@ -134,7 +80,7 @@ void blk_account_io_merge_request(struct request *rq)
 
 	if (!(rq->rq_flags & RQF_IO_STAT) || !disk)
 		return;
-	st = this_stats(disk, &ts);
+	st = disk_this_stats(disk, &ts);
 	slot_counter_add(ts, &st->merges[op_stat_group(rq->cmd_flags)], 1);
 	slot_counter_add(ts, &st->in_flight[rq_data_dir(rq)], -1);
 	rq->rq_flags &= ~RQF_IO_STAT;
@@ -148,7 +94,7 @@ void bio_start_io_acct(struct bio *bio)
 	struct disk_stats *st;
 
 	update_io_ticks(disk, ktime_get_ms(), false);
-	st = this_stats(disk, &ts);
+	st = disk_this_stats(disk, &ts);
 	slot_counter_add(ts, &st->in_flight[op_is_write(bio->bi_opf)], 1);
 }
 
@@ -156,7 +102,7 @@ void bio_end_io_acct(struct bio *bio, uint64_t start_ns)
 {
 	struct gendisk *disk = bio->bi_disk;
 	struct thread_slot *ts;
-	struct disk_stats *st = this_stats(disk, &ts);
+	struct disk_stats *st = disk_this_stats(disk, &ts);
 	int sgrp = op_stat_group(bio->bi_opf);
 	uint64_t now = ktime_get_ns();
 

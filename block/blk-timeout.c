@@ -34,9 +34,14 @@ void blk_add_timer(struct request *rq)
 {
 	struct request_queue *q = rq->q;
 	unsigned int timeout = rq->timeout ? rq->timeout : q->rq_timeout;
+	uint64_t next;
 
 	rq->rq_flags &= ~RQF_TIMED_OUT;
 	rq->deadline = rq->io_start_time_ns + (uint64_t)timeout * NSEC_PER_MSEC;
+	/* armed no later than our rounded-up deadline: the common case */
+	next = atomic_load_explicit(&q->timeout_next_ns, memory_order_relaxed);
+	if (next && next <= rq->deadline)
+		return;
 	blk_arm_timeout(q, rq->deadline);
 }
 

@@ -407,18 +407,39 @@ static inline _Atomic int *blk_mq_active_counter(struct blk_mq_hw_ctx *hctx)
 
 /* ---- blk-core.c ---- */
 int blk_queue_enter(struct request_queue *q, unsigned int flags);
-void blk_queue_exit(struct request_queue *q);
+
+static inline void blk_queue_exit(struct request_queue *q)
+{
+	percpu_ref_put(&q->q_usage_counter);
+}
 bool bio_queue_enter(struct bio *bio);
 void blk_freeze_queue_start(struct request_queue *q);
 void blk_mq_freeze_queue_wait(struct request_queue *q);
 struct request_queue *blk_alloc_queue(void);
 void blk_free_queue(struct request_queue *q);
-struct blk_plug *blk_current_plug(void);
+/* The calling thread's plug: the kernel's current->plug (blk-core.c) */
+extern _Thread_local struct blk_plug *current_plug
+	__attribute__((tls_model("initial-exec")));
+
+static inline struct blk_plug *blk_current_plug(void)
+{
+	return current_plug;
+}
+
 /*
  * The time for stamping requests: cached in the plug while one is active
  * so a batch costs one clock read (the kernel's blk_time_get_ns()).
  */
-uint64_t blk_time_get_ns(void);
+static inline uint64_t blk_time_get_ns(void)
+{
+	struct blk_plug *plug = current_plug;
+
+	if (!plug)
+		return ktime_get_ns();
+	if (!plug->cur_ktime)
+		plug->cur_ktime = ktime_get_ns();
+	return plug->cur_ktime;
+}
 
 /* ---- blk-mq.c ---- */
 int blk_mq_init_allocated_queue(struct blk_mq_tag_set *set,
@@ -426,8 +447,20 @@ int blk_mq_init_allocated_queue(struct blk_mq_tag_set *set,
 void blk_mq_exit_queue(struct request_queue *q);
 void blk_mq_submit_bio(struct bio *bio);
 struct blk_mq_ctx *blk_mq_get_ctx(struct request_queue *q);
-struct blk_mq_hw_ctx *blk_mq_map_queue(struct request_queue *q,
-				       blk_opf_t opf, struct blk_mq_ctx *ctx);
+
+/* The hctx @ctx sends @opf to: polled, read or default (every bio asks). */
+static inline struct blk_mq_hw_ctx *blk_mq_map_queue(struct request_queue *q,
+						     blk_opf_t opf,
+						     struct blk_mq_ctx *ctx)
+{
+	enum hctx_type type = HCTX_TYPE_DEFAULT;
+
+	if (opf & REQ_POLLED)
+		type = HCTX_TYPE_POLL;
+	else if ((opf & REQ_OP_MASK) == REQ_OP_READ)
+		type = HCTX_TYPE_READ;
+	return ctx->hctxs[type];
+}
 void blk_mq_flush_plug_list(struct blk_plug *plug, bool from_schedule);
 void blk_mq_insert_request(struct request *rq, bool at_head, bool run,
 			   bool async);
@@ -491,8 +524,6 @@ int blk_mq_alloc_rqs(struct blk_mq_tag_set *set, struct blk_mq_tags *tags,
 void blk_mq_free_rqs(struct blk_mq_tag_set *set, struct blk_mq_tags *tags,
 		     unsigned int hctx_idx);
 int blk_mq_get_tag(struct blk_mq_alloc_data *data);
-void blk_mq_put_tag(struct blk_mq_tags *tags, struct blk_mq_ctx *ctx,
-		    unsigned int tag);
 void blk_mq_put_tags(struct blk_mq_tags *tags, int *tag_array, int nr_tags);
 unsigned long blk_mq_get_tags(struct blk_mq_alloc_data *data, int nr_tags,
 			      unsigned int *offset);
@@ -522,6 +553,19 @@ static inline bool blk_mq_tag_is_reserved(struct blk_mq_tags *tags,
 					  unsigned int tag)
 {
 	return tag < tags->nr_reserved_tags;
+}
+
+/* Every request gives its tag back here: inline. */
+static inline void blk_mq_put_tag(struct blk_mq_tags *tags,
+				  struct blk_mq_ctx *ctx, unsigned int tag)
+{
+	if (!blk_mq_tag_is_reserved(tags, tag)) {
+		BUG_ON(tag >= tags->nr_tags);
+		sbitmap_queue_clear(&tags->bitmap_tags,
+				    tag - tags->nr_reserved_tags);
+	} else {
+		sbitmap_queue_clear(&tags->breserved_tags, tag);
+	}
 }
 
 /* ---- blk-mq-sched.c ---- */
@@ -567,8 +611,33 @@ int elv_attr_store(struct request_queue *q, const char *name,
 struct bio *__bio_split_to_limits(struct bio *bio,
 				  const struct queue_limits *lim,
 				  unsigned int *nr_segs);
+
+/*
+ * The kernel's bio_may_need_split(): a read or write of one segment within
+ * the size limits, on a queue without chunks, goes on as it is (one
+ * segment) without a call into blk-merge.c.
+ */
+static inline bool bio_may_need_split(const struct bio *bio,
+				      const struct queue_limits *lim)
+{
+	return bio_op(bio) > REQ_OP_WRITE || bio->bi_vcnt != 1 ||
+	       bio->bi_iter.bi_idx || bio->bi_iter.bi_bvec_done ||
+	       bio->bi_iter.bi_size > lim->max_segment_size ||
+	       (bio->bi_iter.bi_size >> SECTOR_SHIFT) > lim->max_sectors ||
+	       lim->chunk_sectors;
+}
 bool blk_rq_merge_ok(struct request *rq, struct bio *bio);
-enum elv_merge blk_try_merge(struct request *rq, struct bio *bio);
+
+/* Where @bio could join @rq: the sector test, before any other. */
+static inline enum elv_merge blk_try_merge(struct request *rq,
+					   struct bio *bio)
+{
+	if (blk_rq_pos(rq) + blk_rq_sectors(rq) == bio->bi_iter.bi_sector)
+		return ELEVATOR_BACK_MERGE;
+	if (blk_rq_pos(rq) - bio_sectors(bio) == bio->bi_iter.bi_sector)
+		return ELEVATOR_FRONT_MERGE;
+	return ELEVATOR_NO_MERGE;
+}
 bool bio_attempt_back_merge(struct request *req, struct bio *bio,
 			    unsigned int nr_segs);
 bool bio_attempt_front_merge(struct request *req, struct bio *bio,
@@ -605,11 +674,8 @@ bool is_flush_rq(struct request *rq);
 unsigned int blk_flush_policy(struct request *rq);
 
 /* ---- blk-stat.c ---- */
-void blk_account_io_start(struct request *rq);
-void blk_account_io_done(struct request *rq, uint64_t now);
 void blk_account_io_merge_bio(struct request *rq);
 void blk_account_io_merge_request(struct request *rq);
-void blk_account_io_completion(struct request *rq, unsigned int bytes);
 void blk_account_io_flush(struct request *rq);
 void bio_start_io_acct(struct bio *bio);
 void bio_end_io_acct(struct bio *bio, uint64_t start_ns);
@@ -626,6 +692,8 @@ static inline int op_stat_group(blk_opf_t op)
 		return op_is_write(op) ? STAT_WRITE : STAT_READ;
 	}
 }
+/* blk_account_io_start/completion/done, inline */
+#include "blk-stat.h"
 
 /* ---- blk-settings.c / blk-sysfs.c ---- */
 void blk_queue_apply_limits(struct request_queue *q);

@@ -556,11 +556,6 @@ static void null_queue_stop(struct nullb_queue *nq)
 
 /* ---- blk_mq_ops ---- */
 
-static struct nullb *rq_nullb(struct request *rq)
-{
-	return queue_driver_data(rq->q);
-}
-
 /* Every interval-th request, if interval is set (fault injection). */
 static bool null_every(struct nullb *nullb, unsigned int interval,
 		       unsigned long n)
@@ -572,8 +567,8 @@ static blk_status_t null_queue_rq(struct blk_mq_hw_ctx *hctx,
 				  const struct blk_mq_queue_data *bd)
 {
 	struct request *rq = bd->rq;
-	struct nullb *nullb = rq_nullb(rq);
 	struct nullb_queue *nq = hctx_driver_data(hctx);
+	struct nullb *nullb = nq->nullb;
 	struct nullb_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	unsigned long n = 0;
 
@@ -598,9 +593,14 @@ static blk_status_t null_queue_rq(struct blk_mq_hw_ctx *hctx,
 		atomic_fetch_add(&nullb->timeouts, 1);
 		return BLK_STS_OK;	/* never completes: the timer fires */
 	}
-	cmd->error = null_handle_data(nullb, req_op(rq), rq->cmd_flags,
-				      blk_rq_pos(rq), blk_rq_bytes(rq),
-				      rq->bio);
+	/* no store and no bad blocks: a read or write has nothing to do */
+	if (req_op(rq) <= REQ_OP_WRITE && !nullb->p.memory_backed &&
+	    !nullb->nr_bad)
+		cmd->error = BLK_STS_OK;
+	else
+		cmd->error = null_handle_data(nullb, req_op(rq),
+					      rq->cmd_flags, blk_rq_pos(rq),
+					      blk_rq_bytes(rq), rq->bio);
 	if (hctx_type_of(hctx) == HCTX_TYPE_POLL) {
 		cmd->next = NULL;
 		pthread_spin_lock(&nq->poll_lock);

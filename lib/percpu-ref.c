@@ -8,7 +8,7 @@
 #include "percpu-ref.h"
 #include "time.h"
 
-static bool membarrier_ok;
+bool percpu_ref_membarrier_ok;
 static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
 
 static void membarrier_register(void)
@@ -16,7 +16,7 @@ static void membarrier_register(void)
 	/* BLKSTACK_NO_MEMBARRIER=1 forces the atomic path (tests) */
 	if (getenv("BLKSTACK_NO_MEMBARRIER"))
 		return;
-	membarrier_ok = syscall(__NR_membarrier,
+	percpu_ref_membarrier_ok = syscall(__NR_membarrier,
 				MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
 				0, 0) == 0;
 }
@@ -24,42 +24,15 @@ static void membarrier_register(void)
 bool percpu_ref_fast_path(void)
 {
 	pthread_once(&membarrier_once, membarrier_register);
-	return membarrier_ok;
+	return percpu_ref_membarrier_ok;
 }
 
 /* A full barrier on every running thread of the process. */
 static void membarrier_all(void)
 {
-	if (membarrier_ok)
+	if (percpu_ref_membarrier_ok)
 		syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
 	smp_mb();
-}
-
-/* Plain update allowed: one writer per slot, and membarrier orders it. */
-static inline bool slot_fast(const struct thread_slot *ts)
-{
-	return likely(membarrier_ok) && likely(!ts->shared);
-}
-
-static inline void slot_add(struct percpu_ref *ref, long v)
-{
-	struct thread_slot *ts = this_thread_slot();
-	_Atomic long *c = &ref->slot[ts->slot].count;
-
-	if (slot_fast(ts)) {
-		/*
-		 * release: free on x86, and it gives the drainer's acquire
-		 * sum a happens-before edge (what a holder did before its
-		 * put is seen by whoever finds the ref drained).
-		 */
-		atomic_store_explicit(c, atomic_load_explicit(c,
-				      memory_order_relaxed) + v,
-				      memory_order_release);
-		/* the update before any later read of ->dying */
-		atomic_signal_fence(memory_order_seq_cst);
-	} else {
-		atomic_fetch_add(c, v);		/* seq_cst: a full barrier */
-	}
 }
 
 void percpu_ref_init(struct percpu_ref *ref)
@@ -101,27 +74,10 @@ long percpu_ref_sum(struct percpu_ref *ref)
 	return __percpu_ref_sum(ref);
 }
 
-bool percpu_ref_tryget_live(struct percpu_ref *ref)
+/* The slow side of percpu_ref_put() on a dying ref. */
+void percpu_ref_wake_drainer(struct percpu_ref *ref)
 {
-	slot_add(ref, 1);
-	/* acquire: what the unfreezer changed is seen by the new holder */
-	if (likely(!atomic_load_explicit(&ref->dying, memory_order_acquire)))
-		return true;
-	percpu_ref_put(ref);
-	return false;
-}
-
-void percpu_ref_get(struct percpu_ref *ref)
-{
-	slot_add(ref, 1);
-}
-
-void percpu_ref_put(struct percpu_ref *ref)
-{
-	slot_add(ref, -1);
-	/* someone draining the ref sleeps: let them re-sum now */
-	if (unlikely(atomic_load_explicit(&ref->dying, memory_order_relaxed)) &&
-	    atomic_load(&ref->waiters))
+	if (atomic_load(&ref->waiters))
 		percpu_ref_wake(ref);
 }
 

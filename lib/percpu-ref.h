@@ -22,6 +22,7 @@
 #define BLKSTACK_LIB_PERCPU_REF_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "compiler.h"
@@ -44,9 +45,11 @@ struct percpu_ref {
 void percpu_ref_init(struct percpu_ref *ref);
 void percpu_ref_exit(struct percpu_ref *ref);
 /* Take a reference unless the ref is dying. */
-bool percpu_ref_tryget_live(struct percpu_ref *ref);
-void percpu_ref_get(struct percpu_ref *ref);
-void percpu_ref_put(struct percpu_ref *ref);
+static inline bool percpu_ref_tryget_live(struct percpu_ref *ref);
+static inline void percpu_ref_get(struct percpu_ref *ref);
+/* @nr references at once (a batch of requests from a plug). */
+static inline void percpu_ref_get_many(struct percpu_ref *ref, long nr);
+static inline void percpu_ref_put(struct percpu_ref *ref);
 /* No new live references from now on. */
 void percpu_ref_kill(struct percpu_ref *ref);
 /* Allow live references again and wake those waiting for it. */
@@ -64,5 +67,67 @@ void percpu_ref_wait_live(struct percpu_ref *ref,
 void percpu_ref_wake(struct percpu_ref *ref);
 /* Whether the membarrier fast path is in use (for tests and the dump). */
 bool percpu_ref_fast_path(void);
+
+/*
+ * The get and put are on every I/O: inline, so that each is a load, an
+ * add and a store on the thread's own slot.
+ */
+extern bool percpu_ref_membarrier_ok;
+void percpu_ref_wake_drainer(struct percpu_ref *ref);
+
+/* Plain update allowed: one writer per slot, and membarrier orders it. */
+static inline bool percpu_ref_slot_fast(const struct thread_slot *ts)
+{
+	return likely(percpu_ref_membarrier_ok) && likely(!ts->shared);
+}
+
+static inline void percpu_ref_slot_add(struct percpu_ref *ref, long v)
+{
+	struct thread_slot *ts = this_thread_slot();
+	_Atomic long *c = &ref->slot[ts->slot].count;
+
+	if (percpu_ref_slot_fast(ts)) {
+		/*
+		 * release: free on x86, and it gives the drainer's acquire
+		 * sum a happens-before edge (what a holder did before its
+		 * put is seen by whoever finds the ref drained).
+		 */
+		atomic_store_explicit(c, atomic_load_explicit(c,
+				      memory_order_relaxed) + v,
+				      memory_order_release);
+		/* the update before any later read of ->dying */
+		atomic_signal_fence(memory_order_seq_cst);
+	} else {
+		atomic_fetch_add(c, v);		/* seq_cst: a full barrier */
+	}
+}
+
+static inline void percpu_ref_put(struct percpu_ref *ref)
+{
+	percpu_ref_slot_add(ref, -1);
+	/* someone draining the ref sleeps: let them re-sum now */
+	if (unlikely(atomic_load_explicit(&ref->dying, memory_order_relaxed)))
+		percpu_ref_wake_drainer(ref);
+}
+
+static inline bool percpu_ref_tryget_live(struct percpu_ref *ref)
+{
+	percpu_ref_slot_add(ref, 1);
+	/* acquire: what the unfreezer changed is seen by the new holder */
+	if (likely(!atomic_load_explicit(&ref->dying, memory_order_acquire)))
+		return true;
+	percpu_ref_put(ref);
+	return false;
+}
+
+static inline void percpu_ref_get(struct percpu_ref *ref)
+{
+	percpu_ref_slot_add(ref, 1);
+}
+
+static inline void percpu_ref_get_many(struct percpu_ref *ref, long nr)
+{
+	percpu_ref_slot_add(ref, nr);
+}
 
 #endif

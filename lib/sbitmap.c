@@ -31,7 +31,6 @@
 #include "bug.h"
 #include "sbitmap.h"
 
-#define SB_NR_HINTS	64
 #define SB_MAX_SHIFT	6	/* ilog2(BITS_PER_LONG) */
 
 BUILD_BUG_ON(BITS_PER_LONG != 8 * sizeof(unsigned long));
@@ -85,12 +84,11 @@ static int sb_calc_shift(unsigned int depth)
 
 static _Atomic unsigned int sb_next_slot;
 /* initial-exec: no __tls_get_addr() call on the hot path in the .so */
-static _Thread_local unsigned int sb_slot_plus1
-	__attribute__((tls_model("initial-exec")));
+_Thread_local unsigned int sb_slot_plus1;
 
-unsigned int sbitmap_thread_slot(void)
+unsigned int sbitmap_thread_slot_claim(void)
 {
-	if (unlikely(!sb_slot_plus1))
+	if (!sb_slot_plus1)
 		sb_slot_plus1 = 1 + atomic_fetch_add_explicit(&sb_next_slot, 1,
 						memory_order_relaxed);
 	return sb_slot_plus1 - 1;
@@ -446,11 +444,11 @@ void sbitmap_deferred_clear_bit(struct sbitmap *sb, unsigned int bitnr)
 		atomic_fetch_or(&map->cleared, sb_bit_of(sb, bitnr));
 }
 
-bool sbitmap_test_bit(const struct sbitmap *sb, unsigned int bitnr)
+/* sbitmap_test_bit() of a bit beyond the map: a caller's bug */
+bool sbitmap_bad_bit(const struct sbitmap *sb, unsigned int bitnr)
 {
-	const struct sbitmap_word *map = sb_word_of(sb, bitnr);
-
-	return map && (sb_word_held(map) & sb_bit_of(sb, bitnr));
+	WARN_ON_ONCE(sb_word_of(sb, bitnr) == NULL);
+	return false;
 }
 
 bool sbitmap_any_bit_set(const struct sbitmap *sb)
@@ -876,7 +874,7 @@ static void sbq_wake_if_stranded(struct sbitmap_queue *sbq,
 	sbq_wake_nr(sbq, UINT_MAX, true, cnt);
 }
 
-static void sbq_wake_up_waiters(struct sbitmap_queue *sbq, int nr)
+void __sbitmap_queue_wake_up(struct sbitmap_queue *sbq, int nr)
 {
 	struct sbq_wake_count cnt = { 0, 0 };
 	unsigned int wake_batch;
@@ -891,7 +889,7 @@ static void sbq_wake_up_waiters(struct sbitmap_queue *sbq, int nr)
 void sbitmap_queue_wake_up(struct sbitmap_queue *sbq, int nr)
 {
 	if (atomic_load(&sbq->ws_active))
-		sbq_wake_up_waiters(sbq, nr);
+		__sbitmap_queue_wake_up(sbq, nr);
 }
 
 /* Let this thread's next allocation start at the bit it just freed. */
@@ -902,16 +900,12 @@ static void sbq_update_hint(struct sbitmap *sb, unsigned int nr)
 				      memory_order_relaxed);
 }
 
-/*
- * The SC fetch_or that frees the bit orders everything the holder did with
- * it before the next owner's allocation, and before our ->ws_active load
- * in sbitmap_queue_wake_up() (see the top of this file).
- */
-void sbitmap_queue_clear(struct sbitmap_queue *sbq, unsigned int nr)
+/* sbitmap_queue_clear() out of line: a bit beyond the map warns here */
+void __sbitmap_queue_clear(struct sbitmap_queue *sbq, unsigned int nr)
 {
 	sbitmap_deferred_clear_bit(&sbq->sb, nr);
 	if (unlikely(atomic_load(&sbq->ws_active)))
-		sbq_wake_up_waiters(sbq, 1);
+		__sbitmap_queue_wake_up(sbq, 1);
 	sbq_update_hint(&sbq->sb, nr);
 }
 

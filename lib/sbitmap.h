@@ -128,8 +128,22 @@ void sbitmap_set_bit(struct sbitmap *sb, unsigned int bitnr);
 void sbitmap_clear_bit(struct sbitmap *sb, unsigned int bitnr);
 /* Free @bitnr through the word's ->cleared mask. */
 void sbitmap_deferred_clear_bit(struct sbitmap *sb, unsigned int bitnr);
-/* True if @bitnr is set and not freed through ->cleared. */
-bool sbitmap_test_bit(const struct sbitmap *sb, unsigned int bitnr);
+bool sbitmap_bad_bit(const struct sbitmap *sb, unsigned int bitnr);
+/*
+ * True if @bitnr is set and not freed through ->cleared. Inline: blk-mq
+ * asks it of every bio that might merge into a software queue.
+ */
+static inline bool sbitmap_test_bit(const struct sbitmap *sb,
+				    unsigned int bitnr)
+{
+	unsigned int index = bitnr >> sb->shift;
+	unsigned long bit = 1UL << (bitnr & ((1U << sb->shift) - 1));
+	const struct sbitmap_word *map = &sb->map[index];
+
+	if (unlikely(index >= sb->map_alloc))
+		return sbitmap_bad_bit(sb, bitnr);
+	return atomic_load(&map->word) & ~atomic_load(&map->cleared) & bit;
+}
 /*
  * Call @fn for each set bit (ignoring deferred-cleared ones) from bit 0
  * upwards; stop early when @fn returns false.
@@ -168,12 +182,7 @@ int sbitmap_queue_get_shallow(struct sbitmap_queue *sbq,
  */
 void sbitmap_queue_min_shallow_depth(struct sbitmap_queue *sbq,
 				     unsigned int min_shallow_depth);
-/*
- * Free @nr and wake waiters as the batch count says. When the bits still
- * held plus the pending credit can no longer make up a batch, a waiter is
- * woken anyway, so a sleeper is never left behind on an idle map.
- */
-void sbitmap_queue_clear(struct sbitmap_queue *sbq, unsigned int nr);
+/* sbitmap_queue_clear(): inline, below */
 /* Free @nr_tags bits (@tags[i] - @offset) with one wake-up accounting. */
 void sbitmap_queue_clear_batch(struct sbitmap_queue *sbq, int offset,
 			       const int *tags, int nr_tags);
@@ -211,7 +220,53 @@ void sbitmap_add_wait_queue(struct sbitmap_queue *sbq,
 			    struct sbq_wait_state *ws, struct sbq_wait *w);
 void sbitmap_del_wait_queue(struct sbq_wait *w);
 
+/* ---- inline fast paths ---- */
+
+#define SB_NR_HINTS	64
+
 /* Thread id used to pick hint slots; cheap, cached per thread. */
-unsigned int sbitmap_thread_slot(void);
+extern _Thread_local unsigned int sb_slot_plus1
+	__attribute__((tls_model("initial-exec")));
+unsigned int sbitmap_thread_slot_claim(void);
+
+static inline unsigned int sbitmap_thread_slot(void)
+{
+	unsigned int s = sb_slot_plus1;
+
+	return likely(s) ? s - 1 : sbitmap_thread_slot_claim();
+}
+
+void __sbitmap_queue_clear(struct sbitmap_queue *sbq, unsigned int nr);
+void __sbitmap_queue_wake_up(struct sbitmap_queue *sbq, int nr);
+
+/*
+ * Free @nr and wake waiters as the batch count says. When the bits still
+ * held plus the pending credit can no longer make up a batch, a waiter is
+ * woken anyway, so a sleeper is never left behind on an idle map.
+ *
+ * Inline: every request frees its tag here. The SC fetch_or that frees
+ * the bit orders everything the holder did with it before the next
+ * owner's allocation, and before the ->ws_active load (see sbitmap.c).
+ * Then this thread's next allocation starts at the bit just freed.
+ */
+static inline void sbitmap_queue_clear(struct sbitmap_queue *sbq,
+				       unsigned int nr)
+{
+	struct sbitmap *sb = &sbq->sb;
+	unsigned int index = nr >> sb->shift;
+
+	if (unlikely(index >= sb->map_alloc)) {
+		__sbitmap_queue_clear(sbq, nr);		/* warns */
+		return;
+	}
+	atomic_fetch_or(&sb->map[index].cleared,
+			1UL << (nr & ((1U << sb->shift) - 1)));
+	if (unlikely(atomic_load(&sbq->ws_active)))
+		__sbitmap_queue_wake_up(sbq, 1);
+	if (likely(!sb->round_robin && nr < READ_ONCE(sb->depth)))
+		atomic_store_explicit(&sb->alloc_hint[sbitmap_thread_slot() %
+						      SB_NR_HINTS].hint,
+				      nr, memory_order_relaxed);
+}
 
 #endif

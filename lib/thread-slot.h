@@ -22,7 +22,8 @@ struct thread_slot {
 	bool shared;		/* another thread may use this slot too */
 };
 
-extern _Thread_local struct thread_slot current_thread_slot;
+extern _Thread_local struct thread_slot current_thread_slot
+	__attribute__((tls_model("initial-exec")));
 void thread_slot_claim(void);
 
 static inline struct thread_slot *this_thread_slot(void)
