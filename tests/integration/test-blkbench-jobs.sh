@@ -76,7 +76,7 @@ if [ $rc -eq 0 ] && holds 'len(d["jobs"]) == 3' 'set(J) == {"hi", "lo", "free"}'
 	'o("hi")["weight"] == "400" and o("hi")["rate_iops"] == "500"' \
 	'o("lo")["prioclass"] == "3" and o("lo")["thinktime"] == "1000"' \
 	'o("free")["bs"] == "8192" and "prioclass" not in o("free")' \
-	'0.8 * 500 <= iops("hi", "read") <= 1.05 * 500' \
+	'0.6 * 500 <= iops("hi", "read") <= 1.05 * 500' \
 	'J["hi"]["write"]["total_ios"] == 0 and J["lo"]["read"]["total_ios"] == 0' \
 	'J["lo"]["write"]["total_ios"] > 0 and iops("lo", "write") <= 2000' \
 	'J["free"]["read"]["total_ios"] > 0 and "rate_iops" not in o("free")' \

@@ -329,8 +329,9 @@ static void *sw_worker_fn(void *arg)
 static void test_switch(void)
 {
 	enum { NW = 4, SWITCHES = 100 };
+	/* two hardware queues: tokens shared, kcqs and waiters per queue */
 	struct gendisk *disk = test_null_add("kyb2", "size=64M,irqmode=1,"
-					     "memory_backed=1");
+					     "memory_backed=1,submit_queues=2");
 	struct sw_worker w[NW];
 	_Atomic bool stop = false;
 	unsigned long total = 0;
