@@ -58,7 +58,7 @@ static void test_times(void)
 static struct {
 	const char *name, *file;
 	unsigned int depth;
-	uint64_t bs, runtime;
+	uint64_t bs, runtime, think;
 	bool direct, seen_name;
 	int rw;
 } o;
@@ -73,6 +73,7 @@ static const struct opt_def defs[] = {
 	{ "iodepth", OPT_UINT, &o.depth, NULL, 1, 64, .help = "depth" },
 	{ "bs", OPT_SIZE, &o.bs, .help = "block size" },
 	{ "runtime", OPT_TIME, &o.runtime, .help = "how long" },
+	{ "thinktime", OPT_TIME_US, &o.think, .help = "microseconds" },
 	{ "direct", OPT_BOOL, &o.direct, .help = "O_DIRECT" },
 	{ "rw", OPT_ENUM, &o.rw, rw_vals, .help = "direction" },
 };
@@ -154,11 +155,64 @@ static void test_table(void)
 	CHECK_ERR("prog: --name=b: only once\n", "--name=a", "--name=b");
 }
 
+/* opts_set_one() with stderr captured into @err. */
+static int set_one(char *err, size_t len, const char *name, const char *val,
+		   const char *arg)
+{
+	FILE *tmp = tmpfile();
+	int saved, ret;
+	size_t n;
+
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fileno(tmp), 2);
+	ret = opts_set_one(&table, name, strlen(name), val, arg);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	n = fread(err, 1, len - 1, tmp);
+	err[n] = 0;
+	fclose(tmp);
+	return ret;
+}
+
+/* One option at a time (job files), and times in microseconds. */
+static void test_set_one(void)
+{
+	char err[512];
+
+	test_begin("one option, microsecond times", 10);
+	memset(&o, 0, sizeof(o));
+	CHECK_EQ_INT(set_one(err, sizeof(err), "thinktime", "250", "j:1"), 0);
+	CHECK_EQ_U64(o.think, 250 * NSEC_PER_USEC);
+	CHECK_EQ_INT(set_one(err, sizeof(err), "thinktime", "3ms", "j:2"), 0);
+	CHECK_EQ_U64(o.think, 3 * NSEC_PER_MSEC);
+	CHECK_EQ_INT(set_one(err, sizeof(err), "thinktime", "2s", "j:2"), 0);
+	CHECK_EQ_U64(o.think, 2 * NSEC_PER_SEC);
+	CHECK_EQ_INT(set_one(err, sizeof(err), "file-name", "f", "j:3"), 0);
+	CHECK(o.file && !strcmp(o.file, "f") && !*err);
+	CHECK_EQ_INT(set_one(err, sizeof(err), "thinktime", "1d", "j:4: thinktime=1d"),
+		     -EINVAL);
+	CHECK_MSG(!strcmp(err, "prog: j:4: thinktime=1d: expected a time like 100 "
+			  "(microseconds), 100us, 5ms or 1s\n"), "%s", err);
+	CHECK_EQ_INT(set_one(err, sizeof(err), "nope", "1", "j:5: nope=1"), -ENOENT);
+	CHECK_MSG(!strcmp(err, "prog: j:5: nope=1: unknown option nope (prog "
+			  "--help lists them)\n"), "%s", err);
+	CHECK_EQ_INT(set_one(err, sizeof(err), "nope", "1", "--nope=1"), -ENOENT);
+	CHECK_MSG(!strcmp(err, "prog: unknown option --nope (prog --help lists "
+			  "them)\n"), "%s", err);
+	CHECK_EQ_INT(set_one(err, sizeof(err), "name", "a", "--name=a"), 0);
+	CHECK_EQ_INT(set_one(err, sizeof(err), "name", "b", "--name=b"), -EINVAL);
+	CHECK_MSG(!strcmp(err, "prog: --name=b: only once\n"), "%s", err);
+}
+
 int main(void)
 {
 	test_init(2);
 	test_sizes();
 	test_times();
 	test_table();
+	test_set_one();
 	return test_report();
 }
