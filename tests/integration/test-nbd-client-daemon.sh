@@ -112,4 +112,9 @@ fi
 run unexport r0
 run dev del r0
 [ $rc -eq 0 ] && ok "dev del r0" || fail "dev del r0: $(cat "$out/e")"
+# (under ASan a leak or a bad access shows here as the exit status)
+stop_daemon
+rc=$?
+[ $rc -eq 0 ] && ok "blkstackd exits cleanly" ||
+	{ fail "blkstackd exited $rc"; tail -n 30 "$DAEMON_LOG"; }
 finish
