@@ -150,7 +150,12 @@ int elevator_switch(struct request_queue *q, const char *name)
 	return ret;
 }
 
-/* The kernel's default: mq-deadline on single-queue devices, else none. */
+/*
+ * The default scheduler: mq-deadline on single-queue rotational devices,
+ * else none. The kernel picks mq-deadline for every single-queue device;
+ * here flash-like and memory devices start at none, as the common udev
+ * rule sets them (docs/design-notes.md).
+ */
 int elevator_init_mq(struct request_queue *q)
 {
 	const struct elevator_type *e;
@@ -159,6 +164,8 @@ int elevator_init_mq(struct request_queue *q)
 				 BLK_MQ_F_NO_SCHED_BY_DEFAULT))
 		return 0;
 	if (q->nr_hw_queues != 1 && !blk_mq_is_shared_tags(q->tag_set->flags))
+		return 0;
+	if (blk_queue_nonrot(q))
 		return 0;
 	e = elevator_find("mq-deadline");
 	if (!e)

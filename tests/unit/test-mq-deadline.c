@@ -15,6 +15,8 @@
  *  - front merges happen with front_merges=1 only, back merges always;
  *  - async_depth limits the scheduler tags writes may hold, never reads;
  *  - the iosched/ attributes: defaults, stores, bad values refused;
+ *  - the default scheduler: mq-deadline on single-queue rotational
+ *    devices only;
  *  - the counters in the debug dump add up.
  *
  * Then the issue's acceptance: switching none <-> mq-deadline 100 times
@@ -431,6 +433,33 @@ static void test_attributes(void)
 	rec_destroy(d);
 }
 
+static void check_default(const char *driver, const char *params,
+			  const char *want)
+{
+	struct gendisk *disk = NULL;
+	char buf[128];
+
+	if (!CHECK_MSG(blkstack_dev_add(driver, "dflt", params, &disk) == 0,
+		       "%s %s: %s", driver, params, blkstack_errmsg()))
+		return;
+	test_attr_show(disk, "scheduler", buf, sizeof(buf));
+	CHECK_MSG(strstr(buf, want), "%s:%s starts with '%s', want %s", driver,
+		  params, buf, want);
+	test_dev_del(disk);
+}
+
+static void test_default(void)
+{
+	test_begin("default: mq-deadline on single-queue rotational devices",
+		   10);
+	check_default("sim", "model=hdd,size=64M", "[mq-deadline]");
+	check_default("sim", "model=ssd,size=64M", "[none]");
+	check_default("null", "size=64M", "[none]");
+	check_default("null", "size=64M,rotational=1", "[mq-deadline]");
+	check_default("null", "size=64M,rotational=1,submit_queues=2",
+		      "[none]");
+}
+
 /* A counter of class @cls from the debug dump ("BE", "dispatched"). */
 static long dump_counter(struct gendisk *disk, const char *cls,
 			 const char *name)
@@ -648,6 +677,7 @@ int main(void)
 	test_merges();
 	test_async_depth();
 	test_attributes();
+	test_default();
 	test_counters();
 	test_switching("sim", "model=ssd,size=64M,time_scale=10");
 	test_switching("sim", "model=hdd,size=64M,time_scale=200");
