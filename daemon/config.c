@@ -256,13 +256,18 @@ static void undo_run(struct blkstackd *d, struct undo_log *u)
 {
 	while (u->nr > 0) {
 		char *line = u->lines[--u->nr];
-		struct cmd_reply r = { .out = NULL };
+		struct cmd_reply r = { .out = fopen("/dev/null", "we") };
+		char shown[256];
 
-		r.out = fopen("/dev/null", "we");
-		if (cmd_run_line(d, line, &r) < 0)
-			pr_err("config: undoing failed: %s: %s", line, r.err);
+		/* the line is split in place: keep a copy to log */
+		snprintf(shown, sizeof(shown), "%s", line);
+		if (!r.out)
+			pr_err("config: cannot undo %s: %s", shown,
+			       strerror(errno));
+		else if (cmd_run_line(d, line, &r) < 0)
+			pr_err("config: undoing failed: %s: %s", shown, r.err);
 		else
-			pr_info("config: undone: %s", line);
+			pr_info("config: undone: %s", shown);
 		if (r.out)
 			fclose(r.out);
 		free(line);

@@ -187,7 +187,10 @@ cp "$out/good.conf" "$conf"
 printf 'queue nullb0 max_sectors_kb 32\ndev add null nullb3 size=1M\nexport nbd nullb3\ndev add null nullb4 size=1M,bogus=1\n' >>"$conf"
 hup "config refused" || fail "bad reload 2"
 after=$(snapshot)
-if [ "$before" = "$after" ] && grep -q "$conf:9: null: unknown parameter 'bogus'" "$DAEMON_LOG"; then
+if [ "$before" = "$after" ] && grep -q "$conf:9: null: unknown parameter 'bogus'" "$DAEMON_LOG" &&
+   grep -q 'config: undone: queue nullb0 max_sectors_kb 64$' "$DAEMON_LOG" &&
+   grep -q 'config: undone: dev del nullb3$' "$DAEMON_LOG" &&
+   grep -q 'config: undone: unexport nullb3$' "$DAEMON_LOG"; then
 	ok "bad reload after changes: undone (max_sectors_kb 64, no nullb3)"
 else
 	fail "bad reload changed the state"; diff <(echo "$before") <(echo "$after")
