@@ -40,6 +40,8 @@ extern const struct blk_driver nbd_driver;
 /* discard/zero/block-status lengths travel in 32 bits */
 #define NBD_MAX_RANGE		(1U << 30)
 #define NBD_MAX_CONNS		64
+/* bounce buffers up to this size stay with their request for reuse */
+#define NBD_BOUNCE_KEEP		(256U << 10)
 
 struct nbd_params {
 	char *uri;
@@ -170,6 +172,13 @@ static blk_status_t nbd_cmd_status(struct nbd_cmd *cmd)
 	}
 }
 
+static void nbd_cmd_drop_bounce(struct nbd_cmd *cmd)
+{
+	free(cmd->bounce);
+	cmd->bounce = NULL;
+	cmd->bounce_cap = 0;
+}
+
 /* Copy a bounced read into the request's segments. */
 static void nbd_cmd_unbounce(struct nbd_cmd *cmd, struct request *rq)
 {
@@ -202,6 +211,8 @@ static void nbd_conn_complete(struct nbd_conn *conn)
 			atomic_fetch_add(&conn->transport_errors, 1);
 		if (!cmd->status && cmd->bounced && req_op(rq) == REQ_OP_READ)
 			nbd_cmd_unbounce(cmd, rq);
+		if (cmd->bounce_cap > NBD_BOUNCE_KEEP)
+			nbd_cmd_drop_bounce(cmd);
 		blk_mq_complete_request(rq);
 	}
 	pthread_mutex_unlock(&conn->complete_lock);
@@ -687,11 +698,7 @@ static void nbd_exit_hctx(struct blk_mq_hw_ctx *hctx, unsigned int idx)
 static void nbd_exit_request(struct blk_mq_tag_set *set, struct request *rq,
 			     unsigned int hctx_idx)
 {
-	struct nbd_cmd *cmd = blk_mq_rq_to_pdu(rq);
-
-	free(cmd->bounce);
-	cmd->bounce = NULL;
-	cmd->bounce_cap = 0;
+	nbd_cmd_drop_bounce(blk_mq_rq_to_pdu(rq));
 }
 
 static void nbd_show_hctx(struct blk_mq_hw_ctx *hctx, FILE *out)

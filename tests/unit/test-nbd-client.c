@@ -284,6 +284,38 @@ static void check_vectors(struct gendisk *disk, sector_t sector)
 	tio_destroy(&t);
 }
 
+/* Scattered and larger than the bounce buffer a request keeps. */
+static void check_big_scatter(struct gendisk *disk, sector_t sector)
+{
+	enum { SEG = 128 * 1024, NSEG = 3 };
+	uint64_t off = (uint64_t)sector << SECTOR_SHIFT;
+	void *wv[NSEG], *rv[NSEG];
+	unsigned int len[NSEG];
+	struct tio t;
+
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < NSEG; i++) {
+			wv[i] = wbuf + (size_t)i * 2 * SEG;	/* gaps */
+			rv[i] = rbuf + (size_t)i * 2 * SEG;
+			len[i] = SEG;
+			test_fill(wv[i], SEG, 120 + round, off + (uint64_t)i * SEG);
+			memset(rv[i], 0, SEG);
+		}
+		tio_init(&t);
+		tio_submit_vec(&t, disk, REQ_OP_WRITE, sector, wv, len, NSEG);
+		CHECK_MSG(tio_wait(&t, 1, 5000) && !t.errors, "big scattered "
+			  "write: %d", t.last_err);
+		tio_submit_vec(&t, disk, REQ_OP_READ, sector, rv, len, NSEG);
+		CHECK_MSG(tio_wait(&t, 2, 5000) && !t.errors, "big scattered "
+			  "read: %d", t.last_err);
+		for (int i = 0; i < NSEG; i++)
+			CHECK_MSG(test_verify(rv[i], SEG, 120 + round,
+					      off + (uint64_t)i * SEG) < 0,
+				  "big scattered segment %d, round %d", i, round);
+		tio_destroy(&t);
+	}
+}
+
 /* Many I/Os at once: writes, then reads checked. */
 static void check_parallel(struct gendisk *disk, unsigned int n,
 			   uint64_t base)
@@ -383,6 +415,7 @@ static void test_nbdkit_memory(void)
 	test_write_verify(disk, 16 * MiB, 4 * MiB, 3, wbuf, rbuf);
 	test_write_verify(disk, 64 * MiB - 4096, 4096, 4, wbuf, rbuf);
 	check_vectors(disk, 40 * MiB / 512);
+	check_big_scatter(disk, 42 * MiB / 512);
 	check_parallel(disk, 128, 44 * MiB);
 	CHECK_MSG(blkdev_flush(disk) == 0, "flush: %s", blkstack_errmsg());
 	check_fua(disk, 50 * MiB);
