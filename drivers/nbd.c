@@ -849,6 +849,10 @@ static int nbd_dev_block_status(struct gendisk *disk, uint64_t off,
 	uint64_t end = off + len;
 	int ret = 0;
 
+	if (off > nbd->ex.size || len > nbd->ex.size - off)
+		return blk_err(-EINVAL, "nbd %s: block status [%" PRIu64 ", +%"
+			       PRIu64 "): beyond the end (%" PRIu64 " bytes)",
+			       nbd->name, off, len, nbd->ex.size);
 	/* a server without base:allocation: all data (the NBD rule) */
 	if (!nbd->ex.can_block_status)
 		return len ? fn(off, len, false, arg) : 0;

@@ -435,6 +435,9 @@ static void test_nbdkit_memory(void)
 	if (CHECK_EQ_INT(block_status(disk, 30 * MiB, 2 * MiB, &el), 0))
 		CHECK_MSG(el.nr == 1 && el.hole[0] && el.len[0] == 2 * MiB,
 			  "never written: %u extents", el.nr);
+	CHECK_EQ_INT(block_status(disk, 63 * MiB, 2 * MiB, &el), -EINVAL);
+	CHECK_MSG(strstr(blkstack_errmsg(), "beyond the end"), "%s",
+		  blkstack_errmsg());
 
 	/* what the server saw (nbdkit's log filter) */
 	CHECK_MSG(log_has(log, "Flush", NULL), "no flush reached the server");
