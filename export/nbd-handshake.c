@@ -453,10 +453,12 @@ static int nbd_read_option(struct nbd_conn *conn, struct nbd_opt *o,
 {
 	uint8_t hdr[NBD_OPT_HDR_LEN];
 	char what[96];
+	int ret;
 
 	*too_big = false;
-	if (nbd_rx_read(&conn->rx, hdr, sizeof(hdr)))
-		return -EPIPE;
+	ret = nbd_rx_read(&conn->rx, hdr, sizeof(hdr));
+	if (ret)
+		return ret;
 	if (get_be64(hdr) != NBD_OPTS_MAGIC) {
 		snprintf(what, sizeof(what), "bad option magic 0x%016llx",
 			 (unsigned long long)get_be64(hdr));
@@ -471,16 +473,17 @@ static int nbd_read_option(struct nbd_conn *conn, struct nbd_opt *o,
 	}
 	if (o->len > NBD_OPT_MAX_LEN) {
 		*too_big = true;
-		return nbd_rx_skip(&conn->rx, o->len) ? -EPIPE : 0;
+		return nbd_rx_skip(&conn->rx, o->len);
 	}
 	o->data = malloc(o->len + 1);
 	if (!o->data)
 		return -ENOMEM;
-	if (nbd_rx_read(&conn->rx, o->data, o->len)) {
+	ret = nbd_rx_read(&conn->rx, o->data, o->len);
+	if (ret) {
 		free(o->data);
-		return -EPIPE;
+		o->data = NULL;
 	}
-	return 0;
+	return ret;
 }
 
 static int nbd_greet(struct nbd_conn *conn)
@@ -488,13 +491,16 @@ static int nbd_greet(struct nbd_conn *conn)
 	uint8_t buf[18];
 	uint32_t flags;
 	char what[64];
+	int ret;
 
 	put_be64(buf, NBD_INIT_MAGIC);
 	put_be64(buf + 8, NBD_OPTS_MAGIC);
 	put_be16(buf + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-	if (nbd_send_buf(conn->fd, buf, sizeof(buf)) ||
-	    nbd_rx_read(&conn->rx, buf, 4))
+	if (nbd_send_buf(conn->fd, buf, sizeof(buf)))
 		return -EPIPE;
+	ret = nbd_rx_read(&conn->rx, buf, 4);
+	if (ret)
+		return ret;
 	flags = get_be32(buf);
 	if (flags & ~NBD_FLAG_C_KNOWN) {
 		snprintf(what, sizeof(what), "unknown client flags 0x%x",
@@ -529,5 +535,8 @@ int nbd_handshake(struct nbd_conn *conn)
 	}
 	if (ret == 1)
 		return 0;
+	if (ret == -EAGAIN || ret == -EWOULDBLOCK)
+		pr_warn("nbd: %s: no export chosen within %u s; closing",
+			conn->peer, READ_ONCE(conn->srv->handshake_timeout));
 	return ret == -ECONNABORTED || ret == -EPIPE ? 1 : ret;
 }

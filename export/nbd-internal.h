@@ -51,6 +51,8 @@
  * to batch, few enough that the client gets replies while we read on.
  */
 #define NBD_BATCH		16
+/* A client that has not chosen an export after this long is dropped. */
+#define NBD_HANDSHAKE_TIMEOUT_S	30
 /* A reply that cannot be sent for this long ends the connection. */
 #define NBD_SEND_TIMEOUT_S	30
 
@@ -156,6 +158,7 @@ struct nbd_server {
 	unsigned int nr_conns;
 	bool stopping;
 	unsigned int next_conn_id;
+	unsigned int handshake_timeout;	/* seconds to choose an export */
 };
 
 /*

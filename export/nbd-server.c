@@ -397,6 +397,24 @@ static void nbd_conn_end(struct nbd_conn *conn)
 	nbd_conn_free(conn);
 }
 
+static void nbd_set_rcvtimeo(int fd, unsigned int secs)
+{
+	struct timeval tv = { .tv_sec = secs };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+/* A silent client may not hold a thread forever; transmission may idle. */
+static int nbd_handshake_timed(struct nbd_conn *conn)
+{
+	int ret;
+
+	nbd_set_rcvtimeo(conn->fd, READ_ONCE(conn->srv->handshake_timeout));
+	ret = nbd_handshake(conn);
+	nbd_set_rcvtimeo(conn->fd, 0);
+	return ret;
+}
+
 static void *nbd_conn_thread(void *arg)
 {
 	struct nbd_conn *conn = arg;
@@ -405,7 +423,7 @@ static void *nbd_conn_thread(void *arg)
 	ret = nbd_rx_init(&conn->rx, conn->fd, NBD_RX_BUF);
 	if (ret) {
 		pr_err("nbd: %s: out of memory", conn->peer);
-	} else if (nbd_handshake(conn) == 0) {
+	} else if (nbd_handshake_timed(conn) == 0) {
 		if (nbd_conn_pool_init(conn))
 			pr_err("nbd: %s: out of memory for requests",
 			       conn->peer);
@@ -675,6 +693,7 @@ int nbd_server_start(const char *listen, struct nbd_server **srvp)
 	if (!srv)
 		return blk_err(-ENOMEM, "nbd: out of memory for a server");
 	srv->listen_fd = srv->wake_fd = -1;
+	srv->handshake_timeout = NBD_HANDSHAKE_TIMEOUT_S;
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
 	INIT_LIST_HEAD(&srv->exports);
@@ -702,6 +721,16 @@ int nbd_server_start(const char *listen, struct nbd_server **srvp)
 	}
 	pr_info("nbd: listening on %s", listen);
 	*srvp = srv;
+	return 0;
+}
+
+int nbd_server_set_handshake_timeout(struct nbd_server *srv,
+				     unsigned int secs)
+{
+	if (secs < 1 || secs > 3600)
+		return blk_err(-EINVAL, "nbd: handshake timeout %u s: valid "
+			       "values are 1 to 3600", secs);
+	WRITE_ONCE(srv->handshake_timeout, secs);
 	return 0;
 }
 

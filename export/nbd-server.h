@@ -25,6 +25,12 @@ struct nbd_server;
  * It runs on its own threads until nbd_server_stop().
  */
 int nbd_server_start(const char *listen, struct nbd_server **srvp);
+/*
+ * Seconds a client may take to choose an export (default 30, 1..3600);
+ * a client silent for that long in the handshake is dropped.
+ */
+int nbd_server_set_handshake_timeout(struct nbd_server *srv,
+				     unsigned int secs);
 /* The TCP port actually bound (0 for a unix socket). */
 unsigned int nbd_server_port(const struct nbd_server *srv);
 /*

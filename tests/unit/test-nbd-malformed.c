@@ -374,6 +374,41 @@ static void test_options(void)
 	witness_check("options");
 }
 
+static void test_handshake_timeout(void)
+{
+	uint64_t t0;
+	int fd;
+
+	test_begin("handshake: a silent client is dropped", 20);
+	CHECK_EQ_INT(nbd_server_set_handshake_timeout(srv, 0), -EINVAL);
+	CHECK_EQ_INT(nbd_server_set_handshake_timeout(srv, 3601), -EINVAL);
+	REQUIRE(nbd_server_set_handshake_timeout(srv, 1) == 0);
+	fd = raw_connect();
+	REQUIRE(fd >= 0);
+	t0 = test_now_ns();
+	/* greeted, then silent: no client flags */
+	if (CHECK(get(fd, buf, 18)))
+		CHECK_MSG(closed_by_server(fd), "a silent client was kept");
+	CHECK_MSG(test_now_ns() - t0 < 4000000000ULL, "dropped after %llu ms",
+		  (unsigned long long)(test_now_ns() - t0) / 1000000);
+	close(fd);
+	/* silent between options too */
+	fd = raw_connect();
+	REQUIRE(fd >= 0);
+	if (greet(fd, NBD_FLAG_C_FIXED_NEWSTYLE)) {
+		struct opt_reply r;
+
+		opt_expect(fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0, NBD_REP_ACK);
+		t0 = test_now_ns();
+		CHECK_MSG(closed_by_server(fd), "a silent client was kept");
+		CHECK(test_now_ns() - t0 < 4000000000ULL);
+		CHECK(!get_opt_reply(fd, &r));
+	}
+	close(fd);
+	nbd_server_set_handshake_timeout(srv, 30);
+	witness_check("silent clients");
+}
+
 /* ---- transmission ---- */
 
 static void test_bad_requests(void)
@@ -679,6 +714,7 @@ int main(void)
 
 	test_bad_greeting();
 	test_options();
+	test_handshake_timeout();
 	CHECK(nbd_export_add(srv, "slow", slow, false) == 0);
 	CHECK(nbd_export_add(srv, "big", big, false) == 0);
 	test_bad_requests();
