@@ -276,15 +276,19 @@ static uint64_t hdd_write(struct sim_model *m, const struct sim_io *io,
 	return t + hdd_iface_ns(m, io->bytes);
 }
 
+/* Idle time after which the drive starts writing back its cache. */
+#define HDD_IDLE_DESTAGE_NS	(20 * NSEC_PER_MSEC)
+
 /*
  * The drive was idle from the end of its last command until @start:
- * it wrote back dirty data meanwhile, one extent at a time; the one
- * under way when the command came in is finished first.
+ * after HDD_IDLE_DESTAGE_NS of that it wrote back dirty data, one extent
+ * at a time; the one under way when the command came in is finished
+ * first. Short gaps between commands leave the cache alone.
  */
 static uint64_t hdd_idle_destage(struct sim_model *m, uint64_t start)
 {
 	struct hdd *h = hdd_of(m);
-	uint64_t t = h->idle_since;
+	uint64_t t = h->idle_since + HDD_IDLE_DESTAGE_NS;
 
 	while (h->nr_dirty && t < start)
 		t = hdd_destage_one(m, t);

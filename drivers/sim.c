@@ -436,13 +436,18 @@ static void sim_free(struct sim_dev *dev)
 static struct sim_dev *sim_alloc(const struct sim_params *p)
 {
 	struct sim_dev *dev = calloc(1, sizeof(*dev));
+	pthread_condattr_t attr;
 	uint64_t bytes = p->size_mb << 20;
 
 	if (!dev)
 		return NULL;
 	dev->p = *p;
 	pthread_mutex_init(&dev->lock, NULL);
-	pthread_cond_init(&dev->cond, NULL);
+	/* the completion thread sleeps until monotonic deadlines */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&dev->cond, &attr);
+	pthread_condattr_destroy(&attr);
 	INIT_LIST_HEAD(&dev->pending);
 	INIT_LIST_HEAD(&dev->timed);
 	if (page_store_init(&dev->store, bytes) ||
