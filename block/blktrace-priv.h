@@ -109,8 +109,10 @@ struct blk_trace {
 	char *dir;
 	FILE *cpu_files[BLK_MAX_CPUS];
 	int out_fd;
-	blk_trace_live_fn *live; /* fixed at setup */
+	blk_trace_live_fn *live; /* listener, under cons_lock */
 	void *live_arg;
+	blk_trace_live_fn *cur_live; /* the reader's copy for one pass */
+	void *cur_live_arg;
 
 	/* messages from the control path, written by the consumer */
 	pthread_mutex_t msg_lock;
@@ -141,6 +143,8 @@ int bt_consumer_start(struct blk_trace *bt);
 void bt_consumer_stop(struct blk_trace *bt);
 void bt_consumer_flush(struct blk_trace *bt);
 void bt_consumer_kick(struct blk_trace *bt);
+int bt_consumer_set_live(struct blk_trace *bt, blk_trace_live_fn *fn,
+			 void *arg);
 uint64_t bt_dropped(struct blk_trace *bt);
 int bt_output_open(struct blk_trace *bt);
 void bt_output_close(struct blk_trace *bt);

@@ -268,9 +268,9 @@ static void bt_emit_live(struct blk_trace *bt, const struct blk_io_trace *t,
 {
 	char line[512];
 
-	if (bt->live && bt_format_event(bt, t, pdu, bt_comm_of(bt, t->pid),
-					line, sizeof(line)) > 0)
-		bt->live(bt->live_arg, line);
+	if (bt->cur_live && bt_format_event(bt, t, pdu, bt_comm_of(bt, t->pid),
+					    line, sizeof(line)) > 0)
+		bt->cur_live(bt->cur_live_arg, line);
 }
 
 static void bt_emit_event(struct blk_trace *bt, struct bt_event *ev)
@@ -515,6 +515,8 @@ static void *bt_consumer_fn(void *arg)
 					       &ts);
 		want = bt->flush_req;
 		stop = bt->cons_stop;
+		bt->cur_live = bt->live;
+		bt->cur_live_arg = bt->live_arg;
 		pthread_mutex_unlock(&bt->cons_lock);
 
 		bt_drain(bt, want != bt->flush_done || stop);
@@ -553,6 +555,28 @@ void bt_consumer_flush(struct blk_trace *bt)
 	while (bt->flush_done < want)
 		pthread_cond_wait(&bt->cons_done, &bt->cons_lock);
 	pthread_mutex_unlock(&bt->cons_lock);
+}
+
+/*
+ * Attach (@fn) or detach (NULL) the live listener. On detach, wait for a
+ * whole pass of the reader: the one that may still be calling the old
+ * listener has then ended.
+ */
+int bt_consumer_set_live(struct blk_trace *bt, blk_trace_live_fn *fn, void *arg)
+{
+	if (!fn) /* what was recorded so far still goes to the listener */
+		bt_consumer_flush(bt);
+	pthread_mutex_lock(&bt->cons_lock);
+	if (fn && bt->live) {
+		pthread_mutex_unlock(&bt->cons_lock);
+		return -EBUSY;
+	}
+	bt->live = fn;
+	bt->live_arg = arg;
+	pthread_mutex_unlock(&bt->cons_lock);
+	if (!fn)
+		bt_consumer_flush(bt);
+	return 0;
 }
 
 /* A producer filled a quarter ring: drain now (lock-free; may be lost). */

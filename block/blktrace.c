@@ -797,6 +797,23 @@ int blk_trace_msg(struct gendisk *disk, const char *fmt, ...)
 	return ret;
 }
 
+int blk_trace_live(struct gendisk *disk, blk_trace_live_fn *fn, void *arg)
+{
+	struct blk_trace *bt;
+	int ret;
+
+	pthread_mutex_lock(&bt_ctl_lock);
+	bt = atomic_load(&disk->queue->blk_trace);
+	if (!bt)
+		ret = blk_err(-EINVAL, "%s: no trace set up",
+			      blk_disk_name(disk));
+	else if ((ret = bt_consumer_set_live(bt, fn, arg)))
+		ret = blk_err(ret, "%s: a live listener is attached already",
+			      blk_disk_name(disk));
+	pthread_mutex_unlock(&bt_ctl_lock);
+	return ret;
+}
+
 int blk_trace_get_stats(struct gendisk *disk, struct blk_trace_stats *st)
 {
 	struct request_queue *q = disk->queue;

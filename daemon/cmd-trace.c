@@ -9,7 +9,8 @@
  *                    [end=LBA] [pid=PID] [dir=DIR] [out=PATH]
  *   trace NAME start | stop | teardown
  *   trace NAME run -w SECONDS [-D DIR] [setup options]
- *   trace NAME live [-w SECONDS] [setup options]
+ *   trace NAME live [-w SECONDS] [setup options]   (listens to the trace
+ *                    set up, if any; else traces for the while)
  *   trace NAME stats
  *
  * out=PATH streams the merged binary trace to a file or a FIFO (the
@@ -202,6 +203,18 @@ static int trace_live(struct gendisk *disk, int argc, char **argv,
 		goto out;
 	buts.live = trace_live_line;
 	buts.live_arg = r->out;
+	/*
+	 * A trace is set up: listen to it (its own filters apply); else
+	 * make one for the while.
+	 */
+	if (!blk_trace_live(disk, trace_live_line, r->out)) {
+		struct timespec ts = { .tv_sec = secs };
+
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+		blk_trace_live(disk, NULL, NULL);
+		goto out;
+	}
 	ret = trace_lib_err(r, blk_trace_run(disk, &buts, secs, NULL));
 out:
 	if (buts.out_fd >= 0)

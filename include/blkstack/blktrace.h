@@ -179,6 +179,13 @@ int blk_trace_teardown(struct gendisk *disk);
 int blk_trace_run(struct gendisk *disk, const struct blk_trace_setup *buts,
 		  unsigned int seconds, uint64_t *dropped);
 
+/*
+ * Attach @fn as the live listener of @disk's trace (NULL detaches; when
+ * that returns, @fn is no longer called). -EINVAL with no trace, -EBUSY
+ * if a listener is attached already.
+ */
+int blk_trace_live(struct gendisk *disk, blk_trace_live_fn *fn, void *arg);
+
 /* A "trace message" record (BLK_TN_MESSAGE), as blkparse prints it. */
 int blk_trace_msg(struct gendisk *disk, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -213,6 +213,18 @@ else
 	fail "trace live: $(head -3 "$out/live.txt")"
 fi
 wait $io 2>/dev/null
+# live on a trace already set up listens to it
+bg_io
+if blkctl trace nb0 setup act_mask=complete >/dev/null &&
+   blkctl trace nb0 start >/dev/null &&
+   blkctl trace nb0 live -w 1 >"$out/live2.txt" 2>&1 &&
+   blkctl trace nb0 teardown >/dev/null &&
+   grep -q ' C   R ' "$out/live2.txt" && ! grep -q ' Q   R ' "$out/live2.txt"; then
+	ok "trace live on a running trace: $(grep -c ' C ' "$out/live2.txt") C lines, its act_mask applied"
+else
+	fail "trace live on a running trace: $(head -3 "$out/live2.txt")"
+fi
+wait $io 2>/dev/null
 
 # 5. bad input changes nothing
 if ! blkctl trace nb0 setup bogus=1 >/dev/null 2>"$out/e" &&

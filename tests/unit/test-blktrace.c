@@ -776,6 +776,23 @@ static void test_control_orders(void)
 	CHECK(blk_trace_start(disk) == 0);
 	CHECK(test_attr_store(disk, "trace/enable", "0") == 0);
 
+	/* live listeners: one at a time, only on a trace */
+	{
+		struct live l = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+		CHECK_EQ_INT(blk_trace_live(disk, live_fn, &l), -EINVAL);
+		CHECK(blk_trace_setup(disk, &buts) == 0);
+		CHECK(blk_trace_live(disk, live_fn, &l) == 0);
+		CHECK_EQ_INT(blk_trace_live(disk, live_fn, &l), -EBUSY);
+		CHECK(blk_trace_start(disk) == 0);
+		CHECK(test_bio_sync(disk, REQ_OP_READ, 8, buf, BLK) == 0);
+		CHECK(blk_trace_live(disk, NULL, NULL) == 0);
+		CHECK_MSG(l.q_lines == 1, "live saw %u Q", l.q_lines);
+		CHECK(test_bio_sync(disk, REQ_OP_READ, 16, buf, BLK) == 0);
+		CHECK(blk_trace_teardown(disk) == 0);
+		CHECK_EQ_U64(l.q_lines, 1); /* detached: nothing more */
+	}
+
 	/* bad geometry */
 	buts.buf_nr = 5000;
 	CHECK_EQ_INT(blk_trace_setup(disk, &buts), -EINVAL);
