@@ -290,6 +290,8 @@ static uint64_t hdd_idle_destage(struct sim_model *m, uint64_t start)
 	struct hdd *h = hdd_of(m);
 	uint64_t t = h->idle_since + HDD_IDLE_DESTAGE_NS;
 
+	if (t >= start)
+		return start;
 	while (h->nr_dirty && t < start)
 		t = hdd_destage_one(m, t);
 	return max(t, start);

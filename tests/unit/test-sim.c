@@ -170,6 +170,31 @@ static void test_hdd_flush(void)
 	CHECK(t - t0 < NSEC_PER_MSEC);
 	sim_model_exit(&m);
 
+	test_begin("hdd: an idle disk writes back its cache in the background",
+		   5);
+	if (!model_make(&m, "model=hdd,size=100G"))
+		return;
+	t = 0;
+	for (unsigned int i = 0; i < 50; i++) {
+		/* short gaps between commands leave the cache alone */
+		uint64_t start = t + 10 * NSEC_PER_USEC;
+		uint64_t d = serve(&m, REQ_OP_WRITE,
+				   (prandom_u64(&s) % (m.capacity / 8)) * 8,
+				   4096, start);
+
+		CHECK_MSG(d - start < 100 * NSEC_PER_USEC, "cached write %u "
+			  "took %llu ns", i, (unsigned long long)(d - start));
+		t = d;
+	}
+	CHECK_EQ_U64(m.st.destages, 0);
+	/* a second of idle time: all 50 written back by the next command */
+	t = serve(&m, REQ_OP_FLUSH, 0, 0, t + NSEC_PER_SEC) - t -
+	    NSEC_PER_SEC;
+	CHECK_EQ_U64(m.st.destages, 50);
+	CHECK_MSG(t < NSEC_PER_MSEC, "flush after idle write-back %llu ns",
+		  (unsigned long long)t);
+	sim_model_exit(&m);
+
 	test_begin("hdd: write_cache=0 and FUA go to the media", 5);
 	if (!model_make(&m, "model=hdd,size=100G,write_cache=0"))
 		return;
