@@ -136,6 +136,7 @@ set boxwidth 0.8
 set yrange [0:*]
 set xtics rotate by 20 right
 set bmargin 9
+set lmargin 14
 set ylabel "thousand IOPS"
 unset key
 plot "$tmp/plot.dat" using 2:xtic(1)
