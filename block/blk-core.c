@@ -337,7 +337,7 @@ static blk_status_t submit_bio_checks(struct bio *bio)
 
 /* ---- submission ---- */
 
-static void __submit_bio(struct bio *bio)
+static inline void __submit_bio(struct bio *bio)
 {
 	struct gendisk *disk = bio->bi_disk;
 
@@ -385,7 +385,7 @@ static void __submit_bio_noacct(struct bio *bio)
 	current_bio_list = NULL;
 }
 
-static void __submit_bio_noacct_mq(struct bio *bio)
+static inline void __submit_bio_noacct_mq(struct bio *bio)
 {
 	struct bio_list bio_list[2] = { };
 
@@ -396,7 +396,7 @@ static void __submit_bio_noacct_mq(struct bio *bio)
 	current_bio_list = NULL;
 }
 
-static void submit_bio_noacct_nocheck(struct bio *bio)
+static inline void submit_bio_noacct_nocheck(struct bio *bio)
 {
 	if (current_bio_list) {
 		bio_list_add(&current_bio_list[0], bio);
@@ -408,7 +408,8 @@ static void submit_bio_noacct_nocheck(struct bio *bio)
 		__submit_bio_noacct(bio);
 }
 
-void submit_bio_noacct(struct bio *bio)
+/* submit_bio_noacct(), inline for submit_bio() */
+static inline void __submit_bio_noacct_checked(struct bio *bio)
 {
 	blk_status_t status;
 
@@ -427,13 +428,18 @@ void submit_bio_noacct(struct bio *bio)
 	submit_bio_noacct_nocheck(bio);
 }
 
+void submit_bio_noacct(struct bio *bio)
+{
+	__submit_bio_noacct_checked(bio);
+}
+
 void submit_bio(struct bio *bio)
 {
 	if (!bio->bi_ioc)
 		bio->bi_ioc = blk_current_ioc();
 	if (!bio->bi_ioprio && bio->bi_ioc)
 		bio->bi_ioprio = bio->bi_ioc->ioprio;
-	submit_bio_noacct(bio);
+	__submit_bio_noacct_checked(bio);
 }
 
 /* ---- waiting ---- */

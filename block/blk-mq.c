@@ -59,6 +59,10 @@ static struct request *blk_mq_rq_ctx_init(struct blk_mq_alloc_data *data,
 		rq->tag = BLK_MQ_NO_TAG;
 		rq->internal_tag = (int)tag;
 		rq->rq_flags |= RQF_SCHED_TAGS;
+		/* the elevator's fields: only its requests use them */
+		INIT_LIST_HEAD(&rq->hash);
+		INIT_LIST_HEAD(&rq->elv.list);
+		rq->elv.priv[0] = rq->elv.priv[1] = rq->elv.priv[2] = NULL;
 		/* only bare flushes and passthrough go around the scheduler */
 		if (bio_op_of(data->cmd_flags) != REQ_OP_FLUSH &&
 		    bio_op_of(data->cmd_flags) < REQ_OP_DRV_IN)
@@ -87,7 +91,6 @@ static struct request *blk_mq_rq_ctx_init(struct blk_mq_alloc_data *data,
 	rq->__sector = (sector_t)-1;
 	rq->bio = rq->biotail = NULL;
 	INIT_LIST_HEAD(&rq->queuelist);
-	INIT_LIST_HEAD(&rq->hash);
 	rq->rq_next = NULL;
 	rq->ioc = NULL;
 	rq->start_time_ns = blk_time_get_ns();
@@ -102,8 +105,6 @@ static struct request *blk_mq_rq_ctx_init(struct blk_mq_alloc_data *data,
 	rq->end_io_data = NULL;
 	rq->flush.seq = 0;
 	INIT_LIST_HEAD(&rq->flush.list);
-	INIT_LIST_HEAD(&rq->elv.list);
-	rq->elv.priv[0] = rq->elv.priv[1] = rq->elv.priv[2] = NULL;
 	atomic_store_explicit(&rq->state, MQ_RQ_IDLE, memory_order_relaxed);
 	/*
 	 * Release: a busy-tag iterator that takes a reference (bt_iter)
@@ -345,8 +346,9 @@ static void blk_mq_use_cached_rq(struct request *rq, struct blk_plug *plug,
  * inside a flush sequence, which ends them at the end of the sequence).
  * Returns true if bytes remain.
  */
-bool blk_update_request(struct request *rq, blk_status_t error,
-			unsigned int nr_bytes)
+static inline bool __blk_update_request(struct request *rq,
+					blk_status_t error,
+					unsigned int nr_bytes)
 {
 	unsigned int total = nr_bytes;
 
@@ -386,6 +388,12 @@ bool blk_update_request(struct request *rq, blk_status_t error,
 	return true;
 }
 
+bool blk_update_request(struct request *rq, blk_status_t error,
+			unsigned int nr_bytes)
+{
+	return __blk_update_request(rq, error, nr_bytes);
+}
+
 /* __blk_mq_end_request(), inline for blk_mq_end_request() */
 static inline void blk_mq_end_request_common(struct request *rq,
 					     blk_status_t error)
@@ -421,7 +429,7 @@ void blk_mq_end_request(struct request *rq, blk_status_t error)
 {
 	/* a flush sequence step: the flush machinery ends the bios later */
 	bool more = !(rq->rq_flags & RQF_FLUSH_SEQ) &&
-		    blk_update_request(rq, error, blk_rq_bytes(rq));
+		    __blk_update_request(rq, error, blk_rq_bytes(rq));
 
 	BUG_ON_QUEUE(more, rq->q);
 	blk_mq_end_request_common(rq, error);
