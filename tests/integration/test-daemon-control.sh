@@ -128,12 +128,13 @@ snapshot() {
 }
 before=$(snapshot)
 bad() {
-	local want=$1
+	local want=$1 err
 	shift
 	run "$@"
-	if [ $rc -eq 1 ] && [ "$(wc -l <"$out/e")" -eq 1 ] && [ ! -s "$out/o" ] &&
-	   grep -qF -- "$want" "$out/e"; then
-		ok "bad: $* -> $(cut -c1-100 "$out/e")"
+	mapfile -t err <"$out/e"
+	if [ $rc -eq 1 ] && [ ${#err[@]} -eq 1 ] && [ ! -s "$out/o" ] &&
+	   [[ ${err[0]} == *"$want"* ]]; then
+		ok "bad: $* -> ${err[0]:0:100}"
 	else
 		fail "bad: $* (exit $rc, wanted one line with '$want'): $(cat "$out/e" "$out/o")"
 	fi
