@@ -239,6 +239,11 @@ struct nbd_conn {
 	_Atomic bool closing;		/* stop reading (stop, export removal) */
 };
 
+/* nbd-export.c: validate an ioprio_set(2)-style class/level and weight. */
+int nbd_ioprio_check(int class, int level, unsigned int weight,
+		     uint16_t *ioprio);
+/* nbd-server.c: make connections of @exp (NULL: all) finish; srv->lock. */
+void __nbd_close_conns(struct nbd_server *srv, struct nbd_export *exp);
 /* nbd-server.c: bind @conn to @exp for transmission; -ESHUTDOWN if gone. */
 int nbd_conn_attach(struct nbd_conn *conn, struct nbd_export *exp);
 /* Transmission flags and block sizes of @exp as @conn would see them. */
