@@ -72,6 +72,8 @@ struct uring_dev {
 	bool can_punch;			/* FALLOC_FL_PUNCH_HOLE works */
 	bool can_zero_range;		/* FALLOC_FL_ZERO_RANGE works */
 	bool can_discard;		/* block device: BLKDISCARD */
+	/* the first default ring, for polled I/O the kernel will not poll */
+	struct uring_queue *_Atomic unpolled_ring;
 	/* undo on a failed create: nothing is left behind */
 	bool created;
 	bool extended;
@@ -97,6 +99,7 @@ struct uring_queue {
 	_Atomic unsigned long resubmitted;
 	_Atomic unsigned long submit_calls;
 	_Atomic unsigned long sync_ops;	/* done without the ring */
+	_Atomic unsigned long unpolled;	/* sent to the unpolled ring */
 };
 
 /* Per-request state in the request's pdu (tag_set.cmd_size). */
@@ -410,10 +413,17 @@ static bool uring_cmd_done(struct uring_queue *uq, struct request *rq,
 	if (res == -EOPNOTSUPP && uq->polled && rw) {
 		/*
 		 * The file cannot be polled (a device under the file system
-		 * without poll queues refuses polled reads): this direction
-		 * is done synchronously from now on.
+		 * without poll queues refuses polled reads): from now on this
+		 * direction goes to a default ring and completes by its
+		 * thread, as the kernel completes REQ_POLLED bios by interrupt
+		 * on a queue that cannot poll.
 		 */
+		struct uring_queue *dq = atomic_load(&uq->ud->unpolled_ring);
+
 		atomic_store(&uq->no_iopoll[cmd->op == UR_WRITE], true);
+		atomic_fetch_add(&uq->unpolled, 1);
+		if (dq && uring_resubmit(dq, rq))
+			return false;
 		cmd->error = uring_sync_op(uq->ud, cmd);
 		return true;
 	}
@@ -610,6 +620,23 @@ static void uring_discard_work(struct work_struct *work)
 	blk_mq_complete_request(rq);
 }
 
+/* Start @rq on another ring @dq and submit it; false if @dq is full. */
+static bool uring_issue(struct uring_queue *dq, struct request *rq)
+{
+	struct io_uring_sqe *sqe;
+
+	pthread_mutex_lock(&dq->sq_lock);
+	sqe = __uring_get_sqe(dq);
+	if (sqe) {
+		blk_mq_start_request(rq);
+		uring_prep_sqe(dq, rq, sqe);
+		WRITE_ONCE(dq->unsubmitted, dq->unsubmitted + 1);
+		__uring_submit(dq);
+	}
+	pthread_mutex_unlock(&dq->sq_lock);
+	return sqe != NULL;
+}
+
 /* A command that does not go through the ring; BLK_STS_OK if it did not. */
 static bool uring_queue_off_ring(struct uring_queue *uq, struct request *rq,
 				 struct uring_cmd *cmd)
@@ -619,6 +646,16 @@ static bool uring_queue_off_ring(struct uring_queue *uq, struct request *rq,
 		INIT_WORK(&cmd->work, uring_discard_work);
 		kblockd_schedule_work(&cmd->work);
 		return true;
+	}
+	if (uq->polled && cmd->op <= UR_WRITE &&
+	    atomic_load_explicit(&uq->no_iopoll[cmd->op],
+				 memory_order_relaxed)) {
+		struct uring_queue *dq = atomic_load(&uq->ud->unpolled_ring);
+
+		atomic_fetch_add_explicit(&uq->unpolled, 1,
+					  memory_order_relaxed);
+		if (dq && uring_issue(dq, rq))
+			return true;
 	}
 	if (uq->polled && (cmd->op > UR_WRITE ||
 			   atomic_load_explicit(&uq->no_iopoll[cmd->op],
@@ -792,13 +829,21 @@ static int uring_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
 		return ret;
 	}
 	hctx_set_driver_data(hctx, uq);
+	if (!uq->polled) {
+		struct uring_queue *none = NULL;
+
+		atomic_compare_exchange_strong(&ud->unpolled_ring, &none, uq);
+	}
 	return 0;
 }
 
 static void uring_exit_hctx(struct blk_mq_hw_ctx *hctx, unsigned int idx)
 {
 	struct uring_queue *uq = hctx_driver_data(hctx);
+	struct uring_queue *self = uq;
 
+	/* the queue is drained or frozen: no polled I/O is looking */
+	atomic_compare_exchange_strong(&uq->ud->unpolled_ring, &self, NULL);
 	uring_queue_stop(uq);
 	free(uq);
 }
@@ -828,9 +873,10 @@ static void uring_show_hctx(struct blk_mq_hw_ctx *hctx, FILE *out)
 	struct uring_queue *uq = hctx_driver_data(hctx);
 
 	fprintf(out, "  uring: ring=%u completed=%lu resubmitted=%lu "
-		"submit_calls=%lu sync_ops=%lu%s%s\n", uq->index,
+		"submit_calls=%lu sync_ops=%lu unpolled=%lu%s%s\n", uq->index,
 		atomic_load(&uq->completed), atomic_load(&uq->resubmitted),
 		atomic_load(&uq->submit_calls), atomic_load(&uq->sync_ops),
+		atomic_load(&uq->unpolled),
 		uq->polled ? " iopoll" : "", uq->fixed ? " fixed_file" : "");
 }
 

@@ -502,8 +502,8 @@ static void test_poll_queues(void)
 						  (uint64_t)i * BLK) < 0,
 			  "polled read %d: %d", i, ret);
 	}
-	/* writes at least complete only when polled (reads may be done
-	 * synchronously when the file system refuses polled reads) */
+	/* writes at least complete only when polled (reads go to a default
+	 * ring when the kernel refuses to poll them, as on this VM) */
 	CHECK_MSG(polls >= 64, "completed without polling (%lu polls)", polls);
 	/* data-less commands on a poll queue: done synchronously */
 	ret = polled_io(disk, REQ_OP_DISCARD, 0, NULL, BLK, &polls);
