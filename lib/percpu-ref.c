@@ -44,6 +44,7 @@ void percpu_ref_init(struct percpu_ref *ref)
 		atomic_init(&ref->slot[i].count, 0);
 	atomic_init(&ref->dying, 0);
 	atomic_init(&ref->waiters, 0);
+	atomic_init(&ref->wake_pending, 0);
 	pthread_mutex_init(&ref->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -74,10 +75,16 @@ long percpu_ref_sum(struct percpu_ref *ref)
 	return __percpu_ref_sum(ref);
 }
 
-/* The slow side of percpu_ref_put() on a dying ref. */
+/*
+ * The slow side of percpu_ref_put() on a dying ref: one wake-up per pass
+ * of the drainer, not one per put. Getters refused by a dying ref put
+ * in a tight loop; each taking ->lock would keep the drainer from
+ * taking it back to sum again (a drain could take seconds).
+ */
 void percpu_ref_wake_drainer(struct percpu_ref *ref)
 {
-	if (atomic_load(&ref->waiters))
+	if (atomic_load(&ref->waiters) &&
+	    !atomic_exchange(&ref->wake_pending, 1))
 		percpu_ref_wake(ref);
 }
 
@@ -118,10 +125,14 @@ void percpu_ref_wait_zero(struct percpu_ref *ref)
 {
 	pthread_mutex_lock(&ref->lock);
 	atomic_fetch_add(&ref->waiters, 1);
-	while (percpu_ref_sum(ref) != 0) {
-		struct timespec ts = ns_to_timespec(ktime_get_ns() +
-						    NSEC_PER_MSEC);
+	for (;;) {
+		struct timespec ts;
 
+		/* under ->lock: a put's wake-up after this reaches our wait */
+		atomic_store(&ref->wake_pending, 0);
+		if (percpu_ref_sum(ref) == 0)
+			break;
+		ts = ns_to_timespec(ktime_get_ns() + NSEC_PER_MSEC);
 		pthread_cond_timedwait(&ref->wq, &ref->lock, &ts);
 	}
 	atomic_fetch_sub(&ref->waiters, 1);

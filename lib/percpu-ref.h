@@ -40,6 +40,7 @@ struct percpu_ref {
 	pthread_mutex_t lock;
 	pthread_cond_t wq;	/* waiters for "drained" and for "alive" */
 	_Atomic int waiters;
+	_Atomic int wake_pending;	/* a put woke the drainer this pass */
 };
 
 void percpu_ref_init(struct percpu_ref *ref);
