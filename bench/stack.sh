@@ -5,8 +5,12 @@
 #   1. 4k randread, iodepth 64, one thread, null irqmode=0 memory_backed=0:
 #      blkbench through the full blk-mq path, blkbench --bypass (the driver
 #      alone), and fio --ioengine=null (fio's own loop with no device).
+#      The block layer runs with --ioscheduler=none (the core's cost; a
+#      one-queue device now defaults to mq-deadline, as in the kernel: that
+#      run is reported beside it).
 #   2. Two threads on two hw queues (submit_queues=2, one CPU each) against
-#      one thread on the same device. Target: 1.7x.
+#      one thread on the same device. Target: 1.7x. The same pair with
+#      --bypass is the ceiling this machine gives two threads at all.
 #   3. Merging: 4k sequential writes, iodepth 32, submitted under one plug;
 #      the mean request size reaching the driver (diskstats). Target: 128 KiB.
 #      The same without plugging, for contrast.
@@ -56,13 +60,16 @@ have_fio=false
 command -v fio >/dev/null && have_fio=true
 $have_fio || echo "fio not found: the peer column stays empty" >&2
 
-mq=() bp=() fo=() one=() two=()
+mq=() dl=() bp=() fo=() one=() two=() bone=() btwo=()
 for round in $(seq "$REPEAT"); do
 	echo "Round $round of $REPEAT, $RUNTIME s per run" >&2
 	# stack cost: 4k randread, iodepth 64, one thread
 	blkbench mq --name=blkmq --rw=randread --bs=4k --iodepth=64 \
-		--filename=$null0
+		--filename=$null0 --ioscheduler=none
 	mq+=("$(iops mq)")
+	blkbench dl --name=blkmq-dl --rw=randread --bs=4k --iodepth=64 \
+		--filename=$null0 --ioscheduler=mq-deadline
+	dl+=("$(iops dl)")
 	blkbench bypass --name=bypass --rw=randread --bs=4k --iodepth=64 \
 		--filename=$null0 --bypass
 	bp+=("$(iops bypass)")
@@ -81,14 +88,24 @@ for round in $(seq "$REPEAT"); do
 		--numjobs=2 --cpus_allowed=0-1 --cpus_allowed_policy=split \
 		--group_reporting
 	two+=("$(iops two)")
+	blkbench bone --rw=randread --bs=4k --iodepth=64 --filename=$null2 \
+		--cpus_allowed=0 --bypass
+	bone+=("$(iops bone)")
+	blkbench btwo --rw=randread --bs=4k --iodepth=64 --filename=$null2 \
+		--numjobs=2 --cpus_allowed=0-1 --cpus_allowed_policy=split \
+		--group_reporting --bypass
+	btwo+=("$(iops btwo)")
 done
 mq_iops=$(median "${mq[@]}")
+dl_iops=$(median "${dl[@]}")
+bone_iops=$(median "${bone[@]}")
+btwo_iops=$(median "${btwo[@]}")
 bp_iops=$(median "${bp[@]}")
 fio_iops=
 $have_fio && fio_iops=$(median "${fo[@]}")
 one_iops=$(median "${one[@]}")
 two_iops=$(median "${two[@]}")
-echo "  rounds: blk-mq ${mq[*]}; bypass ${bp[*]}; fio ${fo[*]:-}; 1 thread ${one[*]}; 2 threads ${two[*]}" >&2
+echo "  rounds: blk-mq ${mq[*]}; mq-deadline ${dl[*]}; bypass ${bp[*]}; fio ${fo[*]:-}; 1 thread ${one[*]}; 2 threads ${two[*]}; bypass 1 thread ${bone[*]}; bypass 2 threads ${btwo[*]}" >&2
 
 # merging is deterministic: one round
 echo "Merging (4k sequential writes, iodepth 32)" >&2
@@ -107,6 +124,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//; s/,/ /g'
 	echo "meta,kernel,$(uname -r),"
 	echo "meta,runs,median of $REPEAT x $RUNTIME s,"
 	echo "stack_cost,blkbench blk-mq,$mq_iops,IOPS"
+	echo "stack_cost,blkbench blk-mq mq-deadline,$dl_iops,IOPS"
 	echo "stack_cost,blkbench --bypass,$bp_iops,IOPS"
 	[ -z "$fio_iops" ] || echo "stack_cost,fio ioengine=null,$fio_iops,IOPS"
 	echo "stack_cost,blkbench blk-mq,$(ns "$mq_iops"),ns/IO"
@@ -118,6 +136,9 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//; s/,/ /g'
 	echo "scaling,1 thread,$one_iops,IOPS"
 	echo "scaling,2 threads 2 hw queues,$two_iops,IOPS"
 	echo "scaling,2 threads / 1 thread,$(ratio "$two_iops" "$one_iops"),x"
+	echo "scaling,bypass 1 thread,$bone_iops,IOPS"
+	echo "scaling,bypass 2 threads,$btwo_iops,IOPS"
+	echo "scaling,bypass 2 threads / 1 thread,$(ratio "$btwo_iops" "$bone_iops"),x"
 	echo "merging,plug on (batch 32),$plug_kb,KiB"
 	echo "merging,plug off (batch 1),$noplug_kb,KiB"
 } >"$csv"
@@ -125,11 +146,12 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//; s/,/ /g'
 echo
 echo "Stack cost, 4k randread qd64, one thread ($(date -u +%F), $(nproc) CPUs, median of $REPEAT):"
 printf '  %-28s %12s IOPS %8s ns/IO\n' "blkbench (blk-mq)" "$mq_iops" "$(ns "$mq_iops")"
+printf '  %-28s %12s IOPS %8s ns/IO\n' "blkbench mq-deadline" "$dl_iops" "$(ns "$dl_iops")"
 printf '  %-28s %12s IOPS %8s ns/IO\n' "blkbench --bypass" "$bp_iops" "$(ns "$bp_iops")"
 [ -z "$fio_iops" ] ||
 	printf '  %-28s %12s IOPS %8s ns/IO\n' "fio --ioengine=null" "$fio_iops" "$(ns "$fio_iops")"
 echo "  blk-mq / bypass = $(ratio "$mq_iops" "$bp_iops")x${fio_iops:+, blk-mq / fio null = $(ratio "$mq_iops" "$fio_iops")x}"
-echo "Two threads, two hw queues / one thread = $(ratio "$two_iops" "$one_iops")x (target 1.7x)"
+echo "Two threads, two hw queues / one thread = $(ratio "$two_iops" "$one_iops")x (target 1.7x); bypass: $(ratio "$btwo_iops" "$bone_iops")x"
 echo "Merging, plug on: mean request $plug_kb KiB (target >= 128 KiB); plug off: $noplug_kb KiB"
 echo "wrote $csv"
 
