@@ -21,9 +21,11 @@
  */
 extern struct elevator_type mq_deadline;
 extern struct elevator_type kyber_sched;
+extern struct elevator_type iosched_bfq_mq;
 static struct elevator_type *const builtin_elevators[] = {
 	&mq_deadline,
 	&kyber_sched,
+	&iosched_bfq_mq,
 	NULL,
 };
 

@@ -1,0 +1,658 @@
+// SPDX-License-Identifier: MIT
+/*
+ * block/bfq-iosched.c and block/bfq-wf2q.c, on null_blk with timed
+ * completions (irqmode=2), where each request takes completion_nsec
+ * whatever else is in flight, so one issuer at queue depth 1 cannot use
+ * the device alone and what each gets is the scheduler's choice:
+ *
+ *  - weights: three sequential readers at depth 1 with io_context
+ *    weights 100, 200 and 400 get service (completed sectors) 1:2:4;
+ *    with ioprio levels 0 and 4 (weights 80 and 40), 2:1;
+ *  - budget timeout: a seeky issuer that never drains its queue is
+ *    expired by timeout_sync, not before its budget with a long one;
+ *  - idling: two sequential readers are each served a budget at a time
+ *    (the device waits slice_idle for the next request), and switch at
+ *    every request with slice_idle 0; on a non-rotational device with a
+ *    deep queue idling turns itself off;
+ *  - the iosched/ attributes: defaults, stores, bad values refused;
+ *  - the counters in the debug dump add up;
+ *  - switching none <-> bfq 100 times under a verifying load, nothing
+ *    lost or duplicated, on sim ssd, sim hdd and two-queue null_blk.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/blk.h"
+#include "lib/prandom.h"
+#include "testlib.h"
+
+#define KB(n)	((n) * 1024U)
+
+static struct gendisk *bfq_null(const char *extra)
+{
+	struct gendisk *disk = test_null_add("bfq0", "size=1G,irqmode=2,%s",
+					     extra);
+
+	if (!disk)
+		return NULL;
+	if (test_attr_store(disk, "scheduler", "bfq")) {
+		test_dev_del(disk);
+		return NULL;
+	}
+	return disk;
+}
+
+static void bfq_set(struct gendisk *disk, const char *attr, const char *val)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "iosched/%s", attr);
+	test_attr_store(disk, name, val);
+}
+
+/* A counter from the dump line starting with @line ("bfq:"), or -1. */
+static long dump_counter(struct gendisk *disk, const char *line,
+			 const char *name)
+{
+	char *dump = NULL, key[64], *p;
+	size_t len = 0;
+	FILE *f = open_memstream(&dump, &len);
+	long v = -1;
+
+	blk_mq_debug_dump(disk, f);
+	fclose(f);
+	snprintf(key, sizeof(key), "  %s", line);
+	p = dump ? strstr(dump, key) : NULL;
+	if (p) {
+		char *eol = strchr(p, '\n');
+
+		snprintf(key, sizeof(key), " %s=", name);
+		if (eol)
+			*eol = '\0';
+		p = strstr(p, key);
+		if (p)
+			v = strtol(p + strlen(key), NULL, 10);
+	}
+	free(dump);
+	return v;
+}
+
+static long expired(struct gendisk *disk, const char *reason)
+{
+	return dump_counter(disk, "bfq expired:", reason);
+}
+
+/* ---- readers: one io_context each, one request at a time ---- */
+
+struct reader {
+	pthread_t thread;
+	struct gendisk *disk;
+	struct io_context *ioc;
+	_Atomic bool *stop;
+	bool seeky;
+	unsigned int depth;		/* seeky readers: requests in flight */
+	sector_t base;
+	_Atomic unsigned long long sectors;	/* completed */
+	unsigned long errors;
+};
+
+static void *seq_reader(void *arg)
+{
+	struct reader *r = arg;
+	unsigned char *buf = aligned_alloc(4096, KB(64));
+	sector_t pos = r->base;
+
+	if (!buf)
+		return NULL;
+	blk_set_current_ioc(r->ioc);
+	while (!atomic_load(r->stop)) {
+		if (test_bio_sync(r->disk, REQ_OP_READ, pos, buf, KB(64)) < 0)
+			r->errors++;
+		else
+			atomic_fetch_add(&r->sectors, KB(64) >> 9);
+		pos += KB(64) >> 9;
+		if (pos >= r->base + (1U << 18))	/* stay in 128 MiB */
+			pos = r->base;
+	}
+	blk_set_current_ioc(NULL);
+	free(buf);
+	return NULL;
+}
+
+/* Random 4 KiB reads, @depth in flight, never letting the queue drain. */
+static void *seeky_reader(void *arg)
+{
+	struct reader *r = arg;
+	unsigned char *buf = aligned_alloc(4096, KB(4));
+	uint64_t rnd = 42;
+	struct tio t;
+
+	if (!buf)
+		return NULL;
+	tio_init(&t);
+	blk_set_current_ioc(r->ioc);
+	while (!atomic_load(r->stop)) {
+		while (tio_pending(&t) < r->depth && t.nr < TIO_MAX)
+			tio_submit(&t, r->disk, REQ_OP_READ,
+				   (prandom_u64(&rnd) % (1U << 17)) * 8, buf,
+				   KB(4));
+		if (t.nr >= TIO_MAX) {
+			tio_wait(&t, t.nr, 5000);
+			tio_destroy(&t);
+			tio_init(&t);
+			continue;
+		}
+		tio_wait_pending(&t, r->depth - 1, 5000);
+	}
+	tio_wait(&t, t.nr, 5000);
+	r->errors += t.errors;
+	tio_destroy(&t);
+	blk_set_current_ioc(NULL);
+	free(buf);
+	return NULL;
+}
+
+static void readers_start(struct reader *r, unsigned int n,
+			  struct gendisk *disk, _Atomic bool *stop)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		r[i].disk = disk;
+		r[i].stop = stop;
+		r[i].base = (sector_t)i << 18;
+		atomic_init(&r[i].sectors, 0);
+		pthread_create(&r[i].thread, NULL,
+			       r[i].seeky ? seeky_reader : seq_reader, &r[i]);
+	}
+}
+
+static void readers_stop(struct reader *r, unsigned int n, _Atomic bool *stop)
+{
+	atomic_store(stop, true);
+	for (unsigned int i = 0; i < n; i++) {
+		pthread_join(r[i].thread, NULL);
+		CHECK_EQ_U64(r[i].errors, 0);
+	}
+}
+
+/*
+ * Sectors each of @n readers completes in @ms after a warm-up; true
+ * when every share is within 20% of @want[i] / sum(@want).
+ */
+static void check_shares(struct reader *r, unsigned int n,
+			 const unsigned int *want, unsigned int ms)
+{
+	unsigned long long before[4], got[4], total = 0;
+	unsigned int wsum = 0;
+
+	test_sleep_ms(300);
+	for (unsigned int i = 0; i < n; i++)
+		before[i] = atomic_load(&r[i].sectors);
+	test_sleep_ms(ms);
+	for (unsigned int i = 0; i < n; i++) {
+		got[i] = atomic_load(&r[i].sectors) - before[i];
+		total += got[i];
+		wsum += want[i];
+	}
+	if (!CHECK_MSG(total > 0, "no service at all"))
+		return;
+	for (unsigned int i = 0; i < n; i++) {
+		double share = (double)got[i] / (double)total;
+		double expect = (double)want[i] / wsum;
+
+		printf("   reader %u (weight %u): %llu sectors, share %.3f, "
+		       "want %.3f\n", i, want[i], got[i], share, expect);
+		CHECK_MSG(share > expect * 0.8 && share < expect * 1.2,
+			  "reader %u: share %.3f, want %.3f +- 20%%", i,
+			  share, expect);
+	}
+}
+
+static void test_weights(void)
+{
+	static const unsigned int weights[] = { 100, 200, 400 };
+	struct gendisk *disk = bfq_null("rotational=1,completion_nsec=100000");
+	struct reader r[3];
+	_Atomic bool stop = false;
+
+	test_begin("weights 100/200/400: service 1:2:4", 20);
+	if (!disk)
+		return;
+	bfq_set(disk, "low_latency", "0");
+	memset(r, 0, sizeof(r));
+	for (unsigned int i = 0; i < 3; i++)
+		r[i].ioc = ioc_create(100 + (pid_t)i, IOPRIO_DEFAULT,
+				      (uint16_t)weights[i], "weighted");
+	readers_start(r, 3, disk, &stop);
+	check_shares(r, 3, weights, test_slow() ? 3000 : 2000);
+	readers_stop(r, 3, &stop);
+	CHECK_EQ_U64(test_wait_idle(disk, 3000), 0);
+	CHECK(expired(disk, "budget_exhausted") > 10);
+	CHECK_EQ_U64(dump_counter(disk, "bfq:", "dispatched"),
+		     dump_counter(disk, "bfq:", "completed"));
+	CHECK_EQ_U64(dump_counter(disk, "bfq:", "inserted"),
+		     dump_counter(disk, "bfq:", "completed"));
+	for (unsigned int i = 0; i < 3; i++)
+		put_io_context(r[i].ioc);
+	test_dev_del(disk);
+}
+
+static void test_ioprio_weights(void)
+{
+	static const unsigned int weights[] = { 80, 40 };
+	struct gendisk *disk = bfq_null("rotational=1,completion_nsec=100000");
+	struct reader r[2];
+	_Atomic bool stop = false;
+
+	test_begin("ioprio levels 0 and 4: weights 80 and 40", 20);
+	if (!disk)
+		return;
+	bfq_set(disk, "low_latency", "0");
+	memset(r, 0, sizeof(r));
+	r[0].ioc = ioc_create(200, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_BE, 0), 0,
+			      "be0");
+	r[1].ioc = ioc_create(201, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_BE, 4), 0,
+			      "be4");
+	readers_start(r, 2, disk, &stop);
+	check_shares(r, 2, weights, 1500);
+	readers_stop(r, 2, &stop);
+	for (unsigned int i = 0; i < 2; i++)
+		put_io_context(r[i].ioc);
+	test_dev_del(disk);
+}
+
+/* ---- budget timeout ---- */
+
+static long run_seeky(const char *timeout_ms)
+{
+	struct gendisk *disk = bfq_null("rotational=1,completion_nsec=2000000");
+	struct reader r;
+	_Atomic bool stop = false;
+	long n;
+
+	if (!disk)
+		return -1;
+	bfq_set(disk, "timeout_sync", timeout_ms);
+	/* a budget it cannot use up in the test's 400 ms */
+	bfq_set(disk, "max_budget", "65536");
+	memset(&r, 0, sizeof(r));
+	r.seeky = true;
+	r.depth = 8;
+	r.ioc = ioc_create(300, IOPRIO_DEFAULT, 0, "seeky");
+	readers_start(&r, 1, disk, &stop);
+	test_sleep_ms(400);
+	readers_stop(&r, 1, &stop);
+	test_wait_idle(disk, 3000);
+	n = expired(disk, "budget_timeout");
+	CHECK_EQ_U64(expired(disk, "budget_exhausted"), 0);
+	CHECK_MSG(dump_counter(disk, "bfq queue pid=300", "seeky") == 1,
+		  "the random reader is not seen as seeky");
+	put_io_context(r.ioc);
+	test_dev_del(disk);
+	return n;
+}
+
+static void test_budget_timeout(void)
+{
+	long n;
+
+	test_begin("timeout_sync expires a seeky queue", 20);
+	n = run_seeky("20");
+	CHECK_MSG(n >= 5, "%ld budget timeouts in 400 ms of timeout_sync "
+		  "20 ms", n);
+	test_begin("not with timeout_sync 10 s", 20);
+	n = run_seeky("10000");
+	CHECK_MSG(n == 0, "%ld budget timeouts", n);
+}
+
+/* ---- idling ---- */
+
+/* Two sequential readers; expirations by reason after @ms. */
+static void run_two_readers(struct gendisk *disk, unsigned int ms)
+{
+	struct reader r[2];
+	_Atomic bool stop = false;
+
+	memset(r, 0, sizeof(r));
+	for (unsigned int i = 0; i < 2; i++)
+		r[i].ioc = ioc_create(400 + (pid_t)i, IOPRIO_DEFAULT, 0, "seq");
+	readers_start(r, 2, disk, &stop);
+	test_sleep_ms(ms);
+	readers_stop(r, 2, &stop);
+	test_wait_idle(disk, 3000);
+	for (unsigned int i = 0; i < 2; i++)
+		put_io_context(r[i].ioc);
+}
+
+static void test_idling(void)
+{
+	struct gendisk *disk;
+	long exhausted, nomore, dispatched;
+
+	test_begin("slice_idle: a sequential reader keeps the device", 20);
+	disk = bfq_null("rotational=1,completion_nsec=100000");
+	if (!disk)
+		return;
+	run_two_readers(disk, 500);
+	exhausted = expired(disk, "budget_exhausted");
+	nomore = expired(disk, "no_more_requests") +
+		 expired(disk, "too_idle");
+	dispatched = dump_counter(disk, "bfq:", "dispatched");
+	printf("   idling: %ld requests, %ld budgets used up, %ld switches "
+	       "for want of requests\n", dispatched, exhausted, nomore);
+	CHECK(dump_counter(disk, "bfq:", "idle_hits") > dispatched / 2);
+	CHECK_MSG(exhausted > 0 && nomore * 10 < dispatched / 10,
+		  "%ld no_more_requests/too_idle in %ld requests", nomore,
+		  dispatched);
+	test_dev_del(disk);
+
+	test_begin("slice_idle 0: the queues alternate at every request", 20);
+	disk = bfq_null("rotational=1,completion_nsec=100000");
+	if (!disk)
+		return;
+	bfq_set(disk, "slice_idle", "0");
+	run_two_readers(disk, 500);
+	nomore = expired(disk, "no_more_requests");
+	dispatched = dump_counter(disk, "bfq:", "dispatched");
+	printf("   no idling: %ld requests, %ld no_more_requests\n",
+	       dispatched, nomore);
+	CHECK_EQ_U64(dump_counter(disk, "bfq:", "idle_waits"), 0);
+	CHECK_MSG(nomore > dispatched / 2, "%ld no_more_requests in %ld "
+		  "requests", nomore, dispatched);
+	test_dev_del(disk);
+}
+
+/* Deep queue on flash: hw_tag found, idling off for equal weights. */
+static void test_nonrot_deep(void)
+{
+	struct gendisk *disk = bfq_null("completion_nsec=100000");
+	struct reader r[2];
+	_Atomic bool stop = false;
+	long waits;
+
+	test_begin("non-rotational, deep queue: no idling", 20);
+	if (!disk)
+		return;
+	memset(r, 0, sizeof(r));
+	for (unsigned int i = 0; i < 2; i++) {
+		r[i].ioc = ioc_create(500 + (pid_t)i, IOPRIO_DEFAULT, 0, "deep");
+		r[i].seeky = true;
+		r[i].depth = 8;
+	}
+	readers_start(r, 2, disk, &stop);
+	test_sleep_ms(300);
+	waits = dump_counter(disk, "bfq:", "idle_waits");
+	test_sleep_ms(300);
+	readers_stop(r, 2, &stop);
+	test_wait_idle(disk, 3000);
+	CHECK_EQ_U64(dump_counter(disk, "bfq:", "hw_tag"), 1);
+	CHECK_MSG(dump_counter(disk, "bfq:", "idle_waits") == waits,
+		  "idled after hw_tag was found");
+	for (unsigned int i = 0; i < 2; i++)
+		put_io_context(r[i].ioc);
+	test_dev_del(disk);
+}
+
+/* ---- attributes ---- */
+
+static void check_attr(struct gendisk *disk, const char *attr,
+		       const char *want)
+{
+	char name[64], buf[64];
+
+	snprintf(name, sizeof(name), "iosched/%s", attr);
+	test_attr_show(disk, name, buf, sizeof(buf));
+	CHECK_MSG(!strcmp(buf, want), "%s is '%s', want '%s'", name, buf, want);
+}
+
+static void check_bad(struct gendisk *disk, const char *attr, const char *val,
+		      const char *range)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "iosched/%s", attr);
+	CHECK_EQ_INT(blk_queue_attr_store(disk, name, val), -EINVAL);
+	CHECK_MSG(strstr(blkstack_errmsg(), attr) &&
+		  strstr(blkstack_errmsg(), range), "%s=%s: message '%s'",
+		  attr, val, blkstack_errmsg());
+}
+
+static void test_attributes(void)
+{
+	struct gendisk *disk = bfq_null("completion_nsec=10000");
+	char buf[256];
+
+	test_begin("iosched/ attributes: defaults, stores, bad values", 10);
+	if (!disk)
+		return;
+	check_attr(disk, "slice_idle", "8");
+	check_attr(disk, "slice_idle_us", "8000");
+	check_attr(disk, "back_seek_max", "16384");
+	check_attr(disk, "back_seek_penalty", "2");
+	check_attr(disk, "fifo_expire_sync", "125");
+	check_attr(disk, "fifo_expire_async", "250");
+	check_attr(disk, "max_budget", "16384");
+	check_attr(disk, "timeout_sync", "125");
+	check_attr(disk, "strict_guarantees", "0");
+	check_attr(disk, "low_latency", "1");
+	bfq_set(disk, "slice_idle_us", "2500\n");
+	check_attr(disk, "slice_idle_us", "2500");
+	check_attr(disk, "slice_idle", "2");
+	/* strict guarantees need at least 8 ms of idling, as in the kernel */
+	bfq_set(disk, "strict_guarantees", "1");
+	check_attr(disk, "slice_idle", "8");
+	bfq_set(disk, "max_budget", "4096");
+	check_attr(disk, "max_budget", "4096");
+	bfq_set(disk, "max_budget", "0");
+	check_attr(disk, "max_budget", "16384");
+	check_bad(disk, "back_seek_penalty", "0", "1..");
+	check_bad(disk, "timeout_sync", "0", "1..");
+	check_bad(disk, "low_latency", "2", "0..1");
+	check_bad(disk, "strict_guarantees", "-1", "0..1");
+	check_bad(disk, "slice_idle", "soon", "0..");
+	check_bad(disk, "max_budget", "99999999999", "0..");
+	check_attr(disk, "back_seek_penalty", "2");
+	check_attr(disk, "timeout_sync", "125");
+	check_attr(disk, "low_latency", "1");
+	check_attr(disk, "strict_guarantees", "1");
+	CHECK_EQ_INT(blk_queue_attr_store(disk, "iosched/nosuch", "1"),
+		     -ENOENT);
+	test_attr_show(disk, "scheduler", buf, sizeof(buf));
+	CHECK_MSG(strstr(buf, "[bfq]"), "scheduler '%s'", buf);
+	CHECK_EQ_INT(blk_queue_attr_store(disk, "scheduler", "none"), 0);
+	CHECK_EQ_INT(blk_queue_attr_show(disk, "iosched/slice_idle", buf,
+					 sizeof(buf)), -ENOENT);
+	test_dev_del(disk);
+}
+
+/* ---- counters and merges ---- */
+
+static void test_counters(void)
+{
+	struct gendisk *disk = bfq_null("rotational=1,completion_nsec=50000");
+	unsigned char *buf = aligned_alloc(4096, KB(64));
+	struct tio t;
+
+	test_begin("counters: merges, dispatches, completions add up", 10);
+	if (!disk || !CHECK(buf))
+		goto out;
+	memset(buf, 0, KB(64));
+	tio_init(&t);
+	/* adjacent async writes of one issuer: back merges */
+	for (unsigned int i = 0; i < 16; i++)
+		tio_submit(&t, disk, REQ_OP_WRITE, 1000 + i * 8, buf, KB(4));
+	for (unsigned int i = 0; i < 16; i++)
+		tio_submit(&t, disk, REQ_OP_READ, 50000 + i * 64, buf, KB(4));
+	CHECK(tio_wait(&t, t.nr, 5000));
+	CHECK_EQ_U64(t.errors, 0);
+	tio_destroy(&t);
+	test_wait_idle(disk, 3000);
+	CHECK_EQ_U64(dump_counter(disk, "bfq:", "dispatched"),
+		     dump_counter(disk, "bfq:", "completed"));
+	CHECK_EQ_U64(dump_counter(disk, "bfq:", "inserted") -
+		     dump_counter(disk, "bfq:", "merged"),
+		     dump_counter(disk, "bfq:", "completed"));
+	CHECK_EQ_U64(dump_counter(disk, "bfq:", "in_driver"), 0);
+	CHECK(dump_counter(disk, "bfq:", "completed") <= 32);
+	CHECK(dump_counter(disk, "bfq:", "completed") >= 17);
+out:
+	free(buf);
+	test_dev_del(disk);
+}
+
+/* ---- switching under load (as test-mq-deadline's) ---- */
+
+#define SW_BLOCKS	16
+
+struct sw_worker {
+	pthread_t thread;
+	struct gendisk *disk;
+	unsigned int id;
+	_Atomic bool *stop;
+	unsigned long ios, errors, bad_calls, bad_data;
+};
+
+struct sw_ctl {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned int pending;
+};
+
+struct sw_io {
+	_Atomic unsigned int calls;
+	_Atomic int err;
+	struct sw_ctl *ctl;
+};
+
+static void sw_done(void *priv, int err)
+{
+	struct sw_io *io = priv;
+	struct sw_ctl *c = io->ctl;
+
+	atomic_store(&io->err, err);
+	atomic_fetch_add(&io->calls, 1);
+	pthread_mutex_lock(&c->lock);
+	c->pending--;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void sw_pass(struct sw_worker *w, enum req_op op, unsigned char *buf,
+		    uint64_t seed)
+{
+	struct sw_ctl c = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+			    SW_BLOCKS };
+	struct sw_io io[SW_BLOCKS];
+	off_t base = (off_t)w->id * 4 * 1024 * 1024;
+
+	for (unsigned int i = 0; i < SW_BLOCKS; i++) {
+		off_t off = base + (off_t)i * KB(16);
+
+		atomic_init(&io[i].calls, 0);
+		atomic_init(&io[i].err, 0);
+		io[i].ctl = &c;
+		if (op == REQ_OP_WRITE)
+			test_fill(buf + i * KB(16), KB(16), seed, (uint64_t)off);
+		if (blkdev_submit(w->disk, op, off, buf + i * KB(16), KB(16),
+				  sw_done, &io[i])) {
+			w->errors++;
+			pthread_mutex_lock(&c.lock);
+			c.pending--;
+			pthread_mutex_unlock(&c.lock);
+		}
+	}
+	pthread_mutex_lock(&c.lock);
+	while (c.pending)
+		pthread_cond_wait(&c.cond, &c.lock);
+	pthread_mutex_unlock(&c.lock);
+	for (unsigned int i = 0; i < SW_BLOCKS; i++) {
+		off_t off = base + (off_t)i * KB(16);
+
+		w->bad_calls += atomic_load(&io[i].calls) != 1;
+		w->errors += atomic_load(&io[i].err) != 0;
+		if (op == REQ_OP_READ &&
+		    test_verify(buf + i * KB(16), KB(16), seed,
+				(uint64_t)off) >= 0)
+			w->bad_data++;
+		w->ios++;
+	}
+}
+
+static void *sw_thread(void *arg)
+{
+	struct sw_worker *w = arg;
+	unsigned char *buf = aligned_alloc(4096, KB(16) * SW_BLOCKS);
+	uint64_t seed = w->id * 1000;
+
+	if (!buf)
+		return NULL;
+	blk_set_current_cpu((int)(w->id % 2));
+	while (!atomic_load(w->stop)) {
+		seed++;
+		sw_pass(w, REQ_OP_WRITE, buf, seed);
+		memset(buf, 0, KB(16) * SW_BLOCKS);
+		sw_pass(w, REQ_OP_READ, buf, seed);
+	}
+	free(buf);
+	return NULL;
+}
+
+static void test_switching(const char *driver, const char *params)
+{
+	struct sw_worker w[3];
+	_Atomic bool stop = false;
+	struct gendisk *disk = NULL;
+	unsigned long ios = 0;
+	char buf[128];
+	int ret;
+
+	test_begin("none <-> bfq 100 times under verified I/O", 30);
+	printf("   on %s:%s\n", driver, params);
+	ret = blkstack_dev_add(driver, "swdev", params, &disk);
+	if (!CHECK_MSG(ret == 0, "%s %s: %s", driver, params,
+		       blkstack_errmsg()))
+		return;
+	for (unsigned int i = 0; i < 3; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].disk = disk;
+		w[i].id = i;
+		w[i].stop = &stop;
+		pthread_create(&w[i].thread, NULL, sw_thread, &w[i]);
+	}
+	for (unsigned int i = 0; i < 100; i++) {
+		test_sleep_ms(2);
+		CHECK_EQ_INT(blk_queue_attr_store(disk, "scheduler",
+						  i % 2 ? "none" : "bfq"), 0);
+	}
+	atomic_store(&stop, true);
+	for (unsigned int i = 0; i < 3; i++) {
+		pthread_join(w[i].thread, NULL);
+		CHECK_EQ_U64(w[i].errors, 0);
+		CHECK_EQ_U64(w[i].bad_calls, 0);
+		CHECK_EQ_U64(w[i].bad_data, 0);
+		ios += w[i].ios;
+	}
+	printf("   %lu verified I/Os while switching\n", ios);
+	CHECK_MSG(ios >= 300, "only %lu I/Os ran while switching", ios);
+	test_attr_show(disk, "scheduler", buf, sizeof(buf));
+	CHECK_MSG(strstr(buf, "[none]"), "scheduler '%s'", buf);
+	CHECK_EQ_U64(test_wait_idle(disk, 3000), 0);
+	test_dev_del(disk);
+}
+
+int main(void)
+{
+	test_init(2);
+	test_attributes();
+	test_counters();
+	test_weights();
+	test_ioprio_weights();
+	test_budget_timeout();
+	test_idling();
+	test_nonrot_deep();
+	test_switching("sim", "model=ssd,size=64M,time_scale=10");
+	test_switching("sim", "model=hdd,size=64M,time_scale=200");
+	test_switching("null", "size=64M,memory_backed=1,submit_queues=2,"
+		       "irqmode=2,completion_nsec=20000");
+	return test_report();
+}
