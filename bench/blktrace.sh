@@ -29,6 +29,8 @@ notes=$(mktemp)
 trap 'rm -f "$notes"' EXIT
 
 "$bin" --dir /dev/shm "$@" >"$out/blktrace.csv" 2>"$notes"
+# the figures move with the machine's load: keep it beside them
+echo "machine,$(nproc)-cpus,loadavg_1min,$(cut -d' ' -f1 /proc/loadavg)" >>"$out/blktrace.csv"
 grep -v 'dropped events' "$notes" >&2 || true
 column -s, -t <"$out/blktrace.csv" 2>/dev/null || cat "$out/blktrace.csv"
 
@@ -46,6 +48,10 @@ lost=$(val uring iops_lost_pct)
 drops=$(val uring dropped)
 echo "per traced event: ${ns} ns on the submitting thread (target <= 25: $(verdict "$ns" '<=' 25))"
 echo "uring qd32 on tmpfs: ${lost}% IOPS lost (target <= 3: $(verdict "$lost" '<=' 3)), ${drops} dropped (target 0: $(verdict "$drops" '==' 0))"
-echo "drops per million under unlimited load: default $(val drops drops_per_million | head -1), small $(val drops drops_per_million | tail -1)"
+dpm() {
+	awk -F, -v c="$1" '$1 == "drops" && $2 == c && $3 == "drops_per_million" { print $4 }' \
+		"$out/blktrace.csv"
+}
+echo "drops per million under unlimited load: default $(dpm default-512KiBx4), small $(dpm small-4KiBx2), default without files $(dpm default-512KiBx4-nofiles)"
 echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%F)"
 echo "wrote $out/blktrace.csv"
