@@ -117,7 +117,8 @@ grep -q 'nbd-conn-' "$out/t1.txt" && ok "process notes: [nbd-conn-N]" ||
 	fail "no [nbd-conn-N] in blkparse output"
 
 # btt against the live statistics
-btt -i "$out/t1.bin" >"$out/btt.txt" 2>&1 || fail "btt exit $?"
+# in $out: btt writes its *_iops_fp.dat/*_mbps_fp.dat to the current directory
+(cd "$out" && btt -i "$out/t1.bin" >"$out/btt.txt" 2>&1) || fail "btt exit $?"
 "$PY" - "$out/btt.txt" "$out/stats.json" >"$out/check2" 2>&1 <<'EOF'
 import json, sys
 btt = {}
