@@ -85,6 +85,7 @@ fi
 name=fio
 timeout -k 5 60 fio --name=check --filename="$f" --rw=write --bs=4k --size=16M \
 	--verify=pattern --verify_pattern=0x5aa5f00f --verify_only=1 \
+	--verify_state_save=0 \
 	--output-format=json >"$tmp/fio.out" 2>"$tmp/fio.err"
 rc=$?
 if [ $rc -eq 0 ] && "$py" -c 'import json, sys
@@ -97,6 +98,7 @@ fi
 # and a pattern fio does not find is an error: the check can fail
 timeout -k 5 60 fio --name=check --filename="$f" --rw=write --bs=4k --size=1M \
 	--verify=pattern --verify_pattern=0x11111111 --verify_only=1 \
+	--verify_state_save=0 \
 	>"$tmp/fio2.out" 2>&1
 rc=$?
 if [ $rc -ne 0 ]; then
