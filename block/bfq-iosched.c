@@ -411,7 +411,8 @@ static void bfq_update_wr_on_activation(struct bfq_data *bfqd,
 		bfqq->wr_start = now;
 		bfqq->wr_cur_max_time = BFQ_WR_INTERACTIVE_MS * NSEC_PER_MSEC;
 		bfqd->stats.wr_interactive++;
-	} else if (soft_rt && bfqq->wr_coeff == 1) {
+	} else if (soft_rt) {
+		/* also ends an interactive raising: the shorter, periodic one */
 		bfqq->wr_coeff = BFQ_WR_COEFF / BFQ_WR_SOFTRT_COEFF_DIV;
 		bfqq->wr_start = now;
 		bfqq->wr_cur_max_time = BFQ_WR_SOFTRT_MS * NSEC_PER_MSEC;
@@ -433,7 +434,9 @@ static void bfq_update_wr_on_expire(struct bfq_data *bfqd,
 
 /*
  * The earliest time @bfqq may come back and still count as soft
- * real-time: its service so far at BFQ_SOFTRT_MAX_RATE.
+ * real-time: when the service of its last busy period, issued from its
+ * start at BFQ_SOFTRT_MAX_RATE, would have ended (and not before the
+ * idle slice is over: a queue that comes back at once is not periodic).
  */
 static void bfq_softrt_next_start(struct bfq_data *bfqd,
 				  struct bfq_queue *bfqq, uint64_t now)
@@ -445,8 +448,7 @@ static void bfq_softrt_next_start(struct bfq_data *bfqd,
 		bfqq->soft_rt_next_start = 0;
 		return;
 	}
-	bfqq->soft_rt_next_start = max(bfqq->last_idle_end ? bfqq->last_idle_end
-				       + busy_ns : now + busy_ns,
+	bfqq->soft_rt_next_start = max(bfqq->busy_start + busy_ns,
 				       now + bfqd->bfq_slice_idle);
 }
 
@@ -462,6 +464,7 @@ static void bfq_add_bfqq_busy(struct bfq_data *bfqd, struct bfq_queue *bfqq,
 	bfq_update_entity_weight(bfqq);
 	bfqq->busy = true;
 	bfqq->service_from_backlogged = 0;
+	bfqq->busy_start = now;
 	bfqd->busy_queues[bfqq->ioprio_class - 1]++;
 	bfqq->entity.budget = max(bfqq->max_budget, min);
 	bfq_activate_entity(&bfqd->sched_data, &bfqq->entity,

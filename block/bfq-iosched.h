@@ -86,7 +86,7 @@ struct bfq_queue {
 	/* weight raising */
 	unsigned int wr_coeff;
 	uint64_t wr_start, wr_cur_max_time;
-	uint64_t created, last_idle_end, soft_rt_next_start;
+	uint64_t created, busy_start, last_idle_end, soft_rt_next_start;
 	unsigned long service_from_backlogged;
 	/* counters */
 	unsigned long nr_dispatched;

@@ -219,6 +219,12 @@ static void test_weights(void)
 	if (!disk)
 		return;
 	bfq_set(disk, "low_latency", "0");
+	/*
+	 * More, shorter turns in the window; idling long enough that a
+	 * reader thread descheduled on a busy machine keeps its turn.
+	 */
+	bfq_set(disk, "max_budget", "4096");
+	bfq_set(disk, "slice_idle", "20");
 	memset(r, 0, sizeof(r));
 	for (unsigned int i = 0; i < 3; i++)
 		r[i].ioc = ioc_create(100 + (pid_t)i, IOPRIO_DEFAULT,
@@ -248,6 +254,8 @@ static void test_ioprio_weights(void)
 	if (!disk)
 		return;
 	bfq_set(disk, "low_latency", "0");
+	bfq_set(disk, "max_budget", "4096");
+	bfq_set(disk, "slice_idle", "20");
 	memset(r, 0, sizeof(r));
 	r[0].ioc = ioc_create(200, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_BE, 0), 0,
 			      "be0");
@@ -338,12 +346,17 @@ static void test_idling(void)
 	nomore = expired(disk, "no_more_requests") +
 		 expired(disk, "too_idle");
 	dispatched = dump_counter(disk, "bfq:", "dispatched");
-	printf("   idling: %ld requests, %ld budgets used up, %ld switches "
-	       "for want of requests\n", dispatched, exhausted, nomore);
+	printf("   idling: %ld requests, %ld budgets used up, %ld timed out, "
+	       "%ld switches for want of requests\n", dispatched, exhausted,
+	       expired(disk, "budget_timeout"), nomore);
 	CHECK(dump_counter(disk, "bfq:", "idle_hits") > dispatched / 2);
-	CHECK_MSG(exhausted > 0 && nomore * 10 < dispatched / 10,
+	/* turns end by budget (or its timeout on a loaded machine) */
+	CHECK_MSG(nomore * 10 < dispatched,
 		  "%ld no_more_requests/too_idle in %ld requests", nomore,
 		  dispatched);
+	CHECK_MSG(dump_counter(disk, "bfq:", "activations") * 10 < dispatched,
+		  "%ld turns for %ld requests", dump_counter(disk, "bfq:",
+		  "activations"), dispatched);
 	test_dev_del(disk);
 
 	test_begin("slice_idle 0: the queues alternate at every request", 20);
@@ -391,6 +404,59 @@ static void test_nonrot_deep(void)
 	for (unsigned int i = 0; i < 2; i++)
 		put_io_context(r[i].ioc);
 	test_dev_del(disk);
+}
+
+/* ---- low_latency ---- */
+
+/* A reader of one 4 KiB block every 30 ms, for @n periods. */
+static void periodic_reader(struct gendisk *disk, struct io_context *ioc,
+			    unsigned int n)
+{
+	unsigned char *buf = aligned_alloc(4096, KB(4));
+
+	if (!CHECK(buf))
+		return;
+	blk_set_current_ioc(ioc);
+	for (unsigned int i = 0; i < n; i++) {
+		CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_READ, 5000 + i * 8, buf,
+					   KB(4)), 0);
+		test_sleep_ms(30);
+	}
+	blk_set_current_ioc(NULL);
+	free(buf);
+}
+
+static void run_low_latency(const char *on, long *interactive, long *soft_rt)
+{
+	struct gendisk *disk = bfq_null("rotational=1,completion_nsec=100000");
+	struct io_context *ioc = ioc_create(600, IOPRIO_DEFAULT, 0, "player");
+
+	*interactive = *soft_rt = -1;
+	if (!disk || !CHECK(ioc))
+		goto out;
+	bfq_set(disk, "low_latency", on);
+	periodic_reader(disk, ioc, 10);
+	*interactive = dump_counter(disk, "bfq:", "wr_interactive");
+	*soft_rt = dump_counter(disk, "bfq:", "wr_soft_rt");
+out:
+	put_io_context(ioc);
+	test_dev_del(disk);
+}
+
+static void test_low_latency(void)
+{
+	long interactive, soft_rt;
+
+	test_begin("low_latency: a new queue is raised, a periodic one is "
+		   "soft real-time", 20);
+	run_low_latency("1", &interactive, &soft_rt);
+	CHECK_EQ_U64(interactive, 1);
+	CHECK_MSG(soft_rt >= 5, "%ld soft real-time raisings in 10 periods",
+		  soft_rt);
+	test_begin("low_latency 0: no raising", 20);
+	run_low_latency("0", &interactive, &soft_rt);
+	CHECK_EQ_U64(interactive, 0);
+	CHECK_EQ_U64(soft_rt, 0);
 }
 
 /* ---- attributes ---- */
@@ -650,6 +716,7 @@ int main(void)
 	test_budget_timeout();
 	test_idling();
 	test_nonrot_deep();
+	test_low_latency();
 	test_switching("sim", "model=ssd,size=64M,time_scale=10");
 	test_switching("sim", "model=hdd,size=64M,time_scale=200");
 	test_switching("null", "size=64M,memory_backed=1,submit_queues=2,"
