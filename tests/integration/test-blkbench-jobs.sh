@@ -6,56 +6,14 @@
 # reporting groups, verify per job, and file:line messages for bad job
 # files. About 20 s.
 set -u
-top=${BLKSTACK_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$top/$BUILD ;; esac
-bb=$BUILD/tools/blkbench
-py=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-[ -x "$bb" ] || { echo "FAIL: $bb is not built"; exit 1; }
-[ -x "$py" ] || { echo "SKIP: the JSON checks need $py"; exit 77; }
-
-failures=0
-ok() { echo "ok   $*"; }
-fail() {
-	echo "FAIL $*"
-	failures=$((failures + 1))
-	[ -n "${name:-}" ] && sed 's/^/     | /' "$tmp/$name.err" | tail -n 5
-}
-
-# run NAME ARGS...: blkbench with a time limit; $tmp/NAME.out/.err, $rc.
-run() {
-	name=$1
-	shift
-	timeout -k 5 40 "$bb" --eta=never "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-	rc=$?
-}
-
-# holds EXPR...: each Python expression holds for the JSON of the last run
-# (d = the document, J = its jobs by name, o(name) = a job's options).
-holds() {
-	"$py" - "$tmp/$name.out" "$@" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-J = {j["jobname"]: j for j in d["jobs"]}
-def o(n): return J[n]["job options"]
+. "$(dirname "$0")/blkbench-lib.sh"
+HOLDS_PY='
 def iops(n, dd): return J[n][dd]["iops"]
 P = ["1.000000", "50.000000", "99.000000", "99.900000"]
 def pcts(n, dd):
     p = J[n][dd]["lat_ns"]["percentile"]
     return all(k in p for k in P) and p["50.000000"] <= p["99.000000"]
-bad = [e for e in sys.argv[2:] if not eval(e)]
-for e in bad:
-    print("     | does not hold:", e)
-if bad:
-    for n, j in J.items():
-        print("     | %s: read %.1f iops, write %.1f iops" %
-              (n, j["read"]["iops"], j["write"]["iops"]))
-sys.exit(1 if bad else 0)
-EOF
-}
+'
 
 dev=null:size=256m,irqmode=0
 # 50 us per I/O: the unpaced job sleeps too, so the paced ones get a CPU
@@ -196,5 +154,4 @@ bad "blkbench: --prioclass=4: must be a whole number from 0 to 3" --name=x --pri
 bad "blkbench: --weight=1001: must be a whole number from 0 to 1000" --weight=1001
 bad "blkbench: --thinktime=soon: expected a time like 100 (microseconds)" --thinktime=soon
 
-echo "$failures failed"
-[ $failures -eq 0 ]
+bb_finish

@@ -5,46 +5,7 @@
 # irqmode 1 and 2, several jobs pinned per CPU, the random map and
 # --norandommap, --clocksource, and the messages for bad options. About 20 s.
 set -u
-top=${BLKSTACK_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$top/$BUILD ;; esac
-bb=$BUILD/tools/blkbench
-py=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-[ -x "$bb" ] || { echo "FAIL: $bb is not built"; exit 1; }
-[ -x "$py" ] || { echo "SKIP: the JSON checks need $py"; exit 77; }
-
-failures=0
-ok() { echo "ok   $*"; }
-fail() {
-	echo "FAIL $*"
-	failures=$((failures + 1))
-	[ -n "${name:-}" ] && sed 's/^/     | /' "$tmp/$name.err" | tail -n 5
-}
-
-# run NAME ARGS...: blkbench with a time limit; $tmp/NAME.out/.err, $rc.
-run() {
-	name=$1
-	shift
-	timeout -k 5 40 "$bb" --eta=never "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-	rc=$?
-}
-
-# holds EXPR...: each Python expression holds for the JSON of the last run
-# (d = the document, j = its first job, k = the disk object).
-holds() {
-	"$py" - "$tmp/$name.out" "$@" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-j, k = d["jobs"][0], d["disk"]
-bad = [e for e in sys.argv[2:] if not eval(e)]
-for e in bad:
-    print("     | does not hold:", e)
-sys.exit(1 if bad else 0)
-EOF
-}
+. "$(dirname "$0")/blkbench-lib.sh"
 
 # 1. the default job, shortened: fio-style summary and disk stats
 run default --runtime=1 --time_based
@@ -230,5 +191,4 @@ bad 'blkbench: --queue: nosuchattr=1: ' --queue=nosuchattr=1
 bad 'does not fit nullb0' --size=2g
 bad 'blkbench: --clocksource=hpet: valid values are cpu, clock_gettime' --clocksource=hpet
 
-echo "$failures failed"
-[ $failures -eq 0 ]
+bb_finish

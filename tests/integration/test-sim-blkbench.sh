@@ -5,45 +5,7 @@
 # --queue=iosched/..., the rotational flag in the JSON's disk object, and
 # bad sim parameters refused with the key and the valid values. ~10 s.
 set -u
-top=${BLKSTACK_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$top/$BUILD ;; esac
-bb=$BUILD/tools/blkbench
-py=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-[ -x "$bb" ] || { echo "FAIL: $bb is not built"; exit 1; }
-[ -x "$py" ] || { echo "SKIP: the JSON checks need $py"; exit 77; }
-
-failures=0
-ok() { echo "ok   $*"; }
-fail() {
-	echo "FAIL $*"
-	failures=$((failures + 1))
-	sed 's/^/     | /' "$tmp/$name.err" | tail -n 5
-}
-
-run() {
-	name=$1
-	shift
-	timeout -k 5 60 "$bb" --eta=never "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-	rc=$?
-}
-
-# holds EXPR...: Python expressions over the last JSON (d, jobs js, j = js[0])
-holds() {
-	"$py" - "$tmp/$name.out" "$@" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-js = d["jobs"]
-j = js[0]
-bad = [e for e in sys.argv[2:] if not eval(e)]
-for e in bad:
-    print("     | does not hold:", e)
-sys.exit(1 if bad else 0)
-EOF
-}
+. "$(dirname "$0")/blkbench-lib.sh"
 
 # 1. verify through mq-deadline on the ssd model
 run vssd --filename=sim:model=ssd,size=256M,time_scale=100 \
@@ -100,5 +62,4 @@ else
 	fail "hdd parameter on ssd not refused clearly"
 fi
 
-[ $failures -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
-echo "all passed"
+bb_finish

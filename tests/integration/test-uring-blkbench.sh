@@ -5,47 +5,9 @@
 # its own pattern verifier, --bypass, polled I/O on a poll queue, and the
 # message for a bad parameter. About 15 s.
 set -u
-top=${BLKSTACK_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$top/$BUILD ;; esac
-bb=$BUILD/tools/blkbench
-py=/usr/bin/python3
-tmp=$(mktemp -d /var/tmp/test-uring-blkbench.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-
-[ -x "$bb" ] || { echo "FAIL: $bb is not built"; exit 1; }
-[ -x "$py" ] || { echo "SKIP: the JSON checks need $py"; exit 77; }
+BB_TMP_IN=/var/tmp
+. "$(dirname "$0")/blkbench-lib.sh"
 command -v fio >/dev/null || { echo "SKIP: needs fio (scripts/install-deps.sh)"; exit 77; }
-
-failures=0
-ok() { echo "ok   $*"; }
-fail() {
-	echo "FAIL $*"
-	failures=$((failures + 1))
-	[ -n "${name:-}" ] && sed 's/^/     | /' "$tmp/$name.err" | tail -n 5
-}
-
-# run NAME ARGS...: blkbench with a time limit; $tmp/NAME.out/.err, $rc.
-run() {
-	name=$1
-	shift
-	timeout -k 5 60 "$bb" --eta=never "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-	rc=$?
-}
-
-# holds EXPR...: each Python expression holds for the JSON of the last run
-# (d = the document, j = its first job, k = the disk object).
-holds() {
-	"$py" - "$tmp/$name.out" "$@" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-j, k = d["jobs"][0], d["disk"]
-bad = [e for e in sys.argv[2:] if not eval(e)]
-for e in bad:
-    print("     | does not hold:", e)
-sys.exit(1 if bad else 0)
-EOF
-}
 
 f=$tmp/disk.img
 
@@ -135,5 +97,4 @@ else
 	fail "bad parameter should fail with a message (exit $rc)"
 fi
 
-[ $failures -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }
-echo "all checks passed"
+bb_finish
