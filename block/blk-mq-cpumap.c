@@ -63,3 +63,26 @@ void blk_mq_map_queues(struct blk_mq_queue_map *qmap)
 	map_queues_topo(qmap, topo);
 	free(topo);
 }
+
+/*
+ * The split drivers with poll queues use (null_blk, nvme): the last
+ * @nr_poll hw queues serve the POLL map, the others the DEFAULT map; no
+ * READ queues. At least one DEFAULT queue remains.
+ */
+void blk_mq_map_default_and_poll(struct blk_mq_tag_set *set,
+				 unsigned int nr_poll)
+{
+	struct blk_mq_queue_map *map = set->map;
+	unsigned int submit = set->nr_hw_queues > nr_poll ?
+			      set->nr_hw_queues - nr_poll : 1;
+
+	map[HCTX_TYPE_DEFAULT].nr_queues = submit;
+	map[HCTX_TYPE_DEFAULT].queue_offset = 0;
+	blk_mq_map_queues(&map[HCTX_TYPE_DEFAULT]);
+	map[HCTX_TYPE_READ].nr_queues = 0;
+	if (set->nr_maps > HCTX_TYPE_POLL && nr_poll) {
+		map[HCTX_TYPE_POLL].nr_queues = nr_poll;
+		map[HCTX_TYPE_POLL].queue_offset = submit;
+		blk_mq_map_queues(&map[HCTX_TYPE_POLL]);
+	}
+}

@@ -852,20 +852,8 @@ static void uring_exit_hctx(struct blk_mq_hw_ctx *hctx, unsigned int idx)
 static void uring_map_queues(struct blk_mq_tag_set *set)
 {
 	struct uring_dev *ud = set->driver_data;
-	unsigned int poll = ud->p.poll_queues;
-	unsigned int submit = set->nr_hw_queues > poll ?
-			      set->nr_hw_queues - poll : 1;
-	struct blk_mq_queue_map *map = set->map;
 
-	map[HCTX_TYPE_DEFAULT].nr_queues = submit;
-	map[HCTX_TYPE_DEFAULT].queue_offset = 0;
-	blk_mq_map_queues(&map[HCTX_TYPE_DEFAULT]);
-	map[HCTX_TYPE_READ].nr_queues = 0;
-	if (set->nr_maps > HCTX_TYPE_POLL && poll) {
-		map[HCTX_TYPE_POLL].nr_queues = poll;
-		map[HCTX_TYPE_POLL].queue_offset = submit;
-		blk_mq_map_queues(&map[HCTX_TYPE_POLL]);
-	}
+	blk_mq_map_default_and_poll(set, ud->p.poll_queues);
 }
 
 static void uring_show_hctx(struct blk_mq_hw_ctx *hctx, FILE *out)

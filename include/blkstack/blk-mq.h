@@ -410,6 +410,9 @@ int blk_mq_update_nr_hw_queues(struct blk_mq_tag_set *set,
 
 /* The kernel's default CPU -> queue spreading for one map. */
 void blk_mq_map_queues(struct blk_mq_queue_map *qmap);
+/* DEFAULT map on the first hw queues, POLL map on the last @nr_poll. */
+void blk_mq_map_default_and_poll(struct blk_mq_tag_set *set,
+				 unsigned int nr_poll);
 
 /* Allocate a request directly (passthrough, flush tests, drivers). */
 #define BLK_MQ_REQ_NOWAIT	(1U << 0)
