@@ -540,6 +540,7 @@ static void bfq_add_request(struct bfq_data *bfqd, struct request *rq,
 		/* what we idled for: serve it (the timer will find nothing) */
 		bfqq->wait_request = false;
 		bfqd->stats.idle_hits++;
+		bfqd->idle_hit_kick = true;
 	}
 }
 
@@ -971,6 +972,7 @@ static void bfq_insert_requests(struct blk_mq_hw_ctx *hctx,
 	uint64_t now = ktime_get_ns();
 	struct request *rq, *next;
 	LIST_HEAD(free);
+	bool kick;
 
 	pthread_spin_lock(&bfqd->lock);
 	while (!list_empty(list)) {
@@ -978,11 +980,16 @@ static void bfq_insert_requests(struct blk_mq_hw_ctx *hctx,
 		list_del_init(&rq->queuelist);
 		bfq_insert_request(bfqd, rq, at_head, now, &free);
 	}
+	kick = bfqd->idle_hit_kick;
+	bfqd->idle_hit_kick = false;
 	pthread_spin_unlock(&bfqd->lock);
 	list_for_each_entry_safe(rq, next, &free, queuelist) {
 		list_del_init(&rq->queuelist);
 		blk_mq_free_request(rq);
 	}
+	/* the request idling waited for: the device may go on at once */
+	if (kick)
+		blk_mq_run_hw_queues(bfqd->queue, true);
 }
 
 /* ---- merging (bfqd->lock held by the caller, see the top) ---- */

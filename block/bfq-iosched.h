@@ -129,6 +129,7 @@ struct bfq_data {
 	struct bfq_queue *async_bfqq[BFQ_IOPRIO_CLASSES][IOPRIO_NR_LEVELS];
 	struct delayed_work idle_slice_timer;
 	unsigned long idle_gen;
+	bool idle_hit_kick;		/* insertion ended an idle wait */
 	sector_t last_position;		/* end of the last dispatch */
 	/* how deep the device queue is: hw_tag -1 unknown, 0, 1 */
 	bool nonrot;
