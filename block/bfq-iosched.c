@@ -222,7 +222,7 @@ static unsigned int bfq_ioc_hash(const struct io_context *ioc)
 }
 
 static void bfq_init_bfqq(struct bfq_data *bfqd, struct bfq_queue *bfqq,
-			  unsigned short ioprio, bool sync, uint64_t now)
+			  unsigned short ioprio, bool sync)
 {
 	bfqq->bfqd = bfqd;
 	bfqq->sort_list = RB_ROOT;
@@ -237,7 +237,6 @@ static void bfq_init_bfqq(struct bfq_data *bfqd, struct bfq_queue *bfqq,
 	bfqq->entity.budget = bfqq->max_budget;
 	bfqq->entity.orig_weight = bfq_ioprio_to_weight(bfqq->ioprio);
 	bfq_update_entity_weight(bfqq);
-	bfqq->created = now;
 	bfqq->last_idle_end = 0;
 	bfqq->soft_rt_next_start = 0;
 	bfqq->short_ttime = true;
@@ -324,7 +323,7 @@ static struct bfq_queue *bfq_get_sync_queue(struct bfq_data *bfqd,
 	bfqq = bfq_alloc_queue(bfqd);
 	if (!bfqq)
 		return NULL;
-	bfq_init_bfqq(bfqd, bfqq, ioprio, true, now);
+	bfq_init_bfqq(bfqd, bfqq, ioprio, true);
 	get_io_context(ioc);
 	bfqq->ioc = ioc;
 	bfqq->pid = ioc->pid;
@@ -347,7 +346,7 @@ static struct bfq_queue *bfq_get_async_queue(struct bfq_data *bfqd,
 		*slot = bfq_alloc_queue(bfqd);
 		if (!*slot)
 			return NULL;
-		bfq_init_bfqq(bfqd, *slot, ioprio, false, now);
+		bfq_init_bfqq(bfqd, *slot, ioprio, false);
 		(*slot)->pid = -1;
 	}
 	return *slot;
@@ -696,7 +695,6 @@ static void bfq_arm_slice_timer(struct bfq_data *bfqd, struct bfq_queue *bfqq)
 	if (BFQQ_SEEKY(bfqq) && bfqq->wr_coeff == 1 && !bfqd->nonrot)
 		idle = min(idle, 2 * NSEC_PER_MSEC);
 	bfqq->wait_request = true;
-	bfqd->idle_gen++;
 	bfqd->stats.idle_waits++;
 	kblockd_mod_delayed_work(&bfqd->idle_slice_timer,
 				 (unsigned long)((idle + NSEC_PER_MSEC - 1) /

@@ -86,7 +86,7 @@ struct bfq_queue {
 	/* weight raising */
 	unsigned int wr_coeff;
 	uint64_t wr_start, wr_cur_max_time;
-	uint64_t created, busy_start, last_idle_end, soft_rt_next_start;
+	uint64_t busy_start, last_idle_end, soft_rt_next_start;
 	unsigned long service_from_backlogged;
 	/* counters */
 	unsigned long nr_dispatched;
@@ -128,7 +128,6 @@ struct bfq_data {
 	struct list_head sync_queues;
 	struct bfq_queue *async_bfqq[BFQ_IOPRIO_CLASSES][IOPRIO_NR_LEVELS];
 	struct delayed_work idle_slice_timer;
-	unsigned long idle_gen;
 	bool idle_hit_kick;		/* insertion ended an idle wait */
 	sector_t last_position;		/* end of the last dispatch */
 	/* how deep the device queue is: hw_tag -1 unknown, 0, 1 */
