@@ -15,12 +15,21 @@ struct list_head {
 	struct list_head *next, *prev;
 };
 
+/*
+ * As in the kernel, every store to ->next is a WRITE_ONCE (a relaxed
+ * atomic store): a caller may test a list for emptiness without its lock
+ * (kyber_list_busy() in kyber_has_work), and that load must not race
+ * with the plain stores of a locked add, del or splice.
+ */
+#define __list_write_next(h, v) \
+	__atomic_store_n(&(h)->next, (v), __ATOMIC_RELAXED)
+
 #define LIST_HEAD_INIT(name) { &(name), &(name) }
 #define LIST_HEAD(name) struct list_head name = LIST_HEAD_INIT(name)
 
 static inline void INIT_LIST_HEAD(struct list_head *h)
 {
-	h->next = h;
+	__list_write_next(h, h);
 	h->prev = h;
 }
 
@@ -30,7 +39,7 @@ static inline void __list_add(struct list_head *n, struct list_head *prev,
 	next->prev = n;
 	n->next = next;
 	n->prev = prev;
-	prev->next = n;
+	__list_write_next(prev, n);
 }
 
 static inline void list_add(struct list_head *n, struct list_head *head)
@@ -46,14 +55,14 @@ static inline void list_add_tail(struct list_head *n, struct list_head *head)
 static inline void list_del(struct list_head *e)
 {
 	e->next->prev = e->prev;
-	e->prev->next = e->next;
+	__list_write_next(e->prev, e->next);
 	e->next = e->prev = NULL;
 }
 
 static inline void list_del_init(struct list_head *e)
 {
 	e->next->prev = e->prev;
-	e->prev->next = e->next;
+	__list_write_next(e->prev, e->next);
 	INIT_LIST_HEAD(e);
 }
 
@@ -85,8 +94,8 @@ static inline void __list_splice(struct list_head *list,
 	struct list_head *first = list->next, *last = list->prev;
 
 	first->prev = prev;
-	prev->next = first;
-	last->next = next;
+	__list_write_next(prev, first);
+	__list_write_next(last, next);
 	next->prev = last;
 }
 
