@@ -1393,3 +1393,153 @@ void fifo_stats_snapshot(struct fifo_stats *out)
 	atomic_store(&out->requeued, atomic_load(&fifo_stats.requeued));
 	atomic_store(&out->queues, atomic_load(&fifo_stats.queues));
 }
+
+/* ---- switching schedulers under verified I/O ---- */
+
+
+#define SW_BLOCKS	16		/* I/Os in flight per worker pass */
+#define SW_BYTES	(16 * 1024)	/* each */
+
+struct sw_worker {
+	pthread_t thread;
+	struct gendisk *disk;
+	unsigned int id;
+	_Atomic bool *stop;
+	unsigned long ios, errors, bad_calls, bad_data;
+};
+
+struct sw_io {
+	_Atomic unsigned int calls;
+	_Atomic int err;
+	struct sw_ctl *ctl;
+};
+
+struct sw_ctl {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned int pending;
+};
+
+static void sw_done(void *priv, int err)
+{
+	struct sw_io *io = priv;
+	struct sw_ctl *c = io->ctl;
+
+	atomic_store(&io->err, err);
+	atomic_fetch_add(&io->calls, 1);
+	pthread_mutex_lock(&c->lock);
+	c->pending--;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* One pass: SW_BLOCKS I/Os of @op in flight at once, all waited for. */
+static void sw_pass(struct sw_worker *w, enum req_op op, unsigned char *buf,
+		    uint64_t seed)
+{
+	struct sw_ctl c = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+			    SW_BLOCKS };
+	struct sw_io io[SW_BLOCKS];
+	off_t base = (off_t)w->id * 4 * 1024 * 1024;
+
+	for (unsigned int i = 0; i < SW_BLOCKS; i++) {
+		off_t off = base + (off_t)i * SW_BYTES;
+
+		atomic_init(&io[i].calls, 0);
+		atomic_init(&io[i].err, 0);
+		io[i].ctl = &c;
+		if (op == REQ_OP_WRITE)
+			test_fill(buf + i * SW_BYTES, SW_BYTES, seed, (uint64_t)off);
+		if (blkdev_submit(w->disk, op, off, buf + i * SW_BYTES, SW_BYTES,
+				  sw_done, &io[i])) {
+			w->errors++;
+			pthread_mutex_lock(&c.lock);
+			c.pending--;
+			pthread_mutex_unlock(&c.lock);
+		}
+	}
+	pthread_mutex_lock(&c.lock);
+	while (c.pending)
+		pthread_cond_wait(&c.cond, &c.lock);
+	pthread_mutex_unlock(&c.lock);
+	for (unsigned int i = 0; i < SW_BLOCKS; i++) {
+		off_t off = base + (off_t)i * SW_BYTES;
+
+		/* a late duplicate completion would show up here */
+		w->bad_calls += atomic_load(&io[i].calls) != 1;
+		w->errors += atomic_load(&io[i].err) != 0;
+		if (op == REQ_OP_READ &&
+		    test_verify(buf + i * SW_BYTES, SW_BYTES, seed,
+				(uint64_t)off) >= 0)
+			w->bad_data++;
+		w->ios++;
+	}
+}
+
+static void *sw_thread(void *arg)
+{
+	struct sw_worker *w = arg;
+	unsigned char *buf = aligned_alloc(4096, SW_BYTES * SW_BLOCKS);
+	uint64_t seed = w->id * 1000;
+
+	if (!buf)
+		return NULL;
+	/* spread over the CPUs: with two hw queues, both feed the scheduler */
+	blk_set_current_cpu((int)(w->id % 2));
+	while (!atomic_load(w->stop)) {
+		seed++;
+		sw_pass(w, REQ_OP_WRITE, buf, seed);
+		memset(buf, 0, SW_BYTES * SW_BLOCKS);
+		sw_pass(w, REQ_OP_READ, buf, seed);
+	}
+	free(buf);
+	return NULL;
+}
+
+void test_sched_switching(const char *sched, const char *driver,
+			  const char *params)
+{
+	struct sw_worker w[3];
+	_Atomic bool stop = false;
+	struct gendisk *disk = NULL;
+	unsigned long ios = 0;
+	char buf[128];
+	int ret;
+
+	char title[96];
+
+	snprintf(title, sizeof(title),
+		 "none <-> %s 100 times under verified I/O", sched);
+	test_begin(title, 30);
+	printf("   on %s:%s\n", driver, params);
+	ret = blkstack_dev_add(driver, "swdev", params, &disk);
+	if (!CHECK_MSG(ret == 0, "%s %s: %s", driver, params,
+		       blkstack_errmsg()))
+		return;
+	for (unsigned int i = 0; i < 3; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].disk = disk;
+		w[i].id = i;
+		w[i].stop = &stop;
+		pthread_create(&w[i].thread, NULL, sw_thread, &w[i]);
+	}
+	for (unsigned int i = 0; i < 100; i++) {
+		test_sleep_ms(2);
+		CHECK_EQ_INT(blk_queue_attr_store(disk, "scheduler",
+						  i % 2 ? "none" : sched), 0);
+	}
+	atomic_store(&stop, true);
+	for (unsigned int i = 0; i < 3; i++) {
+		pthread_join(w[i].thread, NULL);
+		CHECK_EQ_U64(w[i].errors, 0);
+		CHECK_EQ_U64(w[i].bad_calls, 0);
+		CHECK_EQ_U64(w[i].bad_data, 0);
+		ios += w[i].ios;
+	}
+	printf("   %lu verified I/Os while switching\n", ios);
+	CHECK_MSG(ios >= 300, "only %lu I/Os ran while switching", ios);
+	test_attr_show(disk, "scheduler", buf, sizeof(buf));
+	CHECK_MSG(strstr(buf, "[none]"), "scheduler '%s'", buf);
+	CHECK_EQ_U64(test_wait_idle(disk, 3000), 0);
+	test_dev_del(disk);
+}

@@ -157,6 +157,14 @@ uint64_t test_wait_idle(struct gendisk *disk, unsigned int ms);
 bool test_write_verify(struct gendisk *disk, off_t off, size_t len,
 		       uint64_t seed, void *wbuf, void *rbuf);
 
+/*
+ * Switch @disk's scheduler between none and @sched 100 times while three
+ * threads write, read back and verify 16 KiB blocks on a fresh device
+ * @driver:@params: no I/O lost, duplicated, failed or corrupted.
+ */
+void test_sched_switching(const char *sched, const char *driver,
+			  const char *params);
+
 /* ---- asynchronous I/O ---- */
 
 #define TIO_MAX 512
