@@ -68,18 +68,6 @@ const char *const bfq_expire_name[BFQQE_NR] = {
 
 /* ---- requests in a queue's sector tree ---- */
 
-static struct rb_node *rq_rb(struct request *rq)
-{
-	BUILD_BUG_ON(sizeof(struct rb_node) > sizeof(rq->rb_node));
-	return (struct rb_node *)rq->rb_node;
-}
-
-static struct request *rb_to_rq(struct rb_node *node)
-{
-	return node ? container_of((void *)node, struct request, rb_node) :
-		      NULL;
-}
-
 static struct bfq_queue *RQ_BFQQ(const struct request *rq)
 {
 	return rq->elv.priv[0];
@@ -94,17 +82,7 @@ static bool bfq_rq_in_driver(const struct request *rq)
 
 static void bfq_add_rq_rb(struct bfq_queue *bfqq, struct request *rq)
 {
-	struct rb_node **link = &bfqq->sort_list.rb_node, *parent = NULL;
-
-	while (*link) {
-		parent = *link;
-		if (blk_rq_pos(rq) < blk_rq_pos(rb_to_rq(parent)))
-			link = &parent->rb_left;
-		else
-			link = &parent->rb_right;
-	}
-	rb_link_node(rq_rb(rq), parent, link);
-	rb_insert_color(rq_rb(rq), &bfqq->sort_list);
+	elv_rb_add(&bfqq->sort_list, rq);
 }
 
 static sector_t bfq_dist(sector_t a, sector_t b)
@@ -550,8 +528,7 @@ static void bfq_remove_request(struct bfq_data *bfqd, struct request *rq)
 	struct request_queue *q = bfqd->queue;
 
 	list_del_init(&rq->queuelist);
-	rb_erase(rq_rb(rq), &bfqq->sort_list);
-	RB_CLEAR_NODE(rq_rb(rq));
+	elv_rb_del(&bfqq->sort_list, rq);
 	bfqq->queued--;
 	atomic_fetch_sub_explicit(&bfqd->queued, 1, memory_order_relaxed);
 	elv_rqhash_del(q, rq);
@@ -1083,18 +1060,6 @@ static bool bfq_bio_merge(struct request_queue *q, struct bio *bio,
 	return ret;
 }
 
-static struct request *bfq_former_request(struct request_queue *q,
-					  struct request *rq)
-{
-	return RB_EMPTY_NODE(rq_rb(rq)) ? NULL : rb_to_rq(rb_prev(rq_rb(rq)));
-}
-
-static struct request *bfq_latter_request(struct request_queue *q,
-					  struct request *rq)
-{
-	return RB_EMPTY_NODE(rq_rb(rq)) ? NULL : rb_to_rq(rb_next(rq_rb(rq)));
-}
-
 /* ---- request life ---- */
 
 static void bfq_prepare_request(struct request *rq)
@@ -1425,8 +1390,8 @@ struct elevator_type iosched_bfq_mq = {
 		.insert_requests	= bfq_insert_requests,
 		.dispatch_request	= bfq_dispatch_request,
 		.has_work		= bfq_has_work,
-		.former_request		= bfq_former_request,
-		.next_request		= bfq_latter_request,
+		.former_request		= elv_rb_former_request,
+		.next_request		= elv_rb_latter_request,
 		.show			= bfq_show,
 	},
 	.elevator_attrs = bfq_attrs,

@@ -15,6 +15,7 @@
 #include "lib/cpumask.h"
 #include "lib/log.h"
 #include "lib/percpu-ref.h"
+#include "lib/rbtree.h"
 #include "lib/thread-slot.h"
 #include "lib/sbitmap.h"
 #include "lib/time.h"
@@ -185,6 +186,31 @@ void elv_rqhash_add(struct request_queue *q, struct request *rq);
 void elv_rqhash_del(struct request_queue *q, struct request *rq);
 void elv_rqhash_reposition(struct request_queue *q, struct request *rq);
 struct request *elv_rqhash_find(struct request_queue *q, sector_t offset);
+
+/*
+ * Sector-sorted trees of requests (mq-deadline, bfq): the node lives in
+ * rq->rb_node; equal sectors go right, so they keep arrival order.
+ */
+static inline struct rb_node *rq_rb(struct request *rq)
+{
+	BUILD_BUG_ON(sizeof(struct rb_node) > sizeof(rq->rb_node));
+	return (struct rb_node *)rq->rb_node;
+}
+
+static inline struct request *rb_to_rq(struct rb_node *node)
+{
+	return node ? container_of((void *)node, struct request, rb_node) :
+		      NULL;
+}
+
+void elv_rb_add(struct rb_root *root, struct request *rq);
+/* Takes @rq out of @root if it is in a tree; a no-op otherwise. */
+void elv_rb_del(struct rb_root *root, struct request *rq);
+/* ->former_request / ->next_request for a scheduler keeping such trees. */
+struct request *elv_rb_former_request(struct request_queue *q,
+				      struct request *rq);
+struct request *elv_rb_latter_request(struct request_queue *q,
+				      struct request *rq);
 
 
 /* ---- flush machinery (blk-flush.c) ---- */

@@ -286,6 +286,41 @@ void elv_merge_requests(struct request_queue *q, struct request *rq,
 	q->last_merge = rq;
 }
 
+void elv_rb_add(struct rb_root *root, struct request *rq)
+{
+	struct rb_node **link = &root->rb_node, *parent = NULL;
+
+	while (*link) {
+		parent = *link;
+		if (blk_rq_pos(rq) < blk_rq_pos(rb_to_rq(parent)))
+			link = &parent->rb_left;
+		else
+			link = &parent->rb_right;
+	}
+	rb_link_node(rq_rb(rq), parent, link);
+	rb_insert_color(rq_rb(rq), root);
+}
+
+void elv_rb_del(struct rb_root *root, struct request *rq)
+{
+	if (RB_EMPTY_NODE(rq_rb(rq)))
+		return;
+	rb_erase(rq_rb(rq), root);
+	RB_CLEAR_NODE(rq_rb(rq));
+}
+
+struct request *elv_rb_former_request(struct request_queue *q,
+				      struct request *rq)
+{
+	return RB_EMPTY_NODE(rq_rb(rq)) ? NULL : rb_to_rq(rb_prev(rq_rb(rq)));
+}
+
+struct request *elv_rb_latter_request(struct request_queue *q,
+				      struct request *rq)
+{
+	return RB_EMPTY_NODE(rq_rb(rq)) ? NULL : rb_to_rq(rb_next(rq_rb(rq)));
+}
+
 struct request *elv_latter_request(struct request_queue *q,
 				   struct request *rq)
 {

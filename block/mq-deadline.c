@@ -89,18 +89,6 @@ struct deadline_data {
 
 /* ---- requests in the sector trees ---- */
 
-static struct rb_node *rq_rb(struct request *rq)
-{
-	BUILD_BUG_ON(sizeof(struct rb_node) > sizeof(rq->rb_node));
-	return (struct rb_node *)rq->rb_node;
-}
-
-static struct request *rb_to_rq(struct rb_node *node)
-{
-	return node ? container_of((void *)node, struct request, rb_node) :
-		      NULL;
-}
-
 static enum dd_prio dd_ioprio_to_prio(unsigned short ioprio)
 {
 	switch (IOPRIO_PRIO_CLASS(ioprio)) {
@@ -130,31 +118,16 @@ static struct rb_root *deadline_rb_root(struct dd_per_prio *per_prio,
 	return &per_prio->sort_list[rq_data_dir(rq)];
 }
 
-/* Equal sectors go right of each other: arrival order among them. */
 static void deadline_add_rq_rb(struct dd_per_prio *per_prio,
 			       struct request *rq)
 {
-	struct rb_root *root = deadline_rb_root(per_prio, rq);
-	struct rb_node **link = &root->rb_node, *parent = NULL;
-
-	while (*link) {
-		parent = *link;
-		if (blk_rq_pos(rq) < blk_rq_pos(rb_to_rq(parent)))
-			link = &parent->rb_left;
-		else
-			link = &parent->rb_right;
-	}
-	rb_link_node(rq_rb(rq), parent, link);
-	rb_insert_color(rq_rb(rq), root);
+	elv_rb_add(deadline_rb_root(per_prio, rq), rq);
 }
 
 static void deadline_del_rq_rb(struct dd_per_prio *per_prio,
 			       struct request *rq)
 {
-	if (RB_EMPTY_NODE(rq_rb(rq)))
-		return;
-	rb_erase(rq_rb(rq), deadline_rb_root(per_prio, rq));
-	RB_CLEAR_NODE(rq_rb(rq));
+	elv_rb_del(deadline_rb_root(per_prio, rq), rq);
 }
 
 /* The queued request starting exactly at @sector, for front merges. */
@@ -268,18 +241,6 @@ static void dd_merged_requests(struct request_queue *q, struct request *req,
 	}
 	per_prio->stats.merged++;
 	deadline_remove_request(dd, per_prio, next);
-}
-
-static struct request *dd_former_request(struct request_queue *q,
-					 struct request *rq)
-{
-	return RB_EMPTY_NODE(rq_rb(rq)) ? NULL : rb_to_rq(rb_prev(rq_rb(rq)));
-}
-
-static struct request *dd_latter_request(struct request_queue *q,
-					 struct request *rq)
-{
-	return RB_EMPTY_NODE(rq_rb(rq)) ? NULL : rb_to_rq(rb_next(rq_rb(rq)));
 }
 
 static bool dd_bio_merge(struct request_queue *q, struct bio *bio,
@@ -789,8 +750,8 @@ struct elevator_type mq_deadline = {
 		.insert_requests	= dd_insert_requests,
 		.dispatch_request	= dd_dispatch_request,
 		.has_work		= dd_has_work,
-		.former_request		= dd_former_request,
-		.next_request		= dd_latter_request,
+		.former_request		= elv_rb_former_request,
+		.next_request		= elv_rb_latter_request,
 		.show			= dd_show,
 	},
 	.elevator_attrs = deadline_attrs,
