@@ -43,25 +43,10 @@ static char *dump(struct gendisk *disk)
 static long kyber_field(struct gendisk *disk, const char *domain,
 			const char *field)
 {
-	char *text = dump(disk), key[64], *line, *at;
-	long v = -1;
+	char key[64];
 
-	if (!text)
-		return -1;
 	snprintf(key, sizeof(key), "  kyber %s: ", domain);
-	line = strstr(text, key);
-	if (line) {
-		char *eol = strchr(line, '\n');
-
-		if (eol)
-			*eol = 0;
-		snprintf(key, sizeof(key), " %s=", field);
-		at = strstr(line, key);
-		if (at)
-			v = strtol(at + strlen(key), NULL, 10);
-	}
-	free(text);
-	return v;
+	return test_dump_field(disk, key, field);
 }
 
 static void show_dump(struct gendisk *disk)

@@ -464,27 +464,10 @@ static void test_default(void)
 static long dump_counter(struct gendisk *disk, const char *cls,
 			 const char *name)
 {
-	char *dump = NULL, key[64], *p;
-	size_t len = 0;
-	FILE *f = open_memstream(&dump, &len);
-	long v = -1;
+	char key[64];
 
-	blk_mq_debug_dump(disk, f);
-	fclose(f);
 	snprintf(key, sizeof(key), "mq-deadline %s:", cls);
-	p = dump ? strstr(dump, key) : NULL;
-	if (p) {
-		char *eol = strchr(p, '\n');
-
-		snprintf(key, sizeof(key), " %s=", name);
-		if (eol)
-			*eol = '\0';
-		p = strstr(p, key);
-		if (p)
-			v = strtol(p + strlen(key), NULL, 10);
-	}
-	free(dump);
-	return v;
+	return test_dump_field(disk, key, name);
 }
 
 static void test_counters(void)

@@ -1543,3 +1543,30 @@ void test_sched_switching(const char *sched, const char *driver,
 	CHECK_EQ_U64(test_wait_idle(disk, 3000), 0);
 	test_dev_del(disk);
 }
+
+long test_dump_field(struct gendisk *disk, const char *line,
+		     const char *field)
+{
+	char *dump = NULL, key[64], *p;
+	size_t len = 0;
+	FILE *f = open_memstream(&dump, &len);
+	long v = -1;
+
+	if (!f)
+		return -1;
+	blk_mq_debug_dump(disk, f);
+	fclose(f);
+	p = dump ? strstr(dump, line) : NULL;
+	if (p) {
+		char *eol = strchr(p, '\n');
+
+		if (eol)
+			*eol = '\0';
+		snprintf(key, sizeof(key), " %s=", field);
+		p = strstr(p, key);
+		if (p)
+			v = strtol(p + strlen(key), NULL, 10);
+	}
+	free(dump);
+	return v;
+}

@@ -165,6 +165,13 @@ bool test_write_verify(struct gendisk *disk, off_t off, size_t len,
 void test_sched_switching(const char *sched, const char *driver,
 			  const char *params);
 
+/*
+ * FIELD=N on the first line of @disk's debug dump that contains @line
+ * (e.g. "mq-deadline BE:"); -1 if the line or the field is not there.
+ */
+long test_dump_field(struct gendisk *disk, const char *line,
+		     const char *field);
+
 /* ---- asynchronous I/O ---- */
 
 #define TIO_MAX 512
