@@ -13,9 +13,11 @@
  * never wait on the reader.
  *
  * Errors the protocol defines (range, alignment, read-only, unknown
- * commands and flags) are replied and the connection lives; only what
- * makes the byte stream unparseable (bad magic, a payload larger than
- * NBD_MAX_PAYLOAD, a truncated message) closes it, with one log line.
+ * flags) are replied and the connection lives; what makes the byte
+ * stream unparseable (bad magic, a payload larger than NBD_MAX_PAYLOAD,
+ * a truncated message) closes it, with one log line. So does an unknown
+ * command: whether a payload follows it cannot be known, so nothing
+ * after it can be trusted to be a header.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -372,13 +374,7 @@ static uint32_t nbd_check(struct nbd_conn *conn, struct nbd_req *req)
 {
 	uint16_t t = req->type;
 
-	if (t >= ARRAY_SIZE(nbd_cmd_flags) || t == NBD_CMD_DISC ||
-	    !nbd_cmd_names[t]) {
-		pr_warn("nbd: %s: unknown command %u; replying EINVAL",
-			conn->peer, t);
-		req->msg = "unknown command";
-		return NBD_EINVAL;
-	}
+	/* unknown commands never get here (nbd_parse_header()) */
 	if (req->flags & ~nbd_cmd_flags[t] ||
 	    (req->flags & NBD_CMD_FLAG_PAYLOAD_LEN && !conn->extended)) {
 		req->msg = "flag not valid for this command";
@@ -444,6 +440,9 @@ static int nbd_parse_header(struct nbd_conn *conn, struct nbd_req *req,
 	req->cookie = get_be64(h + 8);
 	req->offset = get_be64(h + 16);
 	req->length = conn->extended ? get_be64(h + 24) : get_be32(h + 24);
+	if (req->type >= ARRAY_SIZE(nbd_cmd_flags) ||
+	    !nbd_cmd_names[req->type])
+		return nbd_violation(conn, "unknown command %u", req->type);
 	return 0;
 }
 
