@@ -20,10 +20,10 @@
 #include <unistd.h>
 
 #include <blkstack/blkdev.h>
+#include <blkstack/nbd-server.h>
 
 #include "blkstackd.h"
 #include "blkctl-proto.h"
-#include "export/nbd-server.h"
 #include "lib/log.h"
 
 #define NBD_DEFAULT_LISTEN	"127.0.0.1:10809"

@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include <blkstack/blkdev.h>
+#include <blkstack/nbd-server.h>
 
 #include "blkstackd.h"
-#include "export/nbd-server.h"
 
 /* dev add DRIVER NAME [KEY=VALUE]...: the words are joined with ',' */
 static int dev_add(struct blkstackd *d, int argc, char **argv,

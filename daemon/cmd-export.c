@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
  * "export nbd NAME [name=EXPORT] [readonly]", "export ls" and "unexport
- * EXPORT": devices served by the daemon's NBD server (export/nbd-server.h).
+ * EXPORT": devices served by the daemon's NBD server (<blkstack/nbd-server.h>).
  */
 #include <errno.h>
 #include <string.h>
 
 #include <blkstack/blkdev.h>
+#include <blkstack/nbd-server.h>
 
 #include "blkstackd.h"
-#include "export/nbd-server.h"
 
 static int need_server(struct blkstackd *d, struct cmd_reply *r)
 {

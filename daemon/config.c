@@ -22,10 +22,10 @@
 #include <string.h>
 
 #include <blkstack/blkdev.h>
+#include <blkstack/nbd-server.h>
 
 #include "blkstackd.h"
 #include "blkctl-proto.h"
-#include "export/nbd-server.h"
 #include "lib/log.h"
 
 #define CFG_MAX_ARGS	64

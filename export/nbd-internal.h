@@ -22,9 +22,9 @@
 #include <sys/uio.h>
 
 #include <blkstack/blk-mq.h>
+#include <blkstack/nbd-server.h>
 
 #include "export/nbd-proto.h"
-#include "export/nbd-server.h"
 #include "lib/compiler.h"
 
 /* Requests one connection may have in flight (the pool size). */

@@ -15,7 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "export/nbd-server.h"
+#include <blkstack/nbd-server.h>
+
 #include "lib/compiler.h"
 #include "testlib.h"
 

@@ -5,12 +5,13 @@
  * nbd-client). Fixed newstyle handshake, structured replies, extended
  * headers, many connections with pipelined requests.
  *
- * The contract between the server (export/nbd-server.c) and whoever hosts
- * it (blkstackd, tests). Functions return 0 or -errno; on failure
+ * Public: the contract between the server (export/nbd-server.c) and
+ * whoever hosts it (blkstackd, the tests, a program of your own linked
+ * with libblkstack). Functions return 0 or -errno; on failure
  * blkstack_errmsg() holds one line naming what was wrong.
  */
-#ifndef BLKSTACK_EXPORT_NBD_SERVER_H
-#define BLKSTACK_EXPORT_NBD_SERVER_H
+#ifndef BLKSTACK_NBD_SERVER_H
+#define BLKSTACK_NBD_SERVER_H
 
 #include <stdbool.h>
 #include <stdint.h>
