@@ -281,23 +281,10 @@ again:
 		bio->bi_end_io(bio);
 }
 
-void bio_advance(struct bio *bio, unsigned int bytes)
+/* bio_advance() of part of the bio: walk the segments */
+void __bio_advance(struct bio *bio, unsigned int bytes)
 {
-	struct bvec_iter *iter = &bio->bi_iter;
-
-	BUG_ON(bytes > iter->bi_size);
-	/*
-	 * All that is left of the current segment, and of the bio: what
-	 * completing a one-segment bio does. Same result as the walk.
-	 */
-	if (bytes && bytes == iter->bi_size && bio_has_data(bio) &&
-	    bytes == bio->bi_io_vec[iter->bi_idx].bv_len - iter->bi_bvec_done) {
-		iter->bi_sector += bytes >> SECTOR_SHIFT;
-		iter->bi_size = 0;
-		iter->bi_bvec_done = 0;
-		iter->bi_idx++;
-		return;
-	}
+	BUG_ON(bytes > bio->bi_iter.bi_size);
 	if (!bio_has_data(bio)) {
 		bio->bi_iter.bi_sector += bytes >> SECTOR_SHIFT;
 		bio->bi_iter.bi_size -= bytes;

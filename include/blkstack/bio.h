@@ -105,7 +105,21 @@ struct bio *bio_split(struct bio *bio, unsigned int sectors);
 /* A new bio sharing @src's vectors (BIO_CLONED), for stacked devices. */
 struct bio *bio_alloc_clone(struct gendisk *disk, struct bio *src);
 
-void bio_advance(struct bio *bio, unsigned int bytes);
+void __bio_advance(struct bio *bio, unsigned int bytes);
+
+/*
+ * Move @bio's position @bytes on. Done in full (every completion of a
+ * whole bio), only the size is left to say so, as in the kernel: the
+ * sector and segment index are not moved.
+ */
+static inline void bio_advance(struct bio *bio, unsigned int bytes)
+{
+	if (bytes == bio->bi_iter.bi_size) {
+		bio->bi_iter.bi_size = 0;
+		return;
+	}
+	__bio_advance(bio, bytes);
+}
 
 /* Finish @bio: decrement the chain count, call ->bi_end_io at zero. */
 void bio_endio(struct bio *bio);
