@@ -455,23 +455,6 @@ bool blk_mq_complete_request(struct request *rq)
 	return true;
 }
 
-bool blk_mq_add_to_batch(struct request *rq, struct io_comp_batch *iob,
-			 int ioerror, void (*complete)(struct io_comp_batch *))
-{
-	/* errors, end_io and flush steps need the one-by-one path */
-	if (ioerror || rq->end_io || (rq->rq_flags & RQF_FLUSH_SEQ))
-		return false;
-	if (!iob->complete)
-		iob->complete = complete;
-	else if (iob->complete != complete)
-		return false;
-	if (rq->rq_flags & RQF_IO_STAT)
-		iob->need_ts = true;
-	rq->rq_next = iob->req_list;
-	iob->req_list = rq;
-	return true;
-}
-
 static void blk_mq_flush_tag_batch(struct blk_mq_hw_ctx *hctx, int *tags,
 				   int nr_tags)
 {
@@ -479,13 +462,35 @@ static void blk_mq_flush_tag_batch(struct blk_mq_hw_ctx *hctx, int *tags,
 
 	blk_mq_put_tags(hctx->tags, tags, nr_tags);
 	blk_mq_sched_restart(hctx);
-	for (int i = 0; i < nr_tags; i++)
-		blk_queue_exit(q);
+	percpu_ref_put_many(&q->q_usage_counter, nr_tags);
+}
+
+/*
+ * All of @rq is done, without error (the kernel's blk_complete_request()):
+ * its bios end as they are, none is advanced first.
+ */
+static inline void blk_complete_request(struct request *rq, uint64_t now)
+{
+	struct bio *bio = rq->bio;
+
+	trace_block_rq_complete(rq, BLK_STS_OK, blk_rq_bytes(rq));
+	if (rq->rq_flags & RQF_IO_STAT)
+		blk_account_io_end(rq, bio ? blk_rq_bytes(rq) : 0, now);
+	rq->bio = NULL;
+	rq->__data_len = 0;
+	while (bio) {
+		struct bio *next = bio->bi_next;
+
+		bio->bi_next = NULL;
+		bio_endio(bio);
+		bio = next;
+	}
 }
 
 /*
  * End a batch of successfully completed requests: bios first, then the
- * driver tags of each hctx go back in one sbitmap operation.
+ * driver tags and queue references of each hctx go back in one
+ * operation each.
  */
 void blk_mq_end_request_batch(struct io_comp_batch *iob)
 {
@@ -497,10 +502,7 @@ void blk_mq_end_request_batch(struct io_comp_batch *iob)
 	while ((rq = iob->req_list)) {
 		iob->req_list = rq->rq_next;
 		rq->rq_next = NULL;
-		BUG_ON_QUEUE(blk_update_request(rq, BLK_STS_OK,
-						blk_rq_bytes(rq)), rq->q);
-		if (rq->rq_flags & RQF_IO_STAT)
-			blk_account_io_done(rq, now);
+		blk_complete_request(rq, now);
 		if (rq->rq_flags & RQF_ELV) {
 			struct elevator_queue *e = rq->q->elevator;
 

@@ -56,24 +56,51 @@ static inline void blk_account_io_completion(struct request *rq,
 			 bytes >> SECTOR_SHIFT);
 }
 
+/* ios, time and in_flight of a request done, on @ts's counters @st */
+static inline void __blk_account_io_done(struct request *rq, uint64_t now,
+					 struct thread_slot *ts,
+					 struct disk_stats *st, int sgrp)
+{
+	update_io_ticks(rq->q->disk, now / NSEC_PER_MSEC, true);
+	slot_counter_add(ts, &st->ios[sgrp], 1);
+	slot_counter_add(ts, &st->nsecs[sgrp], now > rq->start_time_ns ?
+				   now - rq->start_time_ns : 0);
+	slot_counter_add(ts, &st->in_flight[rq_data_dir(rq)], -1);
+}
+
 static inline void blk_account_io_done(struct request *rq, uint64_t now)
+{
+	struct gendisk *disk = rq->q->disk;
+	struct disk_stats *st;
+	struct thread_slot *ts;
+
+	/* a flush step is not the end of the request */
+	if (!(rq->rq_flags & RQF_IO_STAT) || (rq->rq_flags & RQF_FLUSH_SEQ) ||
+	    !disk)
+		return;
+	st = disk_this_stats(disk, &ts);
+	__blk_account_io_done(rq, now, ts, st, op_stat_group(rq->cmd_flags));
+}
+
+/*
+ * blk_account_io_completion(@bytes) and blk_account_io_done() of a
+ * request completed in one go, on one look-up of this thread's counters.
+ */
+static inline void blk_account_io_end(struct request *rq, unsigned int bytes,
+				      uint64_t now)
 {
 	struct gendisk *disk = rq->q->disk;
 	struct disk_stats *st;
 	struct thread_slot *ts;
 	int sgrp;
 
-	/* a flush step is not the end of the request */
 	if (!(rq->rq_flags & RQF_IO_STAT) || (rq->rq_flags & RQF_FLUSH_SEQ) ||
 	    !disk)
 		return;
 	sgrp = op_stat_group(rq->cmd_flags);
 	st = disk_this_stats(disk, &ts);
-	update_io_ticks(disk, now / NSEC_PER_MSEC, true);
-	slot_counter_add(ts, &st->ios[sgrp], 1);
-	slot_counter_add(ts, &st->nsecs[sgrp], now > rq->start_time_ns ?
-				   now - rq->start_time_ns : 0);
-	slot_counter_add(ts, &st->in_flight[rq_data_dir(rq)], -1);
+	slot_counter_add(ts, &st->sectors[sgrp], bytes >> SECTOR_SHIFT);
+	__blk_account_io_done(rq, now, ts, st, sgrp);
 }
 
 #endif

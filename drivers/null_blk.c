@@ -563,8 +563,13 @@ static bool null_every(struct nullb *nullb, unsigned int interval,
 	return interval && n % interval == interval - 1;
 }
 
-static blk_status_t null_queue_rq(struct blk_mq_hw_ctx *hctx,
-				  const struct blk_mq_queue_data *bd)
+/*
+ * ->queue_rq, and each request of ->queue_rqs, which passes @iob: what
+ * irqmode=0 completes then is ended as one batch when the list is done.
+ */
+static blk_status_t null_queue_rq_iob(struct blk_mq_hw_ctx *hctx,
+				      const struct blk_mq_queue_data *bd,
+				      struct io_comp_batch *iob)
 {
 	struct request *rq = bd->rq;
 	struct nullb_queue *nq = hctx_driver_data(hctx);
@@ -614,7 +619,9 @@ static blk_status_t null_queue_rq(struct blk_mq_hw_ctx *hctx,
 	}
 	switch (nullb->p.irqmode) {
 	case NULL_IRQ_NONE:
-		blk_mq_end_request(rq, cmd->error);
+		if (!iob || !blk_mq_add_to_batch(rq, iob, cmd->error,
+						 blk_mq_end_request_batch))
+			blk_mq_end_request(rq, cmd->error);
 		break;
 	case NULL_IRQ_SOFTIRQ:
 		null_queue_to_thread(nq, cmd, 0);
@@ -626,9 +633,16 @@ static blk_status_t null_queue_rq(struct blk_mq_hw_ctx *hctx,
 	return BLK_STS_OK;
 }
 
+static blk_status_t null_queue_rq(struct blk_mq_hw_ctx *hctx,
+				  const struct blk_mq_queue_data *bd)
+{
+	return null_queue_rq_iob(hctx, bd, NULL);
+}
+
 static void null_queue_rqs(struct request **rqlist)
 {
 	struct request *requeue = NULL, **tail = &requeue, *rq;
+	DEFINE_IO_COMP_BATCH(iob);
 
 	while ((rq = *rqlist)) {
 		struct blk_mq_queue_data bd = { .rq = rq,
@@ -636,12 +650,14 @@ static void null_queue_rqs(struct request **rqlist)
 
 		*rqlist = rq->rq_next;
 		rq->rq_next = NULL;
-		if (null_queue_rq(rq->mq_hctx, &bd) != BLK_STS_OK) {
+		if (null_queue_rq_iob(rq->mq_hctx, &bd, &iob) != BLK_STS_OK) {
 			*tail = rq;
 			tail = &rq->rq_next;
 		}
 	}
 	*rqlist = requeue;
+	if (iob.req_list)
+		iob.complete(&iob);
 }
 
 static void null_complete_rq(struct request *rq)

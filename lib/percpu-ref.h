@@ -51,6 +51,7 @@ static inline void percpu_ref_get(struct percpu_ref *ref);
 /* @nr references at once (a batch of requests from a plug). */
 static inline void percpu_ref_get_many(struct percpu_ref *ref, long nr);
 static inline void percpu_ref_put(struct percpu_ref *ref);
+static inline void percpu_ref_put_many(struct percpu_ref *ref, long nr);
 /* No new live references from now on. */
 void percpu_ref_kill(struct percpu_ref *ref);
 /* Allow live references again and wake those waiting for it. */
@@ -103,12 +104,17 @@ static inline void percpu_ref_slot_add(struct percpu_ref *ref, long v)
 	}
 }
 
-static inline void percpu_ref_put(struct percpu_ref *ref)
+static inline void percpu_ref_put_many(struct percpu_ref *ref, long nr)
 {
-	percpu_ref_slot_add(ref, -1);
+	percpu_ref_slot_add(ref, -nr);
 	/* someone draining the ref sleeps: let them re-sum now */
 	if (unlikely(atomic_load_explicit(&ref->dying, memory_order_relaxed)))
 		percpu_ref_wake_drainer(ref);
+}
+
+static inline void percpu_ref_put(struct percpu_ref *ref)
+{
+	percpu_ref_put_many(ref, 1);
 }
 
 static inline bool percpu_ref_tryget_live(struct percpu_ref *ref)

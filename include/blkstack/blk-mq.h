@@ -168,7 +168,8 @@ struct blk_mq_queue_data {
 
 /* A completion batch: the driver gathers requests, the core frees them. */
 struct io_comp_batch {
-	struct request *req_list;
+	struct request *req_list;	/* in the order they were added */
+	struct request *req_tail;	/* valid while req_list is not NULL */
 	bool need_ts;
 	void (*complete)(struct io_comp_batch *);
 };
@@ -377,9 +378,32 @@ void blk_mq_kick_requeue_list(struct request_queue *q);
 void blk_mq_delay_kick_requeue_list(struct request_queue *q,
 				    unsigned long msecs);
 
-/* Gather @rq into @iob instead of completing it now (poll, batches). */
-bool blk_mq_add_to_batch(struct request *rq, struct io_comp_batch *iob,
-			 int ioerror, void (*complete)(struct io_comp_batch *));
+/*
+ * Gather @rq into @iob instead of completing it now (poll, batches);
+ * false if it must be completed alone. Inline: a driver calls it for
+ * every request it completes.
+ */
+static inline bool blk_mq_add_to_batch(struct request *rq,
+				       struct io_comp_batch *iob, int ioerror,
+				       void (*complete)(struct io_comp_batch *))
+{
+	/* errors, end_io and flush steps need the one-by-one path */
+	if (ioerror || rq->end_io || (rq->rq_flags & RQF_FLUSH_SEQ))
+		return false;
+	if (!iob->complete)
+		iob->complete = complete;
+	else if (iob->complete != complete)
+		return false;
+	if (rq->rq_flags & RQF_IO_STAT)
+		iob->need_ts = true;
+	rq->rq_next = NULL;
+	if (iob->req_list)
+		iob->req_tail->rq_next = rq;
+	else
+		iob->req_list = rq;
+	iob->req_tail = rq;
+	return true;
+}
 /* End every request of @iob with success, freeing tags in bulk. */
 void blk_mq_end_request_batch(struct io_comp_batch *iob);
 
