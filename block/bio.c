@@ -24,7 +24,8 @@ struct bio_cache {
 	bool registered;
 };
 
-static _Thread_local struct bio_cache bio_cache;
+static _Thread_local struct bio_cache bio_cache
+	__attribute__((tls_model("initial-exec")));
 static pthread_mutex_t depot_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct bio *depot;	/* batches chained by bi_next */
 static unsigned long depot_nr;

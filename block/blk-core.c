@@ -218,7 +218,7 @@ static inline bool bio_check_ro(struct bio *bio)
 /* Past the end of the device? Overflow-safe, as the kernel's. */
 static inline bool bio_check_eod(struct bio *bio)
 {
-	sector_t maxsector = get_capacity(bio->bi_disk);
+	sector_t maxsector = disk_capacity(bio->bi_disk);
 	unsigned int nr = bio_sectors(bio);
 
 	if (nr && (nr > maxsector ||
@@ -274,19 +274,11 @@ static inline blk_status_t submit_bio_checks_rw(struct bio *bio,
 	return bio->bi_iter.bi_size ? BLK_STS_OK : BLK_STS_INVAL;
 }
 
-/*
- * Everything about a bio that can be judged before it enters the queue.
- * Returns BLK_STS_OK to go on, BIO_CHECK_DONE, or the status to end it
- * with.
- */
-static blk_status_t submit_bio_checks(struct bio *bio)
+/* submit_bio_checks() of everything but a plain read or write */
+static noinline blk_status_t submit_bio_checks_slow(struct bio *bio)
 {
 	struct request_queue *q = bio->bi_disk->queue;
 	const struct queue_limits *lim = &q->limits;
-
-	if (likely(bio_op(bio) <= REQ_OP_WRITE &&
-		   !(bio->bi_opf & (REQ_PREFLUSH | REQ_FUA | REQ_POLLED))))
-		return submit_bio_checks_rw(bio, q);
 
 	/* a bare REQ_OP_FLUSH is an empty write with a preflush */
 	if (bio_op(bio) == REQ_OP_FLUSH) {
@@ -333,6 +325,19 @@ static blk_status_t submit_bio_checks(struct bio *bio)
 		return BLK_STS_NOTSUPP;
 	}
 	return BLK_STS_OK;
+}
+
+/*
+ * Everything about a bio that can be judged before it enters the queue.
+ * Returns BLK_STS_OK to go on, BIO_CHECK_DONE, or the status to end it
+ * with.
+ */
+static inline blk_status_t submit_bio_checks(struct bio *bio)
+{
+	if (likely(bio_op(bio) <= REQ_OP_WRITE &&
+		   !(bio->bi_opf & (REQ_PREFLUSH | REQ_FUA | REQ_POLLED))))
+		return submit_bio_checks_rw(bio, bio->bi_disk->queue);
+	return submit_bio_checks_slow(bio);
 }
 
 /* ---- submission ---- */

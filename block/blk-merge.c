@@ -502,12 +502,3 @@ bool blk_attempt_req_merge(struct request_queue *q, struct request *rq,
 {
 	return attempt_merge(q, rq, next) != NULL;
 }
-
-void blk_rq_bio_prep(struct request *rq, struct bio *bio,
-		     unsigned int nr_segs)
-{
-	rq->nr_phys_segments = (unsigned short)nr_segs;
-	rq->__data_len = bio->bi_iter.bi_size;
-	rq->bio = rq->biotail = bio;
-	rq->ioprio = bio->bi_ioprio;
-}

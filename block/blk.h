@@ -329,6 +329,12 @@ struct gendisk {
 	_Atomic uint64_t io_ticks_ms;
 };
 
+/* get_capacity(), inline for the submit checks */
+static inline sector_t disk_capacity(const struct gendisk *disk)
+{
+	return atomic_load_explicit(&disk->capacity, memory_order_relaxed);
+}
+
 struct blk_mq_alloc_data {
 	struct request_queue *q;
 	unsigned int flags;		/* BLK_MQ_REQ_* */
@@ -689,8 +695,15 @@ struct request *attempt_front_merge(struct request_queue *q,
 bool blk_attempt_req_merge(struct request_queue *q, struct request *rq,
 			   struct request *next);
 unsigned int blk_rq_get_max_sectors(struct request *rq, sector_t offset);
-void blk_rq_bio_prep(struct request *rq, struct bio *bio,
-		     unsigned int nr_segs);
+/* A request's first bio (inline: every request gets one) */
+static inline void blk_rq_bio_prep(struct request *rq, struct bio *bio,
+				   unsigned int nr_segs)
+{
+	rq->nr_phys_segments = (unsigned short)nr_segs;
+	rq->__data_len = bio->bi_iter.bi_size;
+	rq->bio = rq->biotail = bio;
+	rq->ioprio = bio->bi_ioprio;
+}
 
 /* ---- blk-flush.c ---- */
 struct blk_flush_queue *blk_alloc_flush_queue(unsigned int cmd_size);

@@ -17,6 +17,7 @@
 #define ____cacheline_aligned __attribute__((aligned(SMP_CACHE_BYTES)))
 #define __maybe_unused	__attribute__((unused))
 #define __cold		__attribute__((cold))
+#define noinline	__attribute__((noinline))
 #define __noreturn	__attribute__((noreturn))
 
 #ifndef container_of

@@ -909,35 +909,42 @@ void __sbitmap_queue_clear(struct sbitmap_queue *sbq, unsigned int nr)
 	sbq_update_hint(&sbq->sb, nr);
 }
 
-/* Bits are cleared straight in ->word, one RMW per run of the same word. */
+/*
+ * Bits are cleared straight in ->word, one RMW per run of the same word
+ * (a completion batch frees tags mostly in allocation order, so runs are
+ * long).
+ */
 void sbitmap_queue_clear_batch(struct sbitmap_queue *sbq, int offset,
 			       const int *tags, int nr_tags)
 {
 	struct sbitmap *sb = &sbq->sb;
-	struct sbitmap_word *map = NULL;
+	const unsigned int shift = sb->shift, bits = (1U << shift) - 1;
+	unsigned int index = UINT_MAX;
 	unsigned long mask = 0;
 	int i;
 
 	if (nr_tags <= 0)
 		return;
 	for (i = 0; i < nr_tags; i++) {
-		unsigned int tag = tags[i] - offset;
-		struct sbitmap_word *this = sb_word_of(sb, tag);
+		unsigned int tag = (unsigned int)(tags[i] - offset);
 
-		if (!this)
-			continue;
-		if (map && map != this) {
-			atomic_fetch_and(&map->word, ~mask);
+		if (tag >> shift != index) {
+			if (mask)
+				atomic_fetch_and(&sb->map[index].word, ~mask);
 			mask = 0;
+			index = tag >> shift;
+			if (WARN_ON_ONCE(index >= sb->map_alloc)) {
+				index = UINT_MAX;
+				continue;
+			}
 		}
-		map = this;
-		mask |= sb_bit_of(sb, tag);
+		mask |= 1UL << (tag & bits);
 	}
 	if (mask)
-		atomic_fetch_and(&map->word, ~mask);
+		atomic_fetch_and(&sb->map[index].word, ~mask);
 
 	sbitmap_queue_wake_up(sbq, nr_tags);
-	sbq_update_hint(sb, tags[nr_tags - 1] - offset);
+	sbq_update_hint(sb, (unsigned int)(tags[nr_tags - 1] - offset));
 }
 
 /*
