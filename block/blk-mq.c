@@ -43,69 +43,77 @@ bool blk_mq_hctx_stopped(struct blk_mq_hw_ctx *hctx)
 
 /* ---- request allocation ---- */
 
-static struct request *blk_mq_rq_ctx_init(struct blk_mq_alloc_data *data,
-					  struct blk_mq_tags *tags,
-					  unsigned int tag)
+/*
+ * The request flags every request of @data starts with, worked out once
+ * per allocation (the kernel's data->rq_flags).
+ */
+static uint32_t blk_mq_alloc_rq_flags(const struct blk_mq_alloc_data *data)
 {
-	struct request_queue *q = data->q;
+	uint32_t flags = 0;
+
+	if (data->q->elevator) {
+		flags |= RQF_SCHED_TAGS;
+		/* only bare flushes and passthrough go around the scheduler */
+		if (bio_op_of(data->cmd_flags) != REQ_OP_FLUSH &&
+		    bio_op_of(data->cmd_flags) < REQ_OP_DRV_IN)
+			flags |= RQF_USE_SCHED;
+	} else if (data->hctx->flags & BLK_MQ_F_TAG_QUEUE_SHARED) {
+		/* a driver tag of a shared set counts toward our fair share */
+		flags |= RQF_MQ_INFLIGHT;
+	}
+	if (data->flags & BLK_MQ_REQ_PM)
+		flags |= RQF_PM;
+	if (data->flags & BLK_MQ_REQ_RESERVED)
+		flags |= RQF_RESV;
+	if (blk_queue_io_stat(data->q))
+		flags |= RQF_IO_STAT;
+	return flags;
+}
+
+/*
+ * What the kernel's blk_mq_rq_ctx_init() sets; the rest is set on the
+ * way (bio, sector and length by blk_rq_bio_prep(), the I/O start by
+ * blk_mq_start_request()) or left clean when the request was freed
+ * (->ioc, ->state, the flush fields).
+ */
+static inline struct request *
+blk_mq_rq_ctx_init(struct blk_mq_alloc_data *data, struct blk_mq_tags *tags,
+		   unsigned int tag, uint32_t rq_flags)
+{
 	struct request *rq = tags->static_rqs[tag];
 
-	rq->q = q;
+	rq->q = data->q;
 	rq->mq_ctx = data->ctx;
 	rq->mq_hctx = data->hctx;
 	rq->cmd_flags = data->cmd_flags;
-	rq->rq_flags = 0;
-	if (q->elevator) {
+	rq->rq_flags = rq_flags;
+	if (rq_flags & RQF_SCHED_TAGS) {
 		rq->tag = BLK_MQ_NO_TAG;
 		rq->internal_tag = (int)tag;
-		rq->rq_flags |= RQF_SCHED_TAGS;
 		/* the elevator's fields: only its requests use them */
 		INIT_LIST_HEAD(&rq->hash);
 		INIT_LIST_HEAD(&rq->elv.list);
 		rq->elv.priv[0] = rq->elv.priv[1] = rq->elv.priv[2] = NULL;
-		/* only bare flushes and passthrough go around the scheduler */
-		if (bio_op_of(data->cmd_flags) != REQ_OP_FLUSH &&
-		    bio_op_of(data->cmd_flags) < REQ_OP_DRV_IN)
-			rq->rq_flags |= RQF_USE_SCHED;
 	} else {
 		rq->tag = (int)tag;
 		rq->internal_tag = BLK_MQ_NO_TAG;
-		/* a driver tag of a shared set counts toward our fair share */
-		if (data->hctx->flags & BLK_MQ_F_TAG_QUEUE_SHARED) {
-			rq->rq_flags |= RQF_MQ_INFLIGHT;
+		if (rq_flags & RQF_MQ_INFLIGHT)
 			atomic_fetch_add_explicit(
 				blk_mq_active_counter(data->hctx), 1,
 				memory_order_relaxed);
-		}
 		atomic_store_explicit(&tags->rqs[tag], rq,
 				      memory_order_release);
 	}
-	if (data->flags & BLK_MQ_REQ_PM)
-		rq->rq_flags |= RQF_PM;
-	if (data->flags & BLK_MQ_REQ_RESERVED)
-		rq->rq_flags |= RQF_RESV;
-	if (blk_queue_io_stat(q))
-		rq->rq_flags |= RQF_IO_STAT;
 	rq->timeout = 0;
-	rq->__data_len = 0;
-	rq->__sector = (sector_t)-1;
-	rq->bio = rq->biotail = NULL;
 	INIT_LIST_HEAD(&rq->queuelist);
-	rq->rq_next = NULL;
-	rq->ioc = NULL;
 	rq->start_time_ns = blk_time_get_ns();
-	rq->alloc_time_ns = rq->start_time_ns;
 	rq->io_start_time_ns = 0;
 	rq->deadline = 0;
 	rq->nr_phys_segments = 0;
-	rq->ioprio = 0;
 	rq->stats_sectors = 0;
 	rq->mq_cpu = (int)data->ctx->cpu;
 	rq->end_io = NULL;
 	rq->end_io_data = NULL;
-	rq->flush.seq = 0;
-	INIT_LIST_HEAD(&rq->flush.list);
-	atomic_store_explicit(&rq->state, MQ_RQ_IDLE, memory_order_relaxed);
 	/*
 	 * Release: a busy-tag iterator that takes a reference (bt_iter)
 	 * then sees the fields set above, not the previous user's.
@@ -138,20 +146,21 @@ __blk_mq_alloc_requests_batch(struct blk_mq_alloc_data *data)
 	struct blk_mq_tags *tags = data->hctx->tags;
 	unsigned long tag_mask;
 	unsigned int tag_offset, i, nr = 0;
+	uint32_t rq_flags;
 	struct request *rq;
 
 	tag_mask = blk_mq_get_tags(data, (int)data->nr_tags, &tag_offset);
 	if (!tag_mask)
 		return NULL;
-	for (i = 0; tag_mask; i++) {
-		if (!(tag_mask & (1UL << i)))
-			continue;
-		tag_mask &= ~(1UL << i);
-		rq = blk_mq_rq_ctx_init(data, tags, tag_offset + i);
+	rq_flags = blk_mq_alloc_rq_flags(data);
+	do {
+		i = (unsigned int)__builtin_ctzl(tag_mask);
+		tag_mask &= tag_mask - 1;
+		rq = blk_mq_rq_ctx_init(data, tags, tag_offset + i, rq_flags);
 		rq->rq_next = *data->cached_rq;
 		*data->cached_rq = rq;
 		nr++;
-	}
+	} while (tag_mask);
 	if (nr > 1)
 		percpu_ref_get_many(&data->q->q_usage_counter, (long)nr - 1);
 	data->nr_tags -= min(nr, data->nr_tags);
@@ -166,6 +175,7 @@ static struct request *__blk_mq_alloc_requests(struct blk_mq_alloc_data *data)
 	struct request_queue *q = data->q;
 	struct elevator_queue *e = q->elevator;
 	struct blk_mq_tags *tags;
+	struct request *rq;
 	int tag;
 
 	if (data->cmd_flags & REQ_NOWAIT)
@@ -187,8 +197,7 @@ retry:
 	} else {
 		blk_mq_tag_busy(data->hctx);
 		if (data->nr_tags > 1) {
-			struct request *rq = __blk_mq_alloc_requests_batch(data);
-
+			rq = __blk_mq_alloc_requests_batch(data);
 			if (rq)
 				return rq;
 		}
@@ -202,7 +211,10 @@ retry:
 		goto retry;
 	}
 	tags = e ? data->hctx->sched_tags : data->hctx->tags;
-	return blk_mq_rq_ctx_init(data, tags, (unsigned int)tag);
+	rq = blk_mq_rq_ctx_init(data, tags, (unsigned int)tag,
+				blk_mq_alloc_rq_flags(data));
+	rq->rq_next = NULL;
+	return rq;
 }
 
 struct request *blk_mq_alloc_request(struct request_queue *q, blk_opf_t opf,
@@ -228,7 +240,11 @@ struct request *blk_mq_alloc_request(struct request_queue *q, blk_opf_t opf,
 		blk_queue_exit(q);
 		return NULL;
 	}
+	/* no bio: what blk_rq_bio_prep() would set */
 	rq->__sector = 0;
+	rq->__data_len = 0;
+	rq->bio = rq->biotail = NULL;
+	rq->ioprio = 0;
 	return rq;
 }
 

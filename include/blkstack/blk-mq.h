@@ -78,7 +78,6 @@ struct request {
 	struct list_head hash;		/* elevator back-merge hash */
 	struct request *rq_next;	/* plug list, completion batches */
 	struct io_context *ioc;		/* issuer of the first bio */
-	uint64_t alloc_time_ns;
 	uint64_t start_time_ns;		/* first bio entered the queue */
 	uint64_t io_start_time_ns;	/* handed to the driver */
 	uint64_t deadline;		/* time-out, ns (monotonic) */
