@@ -59,6 +59,8 @@ static const struct opt_def bj_defs[] = {
 	  .help = "threads of this job (1)" },
 	{ "runtime", OPT_TIME, &cur.runtime_ns, .seen = &cur.seen_runtime,
 	  .help = "stop after this long: 10, 10s, 500ms, 2m" },
+	{ "ramp_time", OPT_TIME, &cur.ramp_ns,
+	  .help = "run this long before measuring (after it, runtime counts)" },
 	{ "time_based", OPT_BOOL, &cur.time_based, .seen = &cur.seen_time_based,
 	  .help = "run for --runtime, wrapping around the region" },
 	{ "size", OPT_SIZE, &cur.size, .seen = &cur.seen_size,
@@ -104,6 +106,8 @@ static const struct opt_def bj_defs[] = {
 	  .help = "normal, json, json+" },
 	{ "eta", OPT_ENUM, &cur.eta, eta_vals,
 	  .help = "live line on stderr: auto (if a tty), always, never" },
+	{ "debug_dump", OPT_STR, &cur.debug_dump,
+	  .help = "after the run, write the queue's debug dump to FILE (- = stderr)" },
 	{ "randseed", OPT_SIZE, &cur.seed, .seen = &cur.seen_seed,
 	  .help = "seed of offsets and verify data (0x89)" },
 	{ "seed", OPT_SIZE, &cur.seed, .seen = &cur.seen_seed,
@@ -394,7 +398,8 @@ static bool bj_process_wide(const struct jobfile_entry *e)
 {
 	return e->kind == JF_OPTION &&
 	       (!strcmp(e->key, "output-format") ||
-		!strcmp(e->key, "output_format") || !strcmp(e->key, "eta"));
+		!strcmp(e->key, "output_format") || !strcmp(e->key, "eta") ||
+		!strcmp(e->key, "debug_dump"));
 }
 
 int bb_jobs_build(const struct jobfile *jf, struct bb_opts **jobs,

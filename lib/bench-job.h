@@ -8,7 +8,8 @@
  * defaults of the jobs after them; each --name / [JOB] starts a job from
  * those defaults. All jobs run at once on one device, so the options that
  * describe the device or the whole run (filename, ioscheduler, queue,
- * clocksource) must agree; output-format and eta apply wherever given.
+ * clocksource) must agree; output-format, eta and debug_dump apply
+ * wherever given.
  */
 #ifndef BLKSTACK_LIB_BENCH_JOB_H
 #define BLKSTACK_LIB_BENCH_JOB_H
@@ -43,6 +44,7 @@ struct bb_opts {
 	unsigned int batch;		/* iodepth_batch_submit, 0 = iodepth */
 	unsigned int numjobs;
 	uint64_t runtime_ns;
+	uint64_t ramp_ns;		/* ramp_time: unmeasured warm-up */
 	bool time_based;
 	uint64_t size, offset, offset_increment;
 	int verify;
@@ -60,6 +62,7 @@ struct bb_opts {
 	bool hipri, bypass;
 	int format;
 	int eta;
+	const char *debug_dump;		/* file for the dump after the run */
 	uint64_t seed;
 	bool randrepeat, norandommap;
 	int clocksource;		/* enum clock_source */

@@ -114,6 +114,7 @@ struct bb_job {
 	uint8_t *patbuf;		/* one block of the verify pattern */
 	struct bb_pace pace;		/* rate_iops and thinktime */
 	uint64_t t_start, t_end;
+	uint64_t ramp_end;		/* I/Os issued before are not counted */
 	int err;
 	char errmsg[256];
 	double usr_ms, sys_ms;
@@ -255,6 +256,13 @@ bb_hot void bb_account(struct bb_job *job, struct bb_io *io)
 		bb_verify_block(job, io);
 		return;
 	}
+	if (d == DDIR_WRITE && job->written) {
+		uint64_t b = (io->off - job->start) / o->bs;
+
+		job->written[b / 64] |= 1ULL << (b % 64);
+	}
+	if (unlikely(io->issue_ns < job->ramp_end))
+		return;
 	/* two CPUs' TSCs may differ by a few cycles: never a 2^64 ns I/O */
 	lat = io->done_ns > io->issue_ns ? io->done_ns - io->issue_ns : 0;
 	job->st[d].bytes += o->bs;
@@ -263,11 +271,6 @@ bb_hot void bb_account(struct bb_job *job, struct bb_io *io)
 			      memory_order_relaxed);
 	atomic_store_explicit(&job->prog_bytes[d], job->st[d].bytes,
 			      memory_order_relaxed);
-	if (d == DDIR_WRITE && job->written) {
-		uint64_t b = (io->off - job->start) / o->bs;
-
-		job->written[b / 64] |= 1ULL << (b % 64);
-	}
 }
 
 /* Take everything the completion side handed back. */
@@ -676,13 +679,16 @@ static void *bb_job_main(void *arg)
 	ret = bb_job_ioc(job);
 	pthread_barrier_wait(&bb_barrier);
 	job->t_start = clock_ns();
+	job->ramp_end = job->t_start + o->ramp_ns;
 	if (o->runtime_ns)
-		deadline = job->t_start + o->runtime_ns;
+		deadline = job->ramp_end + o->runtime_ns;
 	if (!ret && job->pace.on)
 		bb_run_paced(job, deadline);
 	else if (!ret)
 		bb_run_phase(job, deadline);
 	job->t_end = clock_ns();
+	/* the report's runtime is the measured part */
+	job->t_start = min(job->ramp_end, job->t_end);
 	if (!getrusage(RUSAGE_THREAD, &ru)) {
 		job->usr_ms = ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3;
 		job->sys_ms = ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3;
@@ -1033,8 +1039,8 @@ static void bb_eta_init(void)
 {
 	bb_time_based = true;
 	for (unsigned int i = 0; i < bb_nr_opts; i++) {
-		if (bb_opts[i].runtime_ns > bb_runtime_ns)
-			bb_runtime_ns = bb_opts[i].runtime_ns;
+		if (bb_opts[i].runtime_ns + bb_opts[i].ramp_ns > bb_runtime_ns)
+			bb_runtime_ns = bb_opts[i].runtime_ns + bb_opts[i].ramp_ns;
 		bb_time_based &= bb_opts[i].time_based;
 	}
 }
@@ -1201,6 +1207,29 @@ static int bb_report_all(struct bb_job *jobs, uint64_t wall_ns)
 	return ret ? 1 : bb_errors(jobs);
 }
 
+/*
+ * --debug_dump=FILE: the queue's state after the run (scheduler and driver
+ * counters, e.g. a sim device's model clock), for benchmarks to read.
+ */
+static int bb_debug_dump(void)
+{
+	bool std = !strcmp(opt.debug_dump, "-");
+	FILE *f = std ? stderr : fopen(opt.debug_dump, "w");
+
+	if (!f) {
+		fprintf(stderr, "blkbench: --debug_dump=%s: %s\n", opt.debug_dump,
+			strerror(errno));
+		return 1;
+	}
+	blk_mq_debug_dump(bb_disk, f);
+	if (!std && fclose(f)) {
+		fprintf(stderr, "blkbench: --debug_dump=%s: %s\n", opt.debug_dump,
+			strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
 /* Every thread of every job section, on the device just made. */
 static int bb_jobs_init(struct bb_job *jobs)
 {
@@ -1244,6 +1273,8 @@ int main(int argc, char **argv)
 		bb_banner();
 	wall = bb_run(jobs);
 	status = bb_report_all(jobs, wall);
+	if (opt.debug_dump && bb_debug_dump())
+		status = 1;
 out_jobs:
 	/*
 	 * Device first: deleting it drains the completion side, which may

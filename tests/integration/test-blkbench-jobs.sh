@@ -3,7 +3,7 @@
 # sections and fio job files, per-job prioclass/prio/weight in "job
 # options", rate_iops (linear and poisson) measured against the asked
 # rate, thinktime slowing a job down, per-job percentiles in the JSON,
-# reporting groups, verify per job, and file:line messages for bad job
+# reporting groups, verify per job, ramp_time, debug_dump, and file:line messages for bad job
 # files. About 20 s.
 set -u
 . "$(dirname "$0")/blkbench-lib.sh"
@@ -128,7 +128,19 @@ else
 	fail "verify per job (exit $rc)"
 fi
 
-# 5. bad job files and sections: exit 1, one line, naming file:line
+# 5. ramp_time: I/O of the first 0.5 s runs but is not counted (the disk
+# saw it), runtime is the measured part; debug_dump writes the queue's dump
+run ramp --filename=$slow --rw=randread --iodepth=4 --ramp_time=500ms \
+	--runtime=1 --time_based --output-format=json --debug_dump="$tmp/ramp.dump"
+if [ $rc -eq 0 ] && holds '900 <= j["job_runtime"] <= 1400' \
+	'd["disk"]["read_ios"] > 1.2 * j["read"]["total_ios"] > 0' &&
+   grep -q '^queue ' "$tmp/ramp.dump" && grep -q 'hctx0' "$tmp/ramp.dump"; then
+	ok "ramp_time=500ms: $(grep -o '"total_ios" : [0-9]*' "$tmp/ramp.out" | head -1 | cut -d' ' -f3) counted, the disk saw more; debug_dump written"
+else
+	fail "ramp_time / debug_dump (exit $rc)"
+fi
+
+# 6. bad job files and sections: exit 1, one line, naming file:line
 bad() {
 	local want=$1
 	shift
