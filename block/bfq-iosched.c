@@ -185,6 +185,14 @@ static void bfq_ioprio_of(unsigned short ioprio, unsigned short *class,
 	}
 }
 
+/* The counters of @bfqq's class (BE for a request without a queue). */
+static struct bfq_class_stats *bfq_cls(struct bfq_data *bfqd,
+				       const struct bfq_queue *bfqq)
+{
+	return &bfqd->stats.cls[(bfqq ? bfqq->ioprio_class :
+				 IOPRIO_CLASS_BE) - 1];
+}
+
 /* The weight the entity competes with: the base weight, raised. */
 static void bfq_update_entity_weight(struct bfq_queue *bfqq)
 {
@@ -691,6 +699,7 @@ static struct request *bfq_check_fifo(struct bfq_queue *bfqq, uint64_t now)
 		return NULL;
 	bfqq->fifo_checked = true;
 	bfqq->bfqd->stats.fifo_expired++;
+	bfq_cls(bfqq->bfqd, bfqq)->fifo_expired++;
 	return rq;
 }
 
@@ -814,10 +823,14 @@ static void bfq_account_dispatch(struct bfq_data *bfqd, struct request *rq,
 {
 	struct bfq_queue *bfqq = RQ_BFQQ(rq);
 	uint64_t wait = now > rq->elv.key ? now - rq->elv.key : 0;
+	struct bfq_class_stats *cls = bfq_cls(bfqd, bfqq);
 
 	bfqd->stats.dispatched++;
 	if (wait > bfqd->stats.max_wait_ns)
 		bfqd->stats.max_wait_ns = wait;
+	cls->dispatched++;
+	if (wait > cls->max_wait_ns)
+		cls->max_wait_ns = wait;
 	if (!bfqq)
 		return;
 	bfqq->dispatched++;
@@ -1008,6 +1021,7 @@ static void bfq_request_merged(struct request_queue *q, struct request *req,
 	struct bfq_queue *bfqq = RQ_BFQQ(req);
 
 	bfqd->stats.bio_merged++;
+	bfq_cls(bfqd, bfqq)->merged++;
 	if (type != ELEVATOR_FRONT_MERGE || RB_EMPTY_NODE(rq_rb(req)))
 		return;
 	rb_erase(rq_rb(req), &bfqq->sort_list);
@@ -1030,6 +1044,7 @@ static void bfq_requests_merged(struct request_queue *q, struct request *rq,
 		rq->fifo_time = next->fifo_time;
 	}
 	bfqd->stats.merged++;
+	bfq_cls(bfqd, RQ_BFQQ(next))->merged++;
 	if (!RB_EMPTY_NODE(rq_rb(next)))
 		bfq_remove_request(bfqd, next);
 }
@@ -1374,6 +1389,27 @@ static void bfq_show(struct elevator_queue *e, FILE *out)
 	pthread_spin_unlock(&bfqd->lock);
 }
 
+static int bfq_class_stats(struct elevator_queue *e,
+			   struct elv_class_stats *st)
+{
+	static const char *const names[] = { "rt", "be", "idle" };
+	struct bfq_data *bfqd = e->elevator_data;
+
+	pthread_spin_lock(&bfqd->lock);
+	for (int c = 0; c < IOPRIO_CLASS_IDLE; c++) {
+		const struct bfq_class_stats *cs = &bfqd->stats.cls[c];
+
+		st[c] = (struct elv_class_stats){
+			.name = names[c], .has = ELV_STAT_EXPIRED,
+			.dispatched = cs->dispatched, .merged = cs->merged,
+			.expired = cs->fifo_expired,
+			.max_wait_ns = cs->max_wait_ns,
+		};
+	}
+	pthread_spin_unlock(&bfqd->lock);
+	return IOPRIO_CLASS_IDLE;
+}
+
 struct elevator_type iosched_bfq_mq = {
 	.elevator_name = "bfq",
 	.ops = {
@@ -1393,6 +1429,7 @@ struct elevator_type iosched_bfq_mq = {
 		.former_request		= elv_rb_former_request,
 		.next_request		= elv_rb_latter_request,
 		.show			= bfq_show,
+		.class_stats		= bfq_class_stats,
 	},
 	.elevator_attrs = bfq_attrs,
 };

@@ -103,6 +103,12 @@ static inline bool bfq_bfqq_sync(const struct bfq_queue *bfqq)
 	return bfqq->sync;
 }
 
+/* Per I/O priority class (RT, BE, IDLE), for the debug dump's classes. */
+struct bfq_class_stats {
+	unsigned long dispatched, merged, fifo_expired;
+	uint64_t max_wait_ns;
+};
+
 struct bfq_stats {
 	unsigned long inserted, dispatched, completed;
 	unsigned long merged;		/* requests merged away */
@@ -114,6 +120,7 @@ struct bfq_stats {
 	unsigned long wr_interactive, wr_soft_rt;
 	unsigned long queues_created, queues_freed;
 	uint64_t max_wait_ns;		/* longest insert-to-dispatch wait */
+	struct bfq_class_stats cls[IOPRIO_CLASS_IDLE];	/* [class - 1] */
 };
 
 struct bfq_data {

@@ -3,12 +3,13 @@
  * A debugfs-style dump of a queue (the kernel's block/blk-mq-debugfs.c):
  * queue state and flags, then per hctx its state, tags and sched_tags
  * (depth, busy, active queues), dispatch list, pending ctx map and ctx
- * lists, counters.
+ * lists, counters; and the counters alone as JSON.
  */
 #include <stdio.h>
 
 #include "blk.h"
 #include "blk-trace.h"
+#include "lib/json.h"
 
 static const char *const hctx_state_names[] = {
 	[BLK_MQ_S_STOPPED] = "STOPPED",
@@ -130,6 +131,34 @@ static void dump_hctx(FILE *out, struct blk_mq_hw_ctx *hctx)
 		q->mq_ops->show_hctx(hctx, out);
 }
 
+static int elv_class_stats(struct request_queue *q,
+			   struct elv_class_stats *st)
+{
+	struct elevator_queue *e = q->elevator;
+
+	if (!e || !e->type->ops.class_stats)
+		return 0;
+	return min_t(int, e->type->ops.class_stats(e, st), ELV_MAX_CLASSES);
+}
+
+/* The same line for every scheduler, whatever its own lines say. */
+static void dump_class_stats(struct request_queue *q, FILE *out)
+{
+	struct elv_class_stats st[ELV_MAX_CLASSES] = { 0 };
+	int nr = elv_class_stats(q, st);
+
+	for (int i = 0; i < nr; i++) {
+		fprintf(out, "  iosched %s: dispatched=%lu merged=%lu",
+			st[i].name, st[i].dispatched, st[i].merged);
+		if (st[i].has & ELV_STAT_EXPIRED)
+			fprintf(out, " expired=%lu", st[i].expired);
+		if (st[i].has & ELV_STAT_STARVED)
+			fprintf(out, " starved=%lu", st[i].starved);
+		fprintf(out, " max_wait_us=%llu\n",
+			(unsigned long long)(st[i].max_wait_ns / NSEC_PER_USEC));
+	}
+}
+
 void blk_mq_debug_dump_queue(struct request_queue *q, FILE *out)
 {
 	struct blk_mq_hw_ctx *hctx;
@@ -161,6 +190,7 @@ void blk_mq_debug_dump_queue(struct request_queue *q, FILE *out)
 			q->fq->flush_data_in_flight);
 	if (q->elevator && q->elevator->type->ops.show)
 		q->elevator->type->ops.show(q->elevator, out);
+	dump_class_stats(q, out);
 	pthread_rwlock_rdlock(&q->hctx_lock);
 	queue_for_each_hw_ctx(q, hctx, i)
 		dump_hctx(out, hctx);
@@ -174,6 +204,82 @@ void blk_bug_dump_queue(void *q)
 
 void blk_mq_debug_dump(struct gendisk *disk, FILE *out)
 {
+	/* the scheduler must not be switched under the dump */
+	pthread_mutex_lock(&disk->queue->sysfs_lock);
 	blk_mq_debug_dump_queue(disk->queue, out);
+	pthread_mutex_unlock(&disk->queue->sysfs_lock);
 	blk_trace_debug_dump(disk->queue, out);
+}
+
+/* ---- JSON ---- */
+
+static void json_class_stats(struct request_queue *q, struct json_writer *w)
+{
+	struct elv_class_stats st[ELV_MAX_CLASSES] = { 0 };
+	int nr = elv_class_stats(q, st);
+
+	json_open_object(w, "iosched");
+	json_string(w, "name", q->elevator ? q->elevator->type->elevator_name :
+		    "none");
+	json_open_object(w, "classes");
+	for (int i = 0; i < nr; i++) {
+		json_open_object(w, st[i].name);
+		json_u64(w, "dispatched", st[i].dispatched);
+		json_u64(w, "merged", st[i].merged);
+		if (st[i].has & ELV_STAT_EXPIRED)
+			json_u64(w, "expired", st[i].expired);
+		if (st[i].has & ELV_STAT_STARVED)
+			json_u64(w, "starved", st[i].starved);
+		json_u64(w, "max_wait_ns", st[i].max_wait_ns);
+		json_close_object(w);
+	}
+	json_close_object(w);
+	json_close_object(w);
+}
+
+static void json_hctx(struct blk_mq_hw_ctx *hctx, struct json_writer *w)
+{
+	unsigned long dispatched = 0;
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(hctx->dispatched); i++)
+		dispatched += atomic_load(&hctx->dispatched[i]);
+	json_open_object(w, NULL);
+	json_u64(w, "index", hctx->queue_num);
+	json_string(w, "type", hctx_type_names[hctx->type]);
+	json_u64(w, "queued", atomic_load(&hctx->queued));
+	json_u64(w, "run", atomic_load(&hctx->run));
+	json_u64(w, "dispatch_batches", dispatched);
+	json_u64(w, "requeued", atomic_load(&hctx->requeued));
+	json_u64(w, "nr_active", (uint64_t)atomic_load(&hctx->nr_active));
+	json_u64(w, "tags_busy", hctx->tags ? blk_mq_tags_busy(hctx->tags) : 0);
+	json_close_object(w);
+}
+
+void blk_mq_debug_dump_json(struct gendisk *disk, FILE *out)
+{
+	struct request_queue *q = disk->queue;
+	struct blk_mq_hw_ctx *hctx;
+	struct json_writer w;
+	unsigned int i;
+
+	json_init(&w, out);
+	json_open_object(&w, NULL);
+	json_string(&w, "device", disk->disk_name);
+	json_bool(&w, "blk_mq", queue_is_mq(q));
+	json_u64(&w, "timeouts", atomic_load(&q->nr_timeouts));
+	json_u64(&w, "requeues", atomic_load(&q->nr_requeues));
+	json_u64(&w, "splits", atomic_load(&q->nr_splits));
+	json_u64(&w, "plug_flushes", atomic_load(&q->nr_plug_flushes));
+	if (queue_is_mq(q)) {
+		pthread_mutex_lock(&q->sysfs_lock);
+		json_class_stats(q, &w);
+		pthread_mutex_unlock(&q->sysfs_lock);
+		json_open_array(&w, "hctx");
+		pthread_rwlock_rdlock(&q->hctx_lock);
+		queue_for_each_hw_ctx(q, hctx, i)
+			json_hctx(hctx, &w);
+		pthread_rwlock_unlock(&q->hctx_lock);
+		json_close_array(&w);
+	}
+	json_close_object(&w);
 }

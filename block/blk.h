@@ -121,6 +121,28 @@ enum elv_merge {
 	ELEVATOR_DISCARD_MERGE = 3,
 };
 
+/*
+ * One class of a scheduler as the debug dump shows it. dispatched: handed
+ * to the driver; merged: bios and requests merged in the scheduler;
+ * expired: served out of order because a deadline (FIFO) passed; starved:
+ * times the class was held back (mq-deadline: writes passed over for
+ * reads past writes_starved; kyber: no token for the domain); max_wait:
+ * the longest a request of the class waited to be dispatched. expired and
+ * starved are shown only where the scheduler has the notion (@has).
+ */
+#define ELV_MAX_CLASSES		4
+enum {
+	ELV_STAT_EXPIRED	= 1 << 0,
+	ELV_STAT_STARVED	= 1 << 1,
+};
+
+struct elv_class_stats {
+	const char *name;
+	unsigned int has;		/* ELV_STAT_* */
+	unsigned long dispatched, merged, expired, starved;
+	uint64_t max_wait_ns;
+};
+
 struct blk_mq_alloc_data;
 struct blk_trace;
 struct blk_trace_stats;
@@ -160,6 +182,14 @@ struct elevator_mq_ops {
 					struct request *rq);
 	/* extra lines for the debug dump */
 	void (*show)(struct elevator_queue *e, FILE *out);
+	/*
+	 * The counters every scheduler keeps per class (its own classes:
+	 * mq-deadline's and bfq's I/O priority classes, kyber's domains),
+	 * for "debug NAME" and its JSON. Fills up to ELV_MAX_CLASSES of
+	 * @st, returns how many.
+	 */
+	int (*class_stats)(struct elevator_queue *e,
+			   struct elv_class_stats *st);
 };
 
 struct elevator_type {

@@ -112,6 +112,7 @@ struct kyber_ctx_queue {
 struct kyber_domain_stats {
 	_Atomic unsigned long inserted, merged, dispatched, completed;
 	_Atomic unsigned long throttled;	/* dispatch found no token */
+	_Atomic uint64_t max_wait_ns;		/* queue entry to the driver */
 	_Atomic unsigned int depth;		/* the token pool's, now */
 	/* the timer's: windows judged, depth changes, last percentiles */
 	_Atomic unsigned long windows, scaled_up, scaled_down;
@@ -500,6 +501,23 @@ static void kyber_finish_request(struct request *rq)
 			    (unsigned int)nr);
 }
 
+/* The wait is known without a clock read: both ends are stamped. */
+static void kyber_note_wait(struct kyber_domain_stats *st,
+			    const struct request *rq)
+{
+	uint64_t wait = rq->io_start_time_ns > rq->start_time_ns ?
+			rq->io_start_time_ns - rq->start_time_ns : 0;
+	uint64_t max = atomic_load_explicit(&st->max_wait_ns,
+					    memory_order_relaxed);
+
+	while (wait > max &&
+	       !atomic_compare_exchange_weak_explicit(&st->max_wait_ns, &max,
+						      wait,
+						      memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+}
+
 static void kyber_completed_request(struct request *rq, uint64_t now)
 {
 	struct kyber_queue_data *kqd = rq->q->elevator->elevator_data;
@@ -509,6 +527,7 @@ static void kyber_completed_request(struct request *rq, uint64_t now)
 
 	atomic_fetch_add_explicit(&kqd->stats[sched_domain].completed, 1,
 				  memory_order_relaxed);
+	kyber_note_wait(&kqd->stats[sched_domain], rq);
 	if (sched_domain == KYBER_OTHER)
 		return;
 	cl = &kqd->cpu_latency[(unsigned int)rq->mq_ctx->cpu % kqd->q->nr_cpu_ids];
@@ -880,6 +899,26 @@ static void kyber_show(struct elevator_queue *e, FILE *out)
 	}
 }
 
+static int kyber_class_stats(struct elevator_queue *e,
+			     struct elv_class_stats *st)
+{
+	struct kyber_queue_data *kqd = e->elevator_data;
+
+	for (unsigned int d = 0; d < KYBER_NUM_DOMAINS; d++) {
+		struct kyber_domain_stats *ks = &kqd->stats[d];
+
+		st[d] = (struct elv_class_stats){
+			.name = kyber_domain_names[d],
+			.has = ELV_STAT_STARVED,
+			.dispatched = atomic_load(&ks->dispatched),
+			.merged = atomic_load(&ks->merged),
+			.starved = atomic_load(&ks->throttled),
+			.max_wait_ns = atomic_load(&ks->max_wait_ns),
+		};
+	}
+	return KYBER_NUM_DOMAINS;
+}
+
 struct elevator_type kyber_sched = {
 	.elevator_name = "kyber",
 	.ops = {
@@ -898,6 +937,7 @@ struct elevator_type kyber_sched = {
 		.dispatch_request	= kyber_dispatch_request,
 		.has_work		= kyber_has_work,
 		.show			= kyber_show,
+		.class_stats		= kyber_class_stats,
 	},
 	.elevator_attrs = kyber_sched_attrs,
 };

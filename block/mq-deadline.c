@@ -732,6 +732,28 @@ static void dd_show(struct elevator_queue *e, FILE *out)
 	pthread_spin_unlock(&dd->lock);
 }
 
+static int dd_class_stats(struct elevator_queue *e, struct elv_class_stats *st)
+{
+	static const char *const names[DD_PRIO_COUNT] = { "rt", "be", "idle" };
+	struct deadline_data *dd = e->elevator_data;
+
+	pthread_spin_lock(&dd->lock);
+	for (int prio = 0; prio <= DD_PRIO_MAX; prio++) {
+		const struct dd_stats *ps = &dd->per_prio[prio].stats;
+
+		st[prio] = (struct elv_class_stats){
+			.name = names[prio],
+			.has = ELV_STAT_EXPIRED | ELV_STAT_STARVED,
+			.dispatched = ps->dispatched,
+			.merged = ps->merged + ps->bio_merged,
+			.expired = ps->expired, .starved = ps->starved,
+			.max_wait_ns = ps->max_wait_ns,
+		};
+	}
+	pthread_spin_unlock(&dd->lock);
+	return DD_PRIO_COUNT;
+}
+
 struct elevator_type mq_deadline = {
 	.elevator_name = "mq-deadline",
 	.elevator_alias = "deadline",
@@ -753,6 +775,7 @@ struct elevator_type mq_deadline = {
 		.former_request		= elv_rb_former_request,
 		.next_request		= elv_rb_latter_request,
 		.show			= dd_show,
+		.class_stats		= dd_class_stats,
 	},
 	.elevator_attrs = deadline_attrs,
 };

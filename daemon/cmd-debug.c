@@ -2,7 +2,8 @@
 /*
  * "debug NAME": the debugfs-style state dump of the device's queue
  * (/sys/kernel/debug/block/<dev>/: hctx state, tags and sched_tags,
- * dispatch lists, the pending ctx map), from blk_mq_debug_dump().
+ * dispatch lists, the pending ctx map), from blk_mq_debug_dump(); with
+ * --json its counters (the scheduler's per class among them).
  */
 #include <errno.h>
 
@@ -13,15 +14,14 @@
 static int debug_cmd(struct blkstackd *d, int argc, char **argv,
 		     struct cmd_reply *r)
 {
-	struct gendisk *disk;
+	struct gendisk *disk = cmd_get_disk(argv[0], r);
 
-	if (r->json)
-		return cmd_err(r, -EINVAL, "debug: the state dump is text "
-			       "only (no --json)");
-	disk = cmd_get_disk(argv[0], r);
 	if (!disk)
 		return -ENODEV;
-	blk_mq_debug_dump(disk, r->out);
+	if (r->json)
+		blk_mq_debug_dump_json(disk, r->out);
+	else
+		blk_mq_debug_dump(disk, r->out);
 	blk_put_disk(disk);
 	return 0;
 }

@@ -189,5 +189,11 @@ void blk_disk_get_stats(struct gendisk *disk, struct blk_disk_stats *st);
 int blk_disk_stat_line(struct gendisk *disk, char *buf, size_t len);
 /* The debugfs-style state dump of the device's queue. */
 void blk_mq_debug_dump(struct gendisk *disk, FILE *out);
+/*
+ * Its counters as one JSON object: the queue's, each hardware queue's,
+ * and the scheduler's per class ("iosched": {"name", "classes": {CLASS:
+ * {"dispatched", "merged", ["expired",] ["starved",] "max_wait_ns"}}}).
+ */
+void blk_mq_debug_dump_json(struct gendisk *disk, FILE *out);
 
 #endif
