@@ -27,6 +27,7 @@
 #define BLKSTACK_DAEMON_BLKSTACKD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "lib/json.h"
@@ -103,6 +104,8 @@ int cmd_join(int argc, char *const *argv, char *buf, size_t len);
 struct gendisk *cmd_get_disk(const char *name, struct cmd_reply *r);
 /* The device's scheduler name (the bracketed one of the sysfs list). */
 void cmd_disk_scheduler(struct gendisk *disk, char *buf, size_t len);
+/* An io context's priority as the ioprio commands take it: "be:4", "idle". */
+void cmd_format_ioprio(uint16_t ioprio, char *buf, size_t len);
 /* Remove @disk's exports and the device itself (flushing nothing). */
 int cmd_dev_del(struct blkstackd *d, const char *name, struct cmd_reply *r);
 

@@ -89,11 +89,13 @@ static int unexport(struct blkstackd *d, int argc, char **argv,
 static int export_ls_one(const struct nbd_export_info *info, void *arg)
 {
 	struct cmd_reply *r = arg;
+	char prio[16];
 
+	cmd_format_ioprio(info->ioprio, prio, sizeof(prio));
 	if (!r->json) {
-		fprintf(r->out, "%-16s %-12s %-3s %u\n", info->name,
+		fprintf(r->out, "%-16s %-12s %-3s %-5u %-7s %u\n", info->name,
 			blk_disk_name(info->disk), info->readonly ? "ro" : "rw",
-			info->nr_conns);
+			info->nr_conns, prio, info->weight);
 		return 0;
 	}
 	json_open_object(&r->json_w, NULL);
@@ -101,6 +103,8 @@ static int export_ls_one(const struct nbd_export_info *info, void *arg)
 	json_string(&r->json_w, "device", blk_disk_name(info->disk));
 	json_bool(&r->json_w, "readonly", info->readonly);
 	json_u64(&r->json_w, "connections", info->nr_conns);
+	json_string(&r->json_w, "ioprio", prio);
+	json_u64(&r->json_w, "weight", info->weight);
 	json_close_object(&r->json_w);
 	return 0;
 }
@@ -113,8 +117,8 @@ static int export_ls(struct blkstackd *d, int argc, char **argv,
 		json_string(&r->json_w, "listen", d->nbd_listen ?: "none");
 		json_open_array(&r->json_w, "exports");
 	} else {
-		fprintf(r->out, "%-16s %-12s %-3s %s\n", "EXPORT", "DEVICE",
-			"RW", "CONNS");
+		fprintf(r->out, "%-16s %-12s %-3s %-5s %-7s %s\n", "EXPORT",
+			"DEVICE", "RW", "CONNS", "IOPRIO", "WEIGHT");
 	}
 	if (d->nbd)
 		nbd_export_for_each(d->nbd, export_ls_one, r);

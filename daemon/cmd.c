@@ -17,6 +17,7 @@
 extern const struct blk_cmd dev_cmds[];
 extern const struct blk_cmd queue_cmds[];
 extern const struct blk_cmd export_cmds[];
+extern const struct blk_cmd ioprio_cmds[];
 extern const struct blk_cmd stat_cmds[];
 extern const struct blk_cmd debug_cmds[];
 extern const struct blk_cmd trace_cmds[];
@@ -28,6 +29,7 @@ static const struct blk_cmd *const cmd_tables[] = {
 	dev_cmds,
 	queue_cmds,
 	export_cmds,
+	ioprio_cmds,
 	stat_cmds,
 	debug_cmds,
 	trace_cmds,

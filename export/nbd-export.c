@@ -179,6 +179,7 @@ int nbd_export_for_each(struct nbd_server *srv,
 		infos[n++] = (struct nbd_export_info){
 			.name = exp->name, .disk = exp->disk,
 			.readonly = exp->readonly, .nr_conns = exp->nr_conns,
+			.ioprio = exp->ioprio, .weight = exp->weight,
 		};
 	}
 	pthread_mutex_unlock(&srv->lock);

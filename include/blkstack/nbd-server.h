@@ -60,6 +60,8 @@ struct nbd_export_info {
 	struct gendisk *disk;
 	bool readonly;
 	unsigned int nr_conns;		/* open connections now */
+	uint16_t ioprio;		/* new connections' defaults: */
+	uint16_t weight;		/* see nbd_export_set_ioprio() */
 };
 /* Call @fn for each export, in the order added; stop when it returns != 0. */
 int nbd_export_for_each(struct nbd_server *srv,

@@ -161,6 +161,15 @@ bad "'bogus': valid options are name=EXPORT and readonly" export nbd nullb0 bogu
 bad "no export 'nosuch'" unexport nosuch
 bad "no device 'nosuch'" stat nosuch
 bad "usage: debug NAME" debug
+bad "ioprio class 'bogus': valid classes are rt, be, idle and none" export ioprio nosuch bogus
+bad "ioprio level '9': valid levels are 0 (highest) .. 7" export ioprio nosuch be:9
+bad "ioprio class idle takes no level" export ioprio nosuch idle:3
+bad "weight '0': valid weights are 1..1000" export ioprio nosuch be weight=0
+bad "'w=3': the valid option is weight=1..1000" export ioprio nosuch be w=3
+bad "no export 'nosuch' (blkctl export ls lists them)" export ioprio nosuch rt:1
+bad "connection 'x': an id is a number" conn ioprio x be
+bad "no connection 4242 in transmission" conn ioprio 4242 idle
+bad "conn: which one? valid: conn ls, conn ioprio" conn
 after=$(snapshot)
 if [ "$before" = "$after" ]; then
 	ok "state unchanged after the bad commands"
@@ -201,8 +210,8 @@ run export nbd nullb1 name=ro1 readonly
 [ $rc -eq 0 ] || fail "export nbd nullb1 name=ro1 readonly: $(cat "$out/e")"
 bad "ro1 already exists" export nbd nullb0 name=ro1
 run export ls
-if [ $rc -eq 0 ] && grep -Eq '^nullb0 +nullb0 +rw +0$' "$out/o" &&
-   grep -Eq '^ro1 +nullb1 +ro +0$' "$out/o"; then
+if [ $rc -eq 0 ] && grep -Eq '^nullb0 +nullb0 +rw +0 +none +0$' "$out/o" &&
+   grep -Eq '^ro1 +nullb1 +ro +0 +none +0$' "$out/o"; then
 	ok "export ls"
 else
 	fail "export ls: exit $rc"; cat "$out/o" "$out/e"
@@ -287,6 +296,9 @@ if [ $rc -eq 0 ] && grep -q 'nullb0' "$out/o" && grep -q 'nr_hw_queues' "$out/o"
 else
 	fail "debug nullb0: exit $rc"; head "$out/o"
 fi
+run --json debug nullb0
+json 'd["device"] == "nullb0" and d["iosched"]["name"] == "none" and d["iosched"]["classes"] == {} and len(d["hctx"]) >= 1' &&
+	ok "--json debug nullb0" || { fail "--json debug nullb0"; cat "$out/o"; }
 
 # 8. unexport and dev del (which removes the device's exports first)
 run unexport ro1
