@@ -55,8 +55,12 @@
 #define BFQ_WR_INTERACTIVE_MS		6000
 #define BFQ_WR_MIN_IDLE_MS		2000
 #define BFQ_WR_SOFTRT_MS		300
-#define BFQ_WR_SOFTRT_COEFF_DIV		3	/* soft rt: coeff / 3 */
+#define BFQ_SOFTRT_WEIGHT_FACTOR	100	/* soft rt: coeff x 100 */
 #define BFQ_SOFTRT_MAX_RATE		7000	/* sectors/s */
+/* an interactive queue served this much is I/O bound: raising ends */
+#define BFQ_WR_MAX_SERVICE		120000	/* sectors */
+/* the weight of a best-effort level-4 issuer: the only one raised */
+#define BFQ_DEFAULT_WEIGHT		40
 
 const char *const bfq_expire_name[BFQQE_NR] = {
 	[BFQQE_TOO_IDLE] = "too_idle",
@@ -168,10 +172,9 @@ static unsigned long bfq_serv_to_charge(struct request *rq,
  * The kernel's ioprio -> weight mapping: (8 - level) * 10; class NONE is
  * best effort at the default level 4 (a nice-0 task).
  */
-static unsigned short bfq_ioprio_to_weight(unsigned short level)
+static unsigned int bfq_ioprio_to_weight(unsigned short level)
 {
-	return (unsigned short)((IOPRIO_NR_LEVELS - level) *
-				BFQ_WEIGHT_CONVERSION_COEFF);
+	return (IOPRIO_NR_LEVELS - level) * BFQ_WEIGHT_CONVERSION_COEFF;
 }
 
 static void bfq_ioprio_of(unsigned short ioprio, unsigned short *class,
@@ -234,7 +237,7 @@ static void bfq_init_bfqq(struct bfq_data *bfqd, struct bfq_queue *bfqq,
 static void bfq_set_ioc_weight(struct bfq_queue *bfqq,
 			       const struct io_context *ioc)
 {
-	unsigned short w = ioc ? ioc->weight : 0;
+	unsigned int w = ioc ? ioc->weight : 0;
 
 	bfqq->entity.orig_weight = w ? w : bfq_ioprio_to_weight(bfqq->ioprio);
 	if (!bfq_entity_on_tree(&bfqq->entity) && !bfqq->busy)
@@ -370,11 +373,30 @@ static void bfq_end_wr(struct bfq_queue *bfqq)
 	bfqq->wr_cur_max_time = 0;
 }
 
+static void bfq_start_wr(struct bfq_data *bfqd, struct bfq_queue *bfqq,
+			 unsigned int coeff, uint64_t max_ms, uint64_t now)
+{
+	/* a raised queue starts with a budget near its backlog: it is
+	 * served sooner, and it rarely needs more */
+	if (bfqq->wr_coeff == 1)
+		bfqq->max_budget = min(bfqq->max_budget,
+				       2 * bfq_min_budget(bfqd));
+	if (coeff == BFQ_WR_COEFF)
+		bfqq->service_from_wr = 0;
+	bfqq->wr_coeff = coeff;
+	bfqq->wr_start = now;
+	bfqq->wr_cur_max_time = max_ms * NSEC_PER_MSEC;
+}
+
 /*
  * When a queue becomes busy: interactive if new or back after a long
  * idle period; soft real-time if it comes back no earlier than its
  * previous batch, served at a low rate, allows (the kernel's
- * bfq_bfqq_softrt_next_start()).
+ * bfq_bfqq_softrt_next_start()), has nothing in flight and is not
+ * wholly seeky (a player reads a stream). Soft real-time queues are
+ * raised far above interactive ones (the kernel's
+ * BFQ_SOFTRT_WEIGHT_FACTOR): missing a period shows at once, and they
+ * ask for little.
  */
 static void bfq_update_wr_on_activation(struct bfq_data *bfqd,
 					struct bfq_queue *bfqq, uint64_t now)
@@ -382,29 +404,55 @@ static void bfq_update_wr_on_activation(struct bfq_data *bfqd,
 	bool fresh = !bfqq->last_idle_end;
 	bool interactive, soft_rt;
 
+	/*
+	 * An issuer given another weight (explicitly or by its priority)
+	 * asked for that share: raising it would overrule the request.
+	 */
 	if (!bfqd->low_latency || !bfq_bfqq_sync(bfqq) ||
-	    bfqq->ioprio_class == IOPRIO_CLASS_IDLE) {
+	    bfqq->ioprio_class == IOPRIO_CLASS_IDLE ||
+	    bfqq->entity.orig_weight != BFQ_DEFAULT_WEIGHT) {
 		bfq_end_wr(bfqq);
 		return;
 	}
-	interactive = fresh || now - bfqq->last_idle_end >
-			       BFQ_WR_MIN_IDLE_MS * NSEC_PER_MSEC;
-	soft_rt = !interactive && bfqq->soft_rt_next_start &&
-		  now >= bfqq->soft_rt_next_start;
+	interactive = !bfqq->dispatched && (fresh ||
+		      now - bfqq->last_idle_end >
+		      BFQ_WR_MIN_IDLE_MS * NSEC_PER_MSEC);
+	soft_rt = bfqq->soft_rt_next_start && now >= bfqq->soft_rt_next_start &&
+		  !bfqq->dispatched && !BFQQ_TOTALLY_SEEKY(bfqq);
 	if (interactive) {
-		bfqq->wr_coeff = BFQ_WR_COEFF;
-		bfqq->wr_start = now;
-		bfqq->wr_cur_max_time = BFQ_WR_INTERACTIVE_MS * NSEC_PER_MSEC;
+		bfq_start_wr(bfqd, bfqq, BFQ_WR_COEFF, BFQ_WR_INTERACTIVE_MS,
+			     now);
 		bfqd->stats.wr_interactive++;
 	} else if (soft_rt) {
-		/* also ends an interactive raising: the shorter, periodic one */
-		bfqq->wr_coeff = BFQ_WR_COEFF / BFQ_WR_SOFTRT_COEFF_DIV;
-		bfqq->wr_start = now;
-		bfqq->wr_cur_max_time = BFQ_WR_SOFTRT_MS * NSEC_PER_MSEC;
+		bfq_start_wr(bfqd, bfqq, BFQ_WR_COEFF * BFQ_SOFTRT_WEIGHT_FACTOR,
+			     BFQ_WR_SOFTRT_MS, now);
 		bfqd->stats.wr_soft_rt++;
 	} else if (bfqq->wr_coeff > 1 &&
 		   now - bfqq->wr_start > bfqq->wr_cur_max_time) {
 		bfq_end_wr(bfqq);
+	}
+}
+
+/*
+ * At each dispatch of the queue in service: raising ends when its time
+ * is up, and an interactive raising also once the queue has been given
+ * BFQ_WR_MAX_SERVICE (it is a long reader that happened to start or
+ * come back: the kernel's bfq_update_wr_data()). The new weight counts
+ * from its next turn.
+ */
+static void bfq_update_wr_on_dispatch(struct bfq_data *bfqd,
+				      struct bfq_queue *bfqq,
+				      unsigned long charge, uint64_t now)
+{
+	if (bfqq->wr_coeff == 1)
+		return;
+	bfqq->service_from_wr += charge;
+	if (!bfqd->low_latency ||
+	    now - bfqq->wr_start > bfqq->wr_cur_max_time ||
+	    (bfqq->wr_coeff == BFQ_WR_COEFF &&
+	     bfqq->service_from_wr > BFQ_WR_MAX_SERVICE)) {
+		bfq_end_wr(bfqq);
+		bfq_update_entity_weight(bfqq);
 	}
 }
 
@@ -439,6 +487,37 @@ static void bfq_softrt_next_start(struct bfq_data *bfqd,
 
 /* ---- becoming busy and idle ---- */
 
+static void bfq_bfqq_expire(struct bfq_data *bfqd, struct bfq_queue *bfqq,
+			    enum bfqq_expiration reason, uint64_t now);
+static bool bfq_better_to_idle(struct bfq_data *bfqd, struct bfq_queue *bfqq);
+
+/* Lower class numbers are the higher classes (RT 1, BE 2, IDLE 3). */
+static bool bfq_higher_class_or_weight(const struct bfq_queue *bfqq,
+				       const struct bfq_queue *in_serv)
+{
+	if (bfqq->ioprio_class != in_serv->ioprio_class)
+		return bfqq->ioprio_class < in_serv->ioprio_class;
+	return bfqq->entity.weight > in_serv->entity.weight;
+}
+
+/*
+ * @bfqq just became busy: does it take the device from the queue in
+ * service? Yes if it is in a higher class or has a higher weight (a
+ * raised interactive queue): waiting for the end of the other's budget
+ * would cost it more than its share allows. Yes too if the queue in
+ * service is one not worth idling for: keeping the device for it only
+ * costs throughput (the kernel's bfq_bfqq_handle_idle_busy_switch()).
+ */
+static bool bfq_may_preempt(struct bfq_data *bfqd, struct bfq_queue *bfqq)
+{
+	struct bfq_queue *in_serv = bfqd->in_service_queue;
+
+	if (!in_serv || in_serv == bfqq)
+		return false;
+	return bfq_higher_class_or_weight(bfqq, in_serv) ||
+	       !bfq_better_to_idle(bfqd, in_serv);
+}
+
 static void bfq_add_bfqq_busy(struct bfq_data *bfqd, struct bfq_queue *bfqq,
 			      uint64_t now)
 {
@@ -454,6 +533,9 @@ static void bfq_add_bfqq_busy(struct bfq_data *bfqd, struct bfq_queue *bfqq,
 	bfqq->entity.budget = max(bfqq->max_budget, min);
 	bfq_activate_entity(&bfqd->sched_data, &bfqq->entity,
 			    bfqq->ioprio_class);
+	if (bfq_may_preempt(bfqd, bfqq))
+		bfq_bfqq_expire(bfqd, bfqd->in_service_queue,
+				BFQQE_PREEMPTED, now);
 }
 
 static void bfq_del_bfqq_busy(struct bfq_data *bfqd, struct bfq_queue *bfqq,
@@ -525,7 +607,6 @@ static void bfq_add_request(struct bfq_data *bfqd, struct request *rq,
 		/* what we idled for: serve it (the timer will find nothing) */
 		bfqq->wait_request = false;
 		bfqd->stats.idle_hits++;
-		bfqd->idle_hit_kick = true;
 	}
 }
 
@@ -559,7 +640,9 @@ static void bfq_put_queue(struct bfq_queue *bfqq)
  * The next budget from how the last one went (the kernel's
  * __bfq_bfqq_recalc_budget()): grow it for queues that used it or were
  * slow, shrink it for ones that kept the device idle. Async queues
- * always get the maximum: their latency does not matter.
+ * always get the maximum: their latency does not matter. Weight-raised
+ * queues get a small fixed one (twice the minimum): a raised queue is
+ * there for latency, and its short turns let other raised queues in.
  */
 static void bfq_recalc_budget(struct bfq_data *bfqd, struct bfq_queue *bfqq,
 			      enum bfqq_expiration reason)
@@ -567,8 +650,13 @@ static void bfq_recalc_budget(struct bfq_data *bfqd, struct bfq_queue *bfqq,
 	unsigned long max_b = bfq_max_budget(bfqd), min_b = bfq_min_budget(bfqd);
 	unsigned long budget = bfqq->max_budget;
 
-	if (!bfq_bfqq_sync(bfqq) || bfqq->wr_coeff > 1) {
+	if (!bfq_bfqq_sync(bfqq)) {
 		bfqq->max_budget = max_b;
+		return;
+	}
+	/* raised queues: short turns, so that they are served soon */
+	if (bfqq->wr_coeff > 1) {
+		bfqq->max_budget = 2 * min_b;
 		return;
 	}
 	switch (reason) {
@@ -672,18 +760,38 @@ static bool bfq_better_to_idle(struct bfq_data *bfqd, struct bfq_queue *bfqq)
 	return bfq_asymmetric_scenario(bfqd) && !BFQQ_SEEKY(bfqq);
 }
 
-static void bfq_arm_slice_timer(struct bfq_data *bfqd, struct bfq_queue *bfqq)
+/* Caller holds bfqd->lock. */
+static void bfq_schedule_idle_timer(struct bfq_data *bfqd, uint64_t now)
+{
+	uint64_t ms = (bfqd->idle_deadline - now + NSEC_PER_MSEC - 1) /
+		      NSEC_PER_MSEC;
+
+	bfqd->idle_timer_due = now + ms * NSEC_PER_MSEC;
+	kblockd_mod_delayed_work(&bfqd->idle_slice_timer, (unsigned long)ms);
+}
+
+/*
+ * Idle for @bfqq's next request until now + slice_idle. The timer is
+ * armed lazily: one already due no later than the new deadline is left
+ * alone, and when it fires early it sets itself for the rest. A
+ * sequential reader waits after every request, and moving the timer
+ * each time would wake a kblockd worker per request just to go back to
+ * sleep (the kernel's hrtimers are cheap to move; this pool is not).
+ */
+static void bfq_arm_slice_timer(struct bfq_data *bfqd, struct bfq_queue *bfqq,
+				uint64_t now)
 {
 	uint64_t idle = bfqd->bfq_slice_idle;
 
-	/* weight-raised and seeky queues wait less: they seldom profit */
+	/* seeky queues wait less: they seldom profit */
 	if (BFQQ_SEEKY(bfqq) && bfqq->wr_coeff == 1 && !bfqd->nonrot)
 		idle = min(idle, 2 * NSEC_PER_MSEC);
 	bfqq->wait_request = true;
 	bfqd->stats.idle_waits++;
-	kblockd_mod_delayed_work(&bfqd->idle_slice_timer,
-				 (unsigned long)((idle + NSEC_PER_MSEC - 1) /
-						 NSEC_PER_MSEC));
+	bfqd->idle_deadline = now + idle;
+	if (!bfqd->idle_timer_due ||
+	    bfqd->idle_timer_due > bfqd->idle_deadline + NSEC_PER_MSEC)
+		bfq_schedule_idle_timer(bfqd, now);
 }
 
 /* The oldest request of the queue if it is past its FIFO deadline,
@@ -752,7 +860,7 @@ static struct bfq_queue *bfq_select_queue(struct bfq_data *bfqd,
 		return NULL;
 	if (bfq_better_to_idle(bfqd, bfqq)) {
 		if (!bfqq->dispatched)
-			bfq_arm_slice_timer(bfqd, bfqq);
+			bfq_arm_slice_timer(bfqd, bfqq, now);
 		return NULL;
 	}
 	reason = BFQQE_NO_MORE_REQUESTS;
@@ -782,11 +890,12 @@ static void bfq_update_hw_tag(struct bfq_data *bfqd)
 
 static void bfq_dispatch_rq_from_bfqq(struct bfq_data *bfqd,
 				      struct bfq_queue *bfqq,
-				      struct request *rq)
+				      struct request *rq, uint64_t now)
 {
 	unsigned long charge = bfq_serv_to_charge(rq, bfqq);
 
 	bfq_remove_request(bfqd, rq);
+	bfq_update_wr_on_dispatch(bfqd, bfqq, charge, now);
 	bfqq->entity.service += charge;
 	bfqq->service_from_backlogged += blk_rq_sectors(rq);
 	bfqd->last_position = blk_rq_pos(rq) + blk_rq_sectors(rq);
@@ -814,7 +923,7 @@ static struct request *__bfq_dispatch_request(struct bfq_data *bfqd,
 	if (!rq || bfq_serv_to_charge(rq, bfqq) >
 		   bfqq->entity.budget - bfqq->entity.service)
 		rq = bfqq->next_rq;
-	bfq_dispatch_rq_from_bfqq(bfqd, bfqq, rq);
+	bfq_dispatch_rq_from_bfqq(bfqd, bfqq, rq, now);
 	return rq;
 }
 
@@ -865,7 +974,9 @@ static bool bfq_has_work(struct blk_mq_hw_ctx *hctx)
 
 /*
  * The in-service queue stayed empty for slice_idle: give the device to
- * the next queue (the kernel's bfq_idle_slice_timer()). Runs on kblockd.
+ * the next queue (the kernel's bfq_idle_slice_timer()). Runs on kblockd;
+ * early (armed for an earlier wait, see bfq_arm_slice_timer()) it sets
+ * itself again for the rest of the current one.
  */
 static void bfq_idle_slice_timer(struct work_struct *work)
 {
@@ -876,8 +987,12 @@ static void bfq_idle_slice_timer(struct work_struct *work)
 	bool run = false;
 
 	pthread_spin_lock(&bfqd->lock);
+	bfqd->idle_timer_due = 0;
 	bfqq = bfqd->in_service_queue;
-	if (bfqq && bfqq->wait_request && !bfqq->queued) {
+	if (bfqq && bfqq->wait_request && !bfqq->queued &&
+	    now < bfqd->idle_deadline) {
+		bfq_schedule_idle_timer(bfqd, now);
+	} else if (bfqq && bfqq->wait_request && !bfqq->queued) {
 		bfqd->stats.idle_timeouts++;
 		bfq_bfqq_expire(bfqd, bfqq, now >= bfqq->budget_timeout ?
 				BFQQE_BUDGET_TIMEOUT : BFQQE_TOO_IDLE, now);
@@ -904,7 +1019,7 @@ static bool bfq_completed_request(struct bfq_data *bfqd,
 	    bfqq->dispatched || bfqq->wait_request)
 		return false;
 	if (bfq_better_to_idle(bfqd, bfqq) && now < bfqq->budget_timeout) {
-		bfq_arm_slice_timer(bfqd, bfqq);
+		bfq_arm_slice_timer(bfqd, bfqq, now);
 		return false;
 	}
 	bfq_bfqq_expire(bfqd, bfqq, now >= bfqq->budget_timeout ?
@@ -960,7 +1075,6 @@ static void bfq_insert_requests(struct blk_mq_hw_ctx *hctx,
 	uint64_t now = ktime_get_ns();
 	struct request *rq, *next;
 	LIST_HEAD(free);
-	bool kick;
 
 	pthread_spin_lock(&bfqd->lock);
 	while (!list_empty(list)) {
@@ -968,16 +1082,12 @@ static void bfq_insert_requests(struct blk_mq_hw_ctx *hctx,
 		list_del_init(&rq->queuelist);
 		bfq_insert_request(bfqd, rq, at_head, now, &free);
 	}
-	kick = bfqd->idle_hit_kick;
-	bfqd->idle_hit_kick = false;
 	pthread_spin_unlock(&bfqd->lock);
+	/* the caller runs the queue: a request idling waited for goes then */
 	list_for_each_entry_safe(rq, next, &free, queuelist) {
 		list_del_init(&rq->queuelist);
 		blk_mq_free_request(rq);
 	}
-	/* the request idling waited for: the device may go on at once */
-	if (kick)
-		blk_mq_run_hw_queues(bfqd->queue, true);
 }
 
 /* ---- merging (bfqd->lock held by the caller, see the top) ---- */

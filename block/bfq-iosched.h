@@ -21,7 +21,7 @@ enum bfqq_expiration {
 	BFQQE_BUDGET_TIMEOUT,		/* held the device timeout_sync */
 	BFQQE_BUDGET_EXHAUSTED,		/* used its budget */
 	BFQQE_NO_MORE_REQUESTS,		/* empty, and not worth idling */
-	BFQQE_PREEMPTED,		/* (kept for the counters' layout) */
+	BFQQE_PREEMPTED,		/* a queue of higher class or weight came */
 	BFQQE_NR,
 };
 extern const char *const bfq_expire_name[BFQQE_NR];
@@ -35,9 +35,9 @@ struct bfq_entity {
 	uint64_t start, finish;
 	unsigned long budget;		/* sectors this turn may use */
 	unsigned long service;		/* sectors charged this turn */
-	unsigned short weight;		/* orig_weight * wr_coeff */
-	unsigned short orig_weight;	/* from the ioc weight or ioprio */
-	unsigned short wsum_weight;	/* what it adds to its tree's wsum */
+	unsigned int weight;		/* orig_weight * wr_coeff */
+	unsigned int orig_weight;	/* from the ioc weight or ioprio */
+	unsigned int wsum_weight;	/* what it adds to its tree's wsum */
 };
 
 static inline bool bfq_entity_on_tree(const struct bfq_entity *entity)
@@ -86,6 +86,7 @@ struct bfq_queue {
 	/* weight raising */
 	unsigned int wr_coeff;
 	uint64_t wr_start, wr_cur_max_time;
+	unsigned long service_from_wr;	/* sectors since raising began */
 	uint64_t busy_start, last_idle_end, soft_rt_next_start;
 	unsigned long service_from_backlogged;
 	/* counters */
@@ -97,6 +98,8 @@ struct bfq_queue {
 };
 
 #define BFQQ_SEEKY(bfqq)	(__builtin_popcount((bfqq)->seek_history) > 32 / 8)
+/* every one of the last 32 requests was far from the one before */
+#define BFQQ_TOTALLY_SEEKY(bfqq)	((bfqq)->seek_history == UINT32_MAX)
 
 static inline bool bfq_bfqq_sync(const struct bfq_queue *bfqq)
 {
@@ -135,7 +138,8 @@ struct bfq_data {
 	struct list_head sync_queues;
 	struct bfq_queue *async_bfqq[BFQ_IOPRIO_CLASSES][IOPRIO_NR_LEVELS];
 	struct delayed_work idle_slice_timer;
-	bool idle_hit_kick;		/* insertion ended an idle wait */
+	uint64_t idle_deadline;		/* ns: end of the current idle wait */
+	uint64_t idle_timer_due;	/* ns: when the timer fires; 0 = idle */
 	sector_t last_position;		/* end of the last dispatch */
 	/* how deep the device queue is: hw_tag -1 unknown, 0, 1 */
 	bool nonrot;

@@ -229,7 +229,7 @@ struct bfq_entity *bfq_get_next_entity(struct bfq_sched_data *sd,
  */
 bool bfq_asymmetric_scenario(struct bfq_data *bfqd)
 {
-	unsigned short weight = 0;
+	unsigned int weight = 0;
 	unsigned int classes = 0;
 	struct bfq_queue *bfqq;
 

@@ -264,6 +264,8 @@ static long run_seeky(const char *timeout_ms)
 	if (!disk)
 		return -1;
 	bfq_set(disk, "timeout_sync", timeout_ms);
+	/* a raised queue gets short budgets: this is about plain ones */
+	bfq_set(disk, "low_latency", "0");
 	/* a budget it cannot use up in the test's 400 ms */
 	bfq_set(disk, "max_budget", "65536");
 	memset(&r, 0, sizeof(r));
@@ -324,6 +326,8 @@ static void test_idling(void)
 	disk = bfq_null("rotational=1,completion_nsec=100000");
 	if (!disk)
 		return;
+	/* raised (new) queues get short budgets: this is about idling */
+	bfq_set(disk, "low_latency", "0");
 	run_two_readers(disk, 500);
 	exhausted = expired(disk, "budget_exhausted");
 	nomore = expired(disk, "no_more_requests") +
