@@ -371,6 +371,28 @@ static void bfq_end_wr(struct bfq_queue *bfqq)
 {
 	bfqq->wr_coeff = 1;
 	bfqq->wr_cur_max_time = 0;
+	bfqq->wr_interactive_end = 0;
+}
+
+/*
+ * Raising ends when its time is up; a soft real-time raising that
+ * interrupted an interactive one hands back to it for what is left of
+ * it (the kernel's switch_back_to_interactive_wr()). True if it ended.
+ */
+static bool bfq_wr_check_end(struct bfq_queue *bfqq, uint64_t now)
+{
+	if (bfqq->wr_coeff == 1 ||
+	    now - bfqq->wr_start <= bfqq->wr_cur_max_time)
+		return false;
+	if (bfqq->wr_coeff != BFQ_WR_COEFF && now < bfqq->wr_interactive_end) {
+		bfqq->wr_coeff = BFQ_WR_COEFF;
+		bfqq->wr_start = now;
+		bfqq->wr_cur_max_time = bfqq->wr_interactive_end - now;
+		bfqq->wr_interactive_end = 0;
+		return false;
+	}
+	bfq_end_wr(bfqq);
+	return true;
 }
 
 static void bfq_start_wr(struct bfq_data *bfqd, struct bfq_queue *bfqq,
@@ -417,19 +439,24 @@ static void bfq_update_wr_on_activation(struct bfq_data *bfqd,
 	interactive = !bfqq->dispatched && (fresh ||
 		      now - bfqq->last_idle_end >
 		      BFQ_WR_MIN_IDLE_MS * NSEC_PER_MSEC);
-	soft_rt = bfqq->soft_rt_next_start && now >= bfqq->soft_rt_next_start &&
+	soft_rt = bfqq->soft_rt_next_start && !bfqq->softrt_update &&
+		  now >= bfqq->soft_rt_next_start &&
 		  !bfqq->dispatched && !BFQQ_TOTALLY_SEEKY(bfqq);
 	if (interactive) {
 		bfq_start_wr(bfqd, bfqq, BFQ_WR_COEFF, BFQ_WR_INTERACTIVE_MS,
 			     now);
 		bfqd->stats.wr_interactive++;
 	} else if (soft_rt) {
-		bfq_start_wr(bfqd, bfqq, BFQ_WR_COEFF * BFQ_SOFTRT_WEIGHT_FACTOR,
+		/* an interactive raising under way resumes after this one */
+		if (bfqq->wr_coeff == BFQ_WR_COEFF)
+			bfqq->wr_interactive_end = bfqq->wr_start +
+						   bfqq->wr_cur_max_time;
+		bfq_start_wr(bfqd, bfqq,
+			     BFQ_WR_COEFF * BFQ_SOFTRT_WEIGHT_FACTOR,
 			     BFQ_WR_SOFTRT_MS, now);
 		bfqd->stats.wr_soft_rt++;
-	} else if (bfqq->wr_coeff > 1 &&
-		   now - bfqq->wr_start > bfqq->wr_cur_max_time) {
-		bfq_end_wr(bfqq);
+	} else {
+		bfq_wr_check_end(bfqq, now);
 	}
 }
 
@@ -447,41 +474,52 @@ static void bfq_update_wr_on_dispatch(struct bfq_data *bfqd,
 	if (bfqq->wr_coeff == 1)
 		return;
 	bfqq->service_from_wr += charge;
-	if (!bfqd->low_latency ||
-	    now - bfqq->wr_start > bfqq->wr_cur_max_time ||
-	    (bfqq->wr_coeff == BFQ_WR_COEFF &&
-	     bfqq->service_from_wr > BFQ_WR_MAX_SERVICE)) {
+	if (!bfqd->low_latency || (bfqq->wr_coeff == BFQ_WR_COEFF &&
+				   bfqq->service_from_wr > BFQ_WR_MAX_SERVICE))
 		bfq_end_wr(bfqq);
-		bfq_update_entity_weight(bfqq);
-	}
+	else
+		bfq_wr_check_end(bfqq, now);
+	bfq_update_entity_weight(bfqq);
 }
 
 /* At expiration: raising ends when its time is up. */
 static void bfq_update_wr_on_expire(struct bfq_data *bfqd,
 				    struct bfq_queue *bfqq, uint64_t now)
 {
-	if (bfqq->wr_coeff > 1 && (!bfqd->low_latency ||
-	    now - bfqq->wr_start > bfqq->wr_cur_max_time))
+	if (!bfqd->low_latency)
 		bfq_end_wr(bfqq);
+	else
+		bfq_wr_check_end(bfqq, now);
 }
 
 /*
  * The earliest time @bfqq may come back and still count as soft
  * real-time: when the service of its last busy period, issued from its
- * start at BFQ_SOFTRT_MAX_RATE, would have ended (and not before the
- * idle slice is over: a queue that comes back at once is not periodic).
+ * start at BFQ_SOFTRT_MAX_RATE, would have ended, and not before the
+ * idle slice is over (a queue that comes back at once is not periodic).
+ * Never earlier than the last such bound: a reader that took much a
+ * moment ago is not made soft real-time by one short busy period (the
+ * kernel's bfq_bfqq_softrt_next_start()). Known only once nothing of
+ * the queue is in flight: till then, never.
  */
 static void bfq_softrt_next_start(struct bfq_data *bfqd,
 				  struct bfq_queue *bfqq, uint64_t now)
 {
 	uint64_t busy_ns = (bfqq->service_from_backlogged * NSEC_PER_SEC) /
 			   BFQ_SOFTRT_MAX_RATE;
+	uint64_t prev = bfqq->softrt_update ? 0 : bfqq->soft_rt_next_start;
 
+	bfqq->softrt_update = false;
 	if (!bfqd->low_latency) {
 		bfqq->soft_rt_next_start = 0;
 		return;
 	}
-	bfqq->soft_rt_next_start = max(bfqq->busy_start + busy_ns,
+	if (bfqq->dispatched) {
+		bfqq->soft_rt_next_start = UINT64_MAX;
+		bfqq->softrt_update = true;
+		return;
+	}
+	bfqq->soft_rt_next_start = max(max(prev, bfqq->busy_start + busy_ns),
 				       now + bfqd->bfq_slice_idle);
 }
 
@@ -508,20 +546,51 @@ static bool bfq_higher_class_or_weight(const struct bfq_queue *bfqq,
  * service is one not worth idling for: keeping the device for it only
  * costs throughput (the kernel's bfq_bfqq_handle_idle_busy_switch()).
  */
-static bool bfq_may_preempt(struct bfq_data *bfqd, struct bfq_queue *bfqq)
+static bool bfq_may_preempt(struct bfq_data *bfqd, struct bfq_queue *bfqq,
+			    bool resumed)
 {
 	struct bfq_queue *in_serv = bfqd->in_service_queue;
 
 	if (!in_serv || in_serv == bfqq)
 		return false;
-	return bfq_higher_class_or_weight(bfqq, in_serv) ||
+	return (resumed && bfqq->wr_coeff > in_serv->wr_coeff) ||
+	       bfq_higher_class_or_weight(bfqq, in_serv) ||
 	       !bfq_better_to_idle(bfqd, in_serv);
+}
+
+/*
+ * The budget of a queue becoming busy. A queue whose turn ended because
+ * it ran dry (not by budget or timeout), and whose next request comes
+ * within 3 x slice_idle of its last completion, was only a little late:
+ * it goes on with what was left of that budget and keeps its timestamps,
+ * as if it had never left (true: it may take the device back). Else
+ * leaving would cost it its place, and a late issuer on a busy host
+ * would get less than its share (the kernel's
+ * bfq_bfqq_update_budg_for_activation(), the "service hole").
+ */
+static bool bfq_budget_for_activation(struct bfq_data *bfqd,
+				      struct bfq_queue *bfqq, uint64_t now)
+{
+	struct bfq_entity *entity = &bfqq->entity;
+	unsigned long next = bfq_serv_to_charge(bfqq->next_rq, bfqq);
+	bool resumed = bfqq->non_blocking_wait_rq &&
+		       now <= bfqq->last_end_request +
+			      3 * bfqd->bfq_slice_idle &&
+		       entity->budget >= entity->service + next;
+
+	bfqq->non_blocking_wait_rq = false;
+	if (resumed)
+		entity->budget = max(min(entity->budget - entity->service,
+					 bfqq->max_budget), next);
+	else
+		entity->budget = max(bfqq->max_budget, next);
+	return resumed;
 }
 
 static void bfq_add_bfqq_busy(struct bfq_data *bfqd, struct bfq_queue *bfqq,
 			      uint64_t now)
 {
-	unsigned long min = bfq_serv_to_charge(bfqq->next_rq, bfqq);
+	bool resumed;
 
 	BUG_ON(bfqq->busy);
 	bfq_update_wr_on_activation(bfqd, bfqq, now);
@@ -530,10 +599,10 @@ static void bfq_add_bfqq_busy(struct bfq_data *bfqd, struct bfq_queue *bfqq,
 	bfqq->service_from_backlogged = 0;
 	bfqq->busy_start = now;
 	bfqd->busy_queues[bfqq->ioprio_class - 1]++;
-	bfqq->entity.budget = max(bfqq->max_budget, min);
+	resumed = bfq_budget_for_activation(bfqd, bfqq, now);
 	bfq_activate_entity(&bfqd->sched_data, &bfqq->entity,
-			    bfqq->ioprio_class);
-	if (bfq_may_preempt(bfqd, bfqq))
+			    bfqq->ioprio_class, resumed);
+	if (bfq_may_preempt(bfqd, bfqq, resumed))
 		bfq_bfqq_expire(bfqd, bfqd->in_service_queue,
 				BFQQE_PREEMPTED, now);
 }
@@ -684,24 +753,32 @@ static void bfq_recalc_budget(struct bfq_data *bfqd, struct bfq_queue *bfqq,
 }
 
 /*
- * A queue that ran out of time is charged for the time it held the
- * device, as if it had received the service a full budget in
- * timeout_sync is worth, so that slow seeky queues do not get the
- * device for longer than their share of time (the kernel's
- * bfq_bfqq_charge_time()). strict_guarantees charges service only.
+ * A queue that ran out of time with a third of its budget or more left
+ * is charged for the time it held the device, as if it had received
+ * the service max_budget in timeout_sync is worth, so that slow seeky
+ * queues get their share of time, not of sectors (the kernel's
+ * bfq_bfqq_charge_time()). The budget grows to match, so that the
+ * charge is consistent. Raised queues and strict_guarantees are
+ * charged their service only.
  */
 static unsigned long bfq_charge_for_time(struct bfq_data *bfqd,
 					 struct bfq_queue *bfqq, uint64_t now)
 {
-	uint64_t used = now - bfqq->budget_start;
-	uint64_t timeout = bfqd->bfq_timeout;
+	struct bfq_entity *entity = &bfqq->entity;
+	uint64_t used = min(now - bfqq->budget_start, bfqd->bfq_timeout);
 	unsigned long for_time;
 
-	if (!timeout)
-		return bfqq->entity.service;
-	for_time = (unsigned long)min((uint64_t)ULONG_MAX / 2,
-				      bfqq->entity.budget * used / timeout);
-	return max(bfqq->entity.service, min(for_time, bfqq->entity.budget));
+	if (bfqd->strict_guarantees || bfqq->wr_coeff > 1 ||
+	    entity->budget - min(entity->service, entity->budget) <
+	    entity->budget / 3)
+		return entity->service;
+	/* in µs: no overflow with any max_budget and timeout_sync */
+	for_time = (unsigned long)(bfq_max_budget(bfqd) *
+				   (used / NSEC_PER_USEC) /
+				   max(1UL, bfqd->bfq_timeout / NSEC_PER_USEC));
+	for_time = max(for_time, entity->service);
+	entity->budget = max(entity->budget, for_time);
+	return for_time;
 }
 
 /*
@@ -714,7 +791,7 @@ static void bfq_bfqq_expire(struct bfq_data *bfqd, struct bfq_queue *bfqq,
 	unsigned long charge = bfqq->entity.service;
 
 	BUG_ON(bfqq != bfqd->in_service_queue);
-	if (reason == BFQQE_BUDGET_TIMEOUT && !bfqd->strict_guarantees)
+	if (reason == BFQQE_BUDGET_TIMEOUT)
 		charge = bfq_charge_for_time(bfqd, bfqq, now);
 	bfqd->stats.expired[reason]++;
 	bfqq->expired[reason]++;
@@ -725,6 +802,10 @@ static void bfq_bfqq_expire(struct bfq_data *bfqd, struct bfq_queue *bfqq,
 	bfq_entity_served(&bfqd->sched_data, &bfqq->entity, charge,
 			  bfqq->ioprio_class);
 	if (!bfqq->queued) {
+		/* ran dry: it may come back in time (see above) */
+		bfqq->non_blocking_wait_rq =
+			reason != BFQQE_BUDGET_TIMEOUT &&
+			reason != BFQQE_BUDGET_EXHAUSTED;
 		bfq_update_entity_weight(bfqq);
 		bfq_del_bfqq_busy(bfqd, bfqq, now);
 		return;
@@ -1015,6 +1096,8 @@ static bool bfq_completed_request(struct bfq_data *bfqd,
 	bfqq->dispatched--;
 	bfqd->rq_in_driver--;
 	bfqq->last_end_request = now;
+	if (bfqq->softrt_update && !bfqq->dispatched && !bfqq->busy)
+		bfq_softrt_next_start(bfqd, bfqq, now);
 	if (bfqq != bfqd->in_service_queue || bfqq->queued ||
 	    bfqq->dispatched || bfqq->wait_request)
 		return false;

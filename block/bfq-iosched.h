@@ -70,6 +70,8 @@ struct bfq_queue {
 	bool wait_request;		/* idling for its next request */
 	bool fifo_checked;		/* FIFO looked at in this budget */
 	bool short_ttime;		/* think time within slice_idle */
+	bool non_blocking_wait_rq;	/* expired dry, budget left */
+	bool softrt_update;		/* soft_rt_next_start at last completion */
 	unsigned int ref;		/* requests inserted, not finished */
 	struct rb_root sort_list;	/* queued requests by sector */
 	struct list_head fifo;		/* queued requests by arrival */
@@ -87,6 +89,7 @@ struct bfq_queue {
 	unsigned int wr_coeff;
 	uint64_t wr_start, wr_cur_max_time;
 	unsigned long service_from_wr;	/* sectors since raising began */
+	uint64_t wr_interactive_end;	/* under soft rt: interactive's end */
 	uint64_t busy_start, last_idle_end, soft_rt_next_start;
 	unsigned long service_from_backlogged;
 	/* counters */
@@ -160,7 +163,7 @@ struct bfq_data {
 /* bfq-wf2q.c; bfqd->lock held */
 void bfq_init_sched_data(struct bfq_sched_data *sd);
 void bfq_activate_entity(struct bfq_sched_data *sd, struct bfq_entity *entity,
-			 unsigned short ioprio_class);
+			 unsigned short ioprio_class, bool backshifted);
 void bfq_requeue_entity(struct bfq_sched_data *sd, struct bfq_entity *entity,
 			unsigned short ioprio_class);
 void bfq_deactivate_entity(struct bfq_sched_data *sd,

@@ -89,14 +89,16 @@ static void bfq_calc_finish(struct bfq_entity *entity)
 /*
  * A queue became busy. It starts at V, or later if it comes back before
  * V reached the finish of its last turn: leaving and coming back must
- * not buy a queue extra service.
+ * not buy a queue extra service. A @backshifted one (back in time, see
+ * bfq_budget_for_activation()) starts at its last finish even when V
+ * is past it: it goes on as if it had never left.
  */
 void bfq_activate_entity(struct bfq_sched_data *sd, struct bfq_entity *entity,
-			 unsigned short ioprio_class)
+			 unsigned short ioprio_class, bool backshifted)
 {
 	struct bfq_service_tree *st = bfq_st(sd, ioprio_class);
 
-	if ((int64_t)(entity->finish - st->vtime) > 0)
+	if (backshifted || (int64_t)(entity->finish - st->vtime) > 0)
 		entity->start = entity->finish;
 	else
 		entity->start = st->vtime;
