@@ -495,8 +495,10 @@ static void bfq_update_wr_on_expire(struct bfq_data *bfqd,
 /*
  * The earliest time @bfqq may come back and still count as soft
  * real-time: when the service of its last busy period, issued from its
- * start at BFQ_SOFTRT_MAX_RATE, would have ended, and not before the
- * idle slice is over (a queue that comes back at once is not periodic).
+ * start at BFQ_SOFTRT_MAX_RATE, would have ended, and not within
+ * 3 x slice_idle: a queue back by then is a continuous reader that was
+ * a little late (it resumes its budget, see bfq_budget_for_activation()),
+ * not a periodic one (the kernel waits slice_idle and 4 jiffies).
  * Never earlier than the last such bound: a reader that took much a
  * moment ago is not made soft real-time by one short busy period (the
  * kernel's bfq_bfqq_softrt_next_start()). Known only once nothing of
@@ -520,7 +522,7 @@ static void bfq_softrt_next_start(struct bfq_data *bfqd,
 		return;
 	}
 	bfqq->soft_rt_next_start = max(max(prev, bfqq->busy_start + busy_ns),
-				       now + bfqd->bfq_slice_idle);
+				       now + 3 * bfqd->bfq_slice_idle);
 }
 
 /* ---- becoming busy and idle ---- */
