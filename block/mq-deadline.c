@@ -10,7 +10,9 @@
  * classes go first; a lower-class request older than prio_aging_expire
  * goes before them. Asynchronous requests (writes, async reads) may use
  * only async_depth of the scheduler tags, so synchronous reads always
- * find one.
+ * find one. On a rotational device, writes wait while reads are in
+ * flight, and at most fifo_batch of them are in the device at once
+ * (dd_hold_writes()).
  *
  * One instance per queue; its lock (dd->lock) serialises insertion,
  * merging and dispatch from every hctx. The elevator's merge callbacks
@@ -78,6 +80,9 @@ struct deadline_data {
 	enum dd_data_dir last_dir;
 	unsigned int batching;		/* requests sent in this batch */
 	unsigned int starved;		/* read batches that passed writes */
+	/* rotational: dispatched, not yet finished (rq->elv.priv[1]) */
+	_Atomic unsigned int in_flight[DD_DIR_COUNT];
+	unsigned long writes_held;	/* dispatches that held writes back */
 	/* tunables (iosched/ attributes) */
 	uint64_t fifo_expire[DD_DIR_COUNT];	/* ns */
 	uint64_t prio_aging_expire;		/* ns */
@@ -354,8 +359,41 @@ static struct request *deadline_next_request(struct dd_per_prio *per_prio,
 				 per_prio->latest_pos[data_dir]);
 }
 
-/* Which direction to start a new batch in (or -1: nothing queued). */
-static int dd_pick_dir(struct deadline_data *dd, struct dd_per_prio *per_prio)
+static unsigned int dd_in_flight(struct deadline_data *dd,
+				 enum dd_data_dir dir)
+{
+	return atomic_load_explicit(&dd->in_flight[dir], memory_order_relaxed);
+}
+
+/*
+ * A disk serves the command nearest its head first (NCQ), so a read
+ * queued in the drive with writes near the head waits for every one of
+ * them, up to the drive's own aging limit (hundreds of ms), whatever
+ * order they were sent in: a deep drive queue undoes the dispatch order.
+ * So on a rotational device
+ *  - writes are not sent while a read is in flight -- CFQ's rule ("if we
+ *    have sync IO in flight, let [async] wait", the kernel's
+ *    cfq_may_dispatch()) -- unless the oldest write's deadline passed;
+ *  - at most fifo_batch writes are in the device: a read that comes
+ *    waits for one batch of writes at most, as on a drive without a
+ *    queue.
+ * Completions that lift either limit run the queue (dd_finish_request()).
+ */
+static bool dd_hold_writes(struct deadline_data *dd,
+			   struct dd_per_prio *per_prio, uint64_t now)
+{
+	unsigned int writes = dd_in_flight(dd, DD_WRITE);
+
+	if (writes && writes >= max(1U, READ_ONCE(dd->fifo_batch)))
+		return true;
+	if (!dd_in_flight(dd, DD_READ))
+		return false;
+	return !deadline_check_fifo(per_prio, DD_WRITE, now);
+}
+
+/* Which direction to start a new batch in (or -1: nothing to send). */
+static int dd_pick_dir(struct deadline_data *dd, struct dd_per_prio *per_prio,
+		       uint64_t now)
 {
 	bool reads = !list_empty(&per_prio->fifo_list[DD_READ]);
 	bool writes = !list_empty(&per_prio->fifo_list[DD_WRITE]);
@@ -364,6 +402,9 @@ static int dd_pick_dir(struct deadline_data *dd, struct dd_per_prio *per_prio)
 		if (!writes || dd->starved++ < READ_ONCE(dd->writes_starved))
 			return DD_READ;
 		per_prio->stats.starved++;
+	} else if (writes && dd_hold_writes(dd, per_prio, now)) {
+		dd->writes_held++;
+		return -1;
 	}
 	if (!writes)
 		return -1;
@@ -391,12 +432,13 @@ static struct request *__dd_dispatch_request(struct deadline_data *dd,
 		deadline_remove_request(dd, per_prio, rq);
 		return rq;
 	}
-	/* go on with the batch, in sector order */
+	/* go on with the batch, in sector order (a write batch pauses) */
 	rq = deadline_next_request(per_prio, dd->last_dir);
-	if (rq && dd->batching < READ_ONCE(dd->fifo_batch))
+	if (rq && dd->batching < READ_ONCE(dd->fifo_batch) &&
+	    (dd->last_dir == DD_READ || !dd_hold_writes(dd, per_prio, now)))
 		goto dispatch_request;
 
-	data_dir = dd_pick_dir(dd, per_prio);
+	data_dir = dd_pick_dir(dd, per_prio, now);
 	if (data_dir < 0)
 		return NULL;
 	next_rq = deadline_next_request(per_prio, (enum dd_data_dir)data_dir);
@@ -467,6 +509,12 @@ static void dd_account_dispatch(struct deadline_data *dd, struct request *rq,
 	per_prio->stats.dispatched++;
 	if (wait > per_prio->stats.max_wait_ns)
 		per_prio->stats.max_wait_ns = wait;
+	/* once: a requeued request comes back through here */
+	if (!rq->elv.priv[1] && !blk_queue_nonrot(dd->q)) {
+		rq->elv.priv[1] = (void *)(uintptr_t)(rq_data_dir(rq) + 1);
+		atomic_fetch_add_explicit(&dd->in_flight[rq_data_dir(rq)], 1,
+					  memory_order_relaxed);
+	}
 }
 
 static struct request *dd_dispatch_request(struct blk_mq_hw_ctx *hctx)
@@ -546,6 +594,24 @@ static void dd_prepare_request(struct request *rq)
 {
 	RB_CLEAR_NODE(rq_rb(rq));
 	rq->elv.priv[0] = NULL;
+	rq->elv.priv[1] = NULL;
+}
+
+/*
+ * The last read in flight, or a write below the limit of writes in
+ * flight: writes held back may go now (dd_hold_writes()).
+ */
+static void dd_finish_in_flight(struct deadline_data *dd, struct request *rq)
+{
+	enum dd_data_dir dir = (enum dd_data_dir)((uintptr_t)rq->elv.priv[1] - 1);
+	unsigned int was = atomic_fetch_sub_explicit(&dd->in_flight[dir], 1,
+						     memory_order_relaxed);
+	unsigned int lift = dir == DD_READ ? 1 :
+			    max(1U, READ_ONCE(dd->fifo_batch));
+
+	if (was == lift &&
+	    atomic_load_explicit(&dd->nr_queued, memory_order_relaxed))
+		blk_mq_run_hw_queues(rq->q, true);
 }
 
 static void dd_finish_request(struct request *rq)
@@ -555,6 +621,8 @@ static void dd_finish_request(struct request *rq)
 	if (rq->elv.priv[0])
 		atomic_fetch_add_explicit(&dd_rq_per_prio(dd, rq)->stats.completed,
 					  1, memory_order_relaxed);
+	if (rq->elv.priv[1])
+		dd_finish_in_flight(dd, rq);
 }
 
 /* ---- setup ---- */
@@ -709,9 +777,11 @@ static void dd_show(struct elevator_queue *e, FILE *out)
 
 	pthread_spin_lock(&dd->lock);
 	fprintf(out, "  mq-deadline: batching=%u starved=%u last_dir=%s "
-		"async_depth=%u\n", dd->batching, dd->starved,
+		"async_depth=%u in_flight=%u/%u writes_held=%lu\n",
+		dd->batching, dd->starved,
 		dd->last_dir == DD_READ ? "read" : "write",
-		READ_ONCE(dd->async_depth));
+		READ_ONCE(dd->async_depth), dd_in_flight(dd, DD_READ),
+		dd_in_flight(dd, DD_WRITE), dd->writes_held);
 	for (int prio = 0; prio <= DD_PRIO_MAX; prio++) {
 		struct dd_per_prio *pp = &dd->per_prio[prio];
 		struct dd_stats *st = &pp->stats;

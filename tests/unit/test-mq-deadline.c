@@ -14,6 +14,9 @@
  *    prio_aging_expire goes before RT;
  *  - front merges happen with front_merges=1 only, back merges always;
  *  - async_depth limits the scheduler tags writes may hold, never reads;
+ *  - on a rotational device, writes wait while a read is in flight
+ *    (unless expired) and at most fifo_batch are in the driver at once;
+ *    a non-rotational one has neither limit;
  *  - the iosched/ attributes: defaults, stores, bad values refused;
  *  - the default scheduler: mq-deadline on single-queue rotational
  *    devices only;
@@ -388,6 +391,124 @@ static void check_attr(struct rec_dev *d, const char *attr, const char *want)
 	CHECK_MSG(!strcmp(buf, want), "%s is '%s', want '%s'", name, buf, want);
 }
 
+/* A rotational (or not) recording device with room for many requests. */
+static struct rec_dev *dd_disk_dev(bool rotational)
+{
+	struct rec_config cfg;
+	struct rec_dev *d;
+
+	rec_config_init(&cfg);
+	cfg.capacity = 1ULL << 24;
+	cfg.mode = REC_HELD;
+	d = rec_create(&cfg);
+	if (!CHECK(d))
+		return NULL;
+	if (!CHECK_EQ_INT(test_attr_store(rec_disk(d), "rotational",
+					  rotational ? "1" : "0"), 0) ||
+	    !CHECK_EQ_INT(test_attr_store(rec_disk(d), "scheduler",
+					  "mq-deadline"), 0)) {
+		rec_destroy(d);
+		return NULL;
+	}
+	return d;
+}
+
+/*
+ * A read held in the driver, then @n writes: how many writes reach the
+ * driver within @ms while the read stays in flight.
+ */
+static unsigned int writes_past_read(struct rec_dev *d, struct tio *t,
+				     unsigned int n, unsigned int ms)
+{
+	tio_submit(t, rec_disk(d), REQ_OP_READ, 0, zbuf, KB(4));
+	CHECK(rec_wait_held(d, 1, 3000));
+	for (unsigned int i = 0; i < n; i++)
+		dd_submit(d, t, REQ_OP_WRITE, 1000 + i * 100);
+	rec_wait_ios(d, 1 + n, ms);
+	return rec_count_op(d, REQ_OP_WRITE);
+}
+
+static void test_disk_writes(void)
+{
+	struct rec_dev *d;
+	struct tio t;
+
+	test_begin("rotational: writes wait while a read is in flight", 10);
+	d = dd_disk_dev(true);
+	if (!d)
+		return;
+	tio_init(&t);
+	CHECK_EQ_U64(writes_past_read(d, &t, 4, 100), 0);
+	/* the read completes: the writes go, no later run needed */
+	rec_complete_n(d, 1);
+	CHECK_MSG(rec_wait_ios(d, 5, 3000), "%u requests reached the driver",
+		  rec_nr_ios(d));
+	rec_complete_all(d);
+	CHECK(tio_wait(&t, 5, 3000));
+	tio_destroy(&t);
+	rec_destroy(d);
+
+	test_begin("rotational: an expired write goes past a read in flight",
+		   10);
+	d = dd_disk_dev(true);
+	if (!d)
+		return;
+	dd_set(d, "write_expire", "20");
+	tio_init(&t);
+	CHECK_EQ_U64(writes_past_read(d, &t, 2, 2000), 2);
+	rec_complete_all(d);
+	CHECK(tio_wait(&t, 3, 3000));
+	tio_destroy(&t);
+	rec_destroy(d);
+
+	test_begin("non-rotational: writes go past a read in flight", 10);
+	d = dd_disk_dev(false);
+	if (!d)
+		return;
+	tio_init(&t);
+	CHECK_EQ_U64(writes_past_read(d, &t, 4, 3000), 4);
+	rec_complete_all(d);
+	CHECK(tio_wait(&t, 5, 3000));
+	tio_destroy(&t);
+	rec_destroy(d);
+}
+
+static void run_write_cap(bool rotational, unsigned int want)
+{
+	struct rec_dev *d = dd_disk_dev(rotational);
+	struct tio t;
+
+	if (!d)
+		return;
+	dd_set(d, "fifo_batch", "3");
+	tio_init(&t);
+	for (unsigned int i = 0; i < 8; i++)
+		dd_submit(d, &t, REQ_OP_WRITE, 1000 + i * 100);
+	rec_wait_ios(d, 8, rotational ? 100 : 3000);
+	CHECK_EQ_U64(rec_nr_ios(d), want);
+	if (rotational) {
+		/* one completes: exactly one more goes in */
+		rec_complete_n(d, 1);
+		CHECK(rec_wait_ios(d, want + 1, 3000));
+		test_sleep_ms(50);
+		CHECK_EQ_U64(rec_nr_held(d), want);
+	}
+	for (unsigned int i = 0; i < 3000 && !tio_wait(&t, 8, 1); i++)
+		rec_complete_all(d);
+	CHECK(tio_wait(&t, 8, 3000));
+	CHECK_EQ_U64(rec_nr_ios(d), 8);
+	tio_destroy(&t);
+	rec_destroy(d);
+}
+
+static void test_write_cap(void)
+{
+	test_begin("rotational: at most fifo_batch writes in the driver", 10);
+	run_write_cap(true, 3);
+	test_begin("non-rotational: writes in the driver not capped", 10);
+	run_write_cap(false, 8);
+}
+
 static void test_attributes(void)
 {
 	struct rec_dev *d = dd_dev();
@@ -516,6 +637,8 @@ int main(void)
 	test_prio();
 	test_merges();
 	test_async_depth();
+	test_disk_writes();
+	test_write_cap();
 	test_attributes();
 	test_default();
 	test_counters();
