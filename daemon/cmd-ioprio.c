@@ -4,8 +4,8 @@
  * CLASS[:LEVEL] [weight=W]", "conn ls" and "conn ioprio ID CLASS[:LEVEL]
  * [weight=W]". Each connection's bios carry its own io context (pid = the
  * connection id, comm "nbd-conn-N"); these commands set the I/O priority
- * and weight in it that mq-deadline (per class), bfq (per queue weight)
- * and blktrace see. Class names are ionice(1)'s.
+ * and weight in it that the schedulers key on (mq-deadline's classes,
+ * bfq's per-queue weights). Class names are ionice(1)'s.
  */
 #include <errno.h>
 #include <stdlib.h>
