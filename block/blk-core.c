@@ -553,6 +553,7 @@ void blk_start_plug_nr_ios(struct blk_plug *plug, unsigned short nr_ios)
 		return;
 	}
 	plug->nr_ios = max_t(unsigned short, nr_ios, 1);
+	INIT_LIST_HEAD(&plug->cb_list);
 	plug->cached_rq = NULL;
 	plug->mq_list = NULL;
 	plug->mq_tail = NULL;
@@ -564,12 +565,58 @@ void blk_start_plug_nr_ios(struct blk_plug *plug, unsigned short nr_ios)
 	current_plug = plug;
 }
 
+struct blk_plug_cb *blk_check_plugged(blk_plug_cb_fn unplug, void *data,
+				      size_t size)
+{
+	struct blk_plug *plug = current_plug;
+	struct blk_plug_cb *cb;
+
+	if (!plug)
+		return NULL;
+	list_for_each_entry(cb, &plug->cb_list, list)
+		if (cb->callback == unplug && cb->data == data)
+			return cb;
+	BUG_ON(size < sizeof(*cb));
+	cb = calloc(1, size);
+	if (!cb)
+		return NULL;
+	cb->callback = unplug;
+	cb->data = data;
+	list_add(&cb->list, &plug->cb_list);
+	return cb;
+}
+
+static void blk_flush_plug_callbacks(struct blk_plug *plug, bool from_schedule)
+{
+	LIST_HEAD(callbacks);
+
+	while (!list_empty(&plug->cb_list)) {
+		list_splice_init(&plug->cb_list, &callbacks);
+		while (!list_empty(&callbacks)) {
+			struct blk_plug_cb *cb = list_first_entry(&callbacks,
+					struct blk_plug_cb, list);
+
+			list_del(&cb->list);
+			cb->callback(cb, from_schedule);
+		}
+	}
+}
+
 void blk_flush_plug(struct blk_plug *plug, bool from_schedule)
 {
 	if (!plug)
 		return;
-	if (plug->mq_list)
-		blk_mq_flush_plug_list(plug, from_schedule);
+	/*
+	 * Requests before callbacks (the kernel runs callbacks first): a
+	 * callback gathering the completions of the batch must see the
+	 * requests completed inline at dispatch. What callbacks submit goes
+	 * round again.
+	 */
+	do {
+		if (plug->mq_list)
+			blk_mq_flush_plug_list(plug, from_schedule);
+		blk_flush_plug_callbacks(plug, from_schedule);
+	} while (plug->mq_list);
 	/*
 	 * Cached requests hold queue references: a thread about to sleep
 	 * must not hold up a freeze with them (the kernel's

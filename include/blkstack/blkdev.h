@@ -16,6 +16,7 @@
 #include <sys/types.h>
 #include "blk_types.h"
 #include "bio.h"
+#include "list.h"
 
 struct gendisk;
 struct request;
@@ -108,7 +109,18 @@ int blkdev_poll(struct gendisk *disk);
  * thread are held and merged, then sent as a batch. Plugs nest: only the
  * outermost one counts. Keep the struct on the caller's stack.
  */
+struct blk_plug_cb;
+/* Runs when the plug is flushed; it owns @cb (frees it). */
+typedef void (*blk_plug_cb_fn)(struct blk_plug_cb *cb, bool from_schedule);
+
+struct blk_plug_cb {
+	struct list_head list;
+	blk_plug_cb_fn callback;
+	void *data;
+};
+
 struct blk_plug {
+	struct list_head cb_list;	/* blk_check_plugged() callbacks */
 	struct request *mq_list;	/* singly linked via rq->rq_next */
 	struct request *mq_tail;
 	unsigned short rq_count;
@@ -130,6 +142,18 @@ void blk_start_plug_nr_ios(struct blk_plug *plug, unsigned short nr_ios);
 void blk_finish_plug(struct blk_plug *plug);
 /* Send what the current plug holds now (e.g. before sleeping). */
 void blk_flush_plug(struct blk_plug *plug, bool from_schedule);
+/*
+ * Work to do once, when this thread's plug is flushed: the callback
+ * registered for (@unplug, @data), made (zeroed, @size bytes, at least a
+ * struct blk_plug_cb) if there is none yet. Flushing first sends the
+ * plugged requests, then runs the callbacks; requests the callbacks
+ * submit, and callbacks registered meanwhile, are handled in the same
+ * flush. NULL if the thread has no plug (or no memory): do the work now.
+ * Lets a caller gather work per batch, such as the replies of requests
+ * completed together.
+ */
+struct blk_plug_cb *blk_check_plugged(blk_plug_cb_fn unplug, void *data,
+				      size_t size);
 
 /* ---- who is issuing ---- */
 
