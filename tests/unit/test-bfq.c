@@ -10,6 +10,10 @@
  *    with ioprio levels 0 and 4 (weights 80 and 40), 2:1;
  *  - budget timeout: a seeky issuer that never drains its queue is
  *    expired by timeout_sync, not before its budget with a long one;
+ *  - low_latency: explicit weights are not raised, raised queues get
+ *    short turns, an interactive raising ends after 120000 sectors;
+ *  - preemption: an arrival of higher weight takes the device, one of
+ *    equal weight does not;
  *  - idling: two sequential readers are each served a budget at a time
  *    (the device waits slice_idle for the next request), and switch at
  *    every request with slice_idle 0; on a non-rotational device with a
@@ -458,6 +462,107 @@ static void test_low_latency(void)
 	CHECK_EQ_U64(soft_rt, 0);
 }
 
+/* @n sequential 64 KiB reads from @base as @ioc's issuer. */
+static void seq_reads(struct gendisk *disk, struct io_context *ioc,
+		      sector_t base, unsigned int n)
+{
+	unsigned char *buf = aligned_alloc(4096, KB(64));
+
+	if (!CHECK(buf))
+		return;
+	blk_set_current_ioc(ioc);
+	for (unsigned int i = 0; i < n; i++)
+		if (!CHECK_EQ_INT(test_bio_sync(disk, REQ_OP_READ,
+						base + i * (KB(64) >> 9), buf,
+						KB(64)), 0))
+			break;
+	blk_set_current_ioc(NULL);
+	free(buf);
+}
+
+/*
+ * Raising is for issuers of the default weight only: an explicit one is
+ * a share asked for. A raised queue gets turns of twice the minimum
+ * budget (max_budget / 32); an interactive raising ends once the queue
+ * has been given 120000 sectors (a long reader that just started).
+ */
+static void test_raising_rules(void)
+{
+	struct gendisk *disk = bfq_null("rotational=1,completion_nsec=50000");
+	struct io_context *weighted = ioc_create(700, IOPRIO_DEFAULT, 100,
+						 "weighted");
+	struct io_context *plain = ioc_create(701, IOPRIO_DEFAULT, 0, "plain");
+	struct io_context *longr = ioc_create(702, IOPRIO_DEFAULT, 0, "long");
+
+	test_begin("low_latency: explicit weights not raised, raised queues "
+		   "get short turns, long readers lose it", 30);
+	if (!disk || !CHECK(weighted && plain && longr))
+		goto out;
+	seq_reads(disk, weighted, 0, 40);
+	seq_reads(disk, plain, 1U << 19, 40);
+	CHECK_EQ_U64(dump_counter(disk, "bfq:", "wr_interactive"), 1);
+	CHECK_EQ_U64(dump_counter(disk, "bfq queue pid=700", "wr"), 1);
+	CHECK_EQ_U64(dump_counter(disk, "bfq queue pid=701", "wr"), 30);
+	/* 5120 sectors in turns of 1024: it used up its budget */
+	CHECK_EQ_U64(dump_counter(disk, "bfq queue pid=701", "max_budget"),
+		     2 * 16384 / 32);
+	/* 1000 x 128 sectors: past 120000, raising ends */
+	seq_reads(disk, longr, 1U << 20, 1000);
+	CHECK_EQ_U64(dump_counter(disk, "bfq queue pid=702", "wr"), 1);
+out:
+	put_io_context(weighted);
+	put_io_context(plain);
+	put_io_context(longr);
+	test_dev_del(disk);
+}
+
+/*
+ * A greedy reader of weight 100 holds the device; another issuer reads
+ * one block every 30 ms (more than slice_idle: its turn ends each time).
+ * Coming back with a higher weight it takes the device at once
+ * (preempted); with an equal one it waits for the greedy turn to end.
+ */
+static long run_preempt(uint16_t weight)
+{
+	struct gendisk *disk = bfq_null("rotational=1,completion_nsec=100000");
+	struct io_context *ioc = ioc_create(801, IOPRIO_DEFAULT, weight,
+					    "periodic");
+	_Atomic bool stop = false;
+	struct reader r;
+	long n = -1;
+
+	if (!disk || !CHECK(ioc))
+		goto out;
+	bfq_set(disk, "low_latency", "0");
+	/* the greedy reader's idling survives a loaded host */
+	bfq_set(disk, "slice_idle", "20");
+	memset(&r, 0, sizeof(r));
+	r.ioc = ioc_create(800, IOPRIO_DEFAULT, 100, "greedy");
+	readers_start(&r, 1, disk, &stop);
+	test_sleep_ms(50);
+	periodic_reader(disk, ioc, 10);
+	readers_stop(&r, 1, &stop);
+	test_wait_idle(disk, 3000);
+	n = expired(disk, "preempted");
+	put_io_context(r.ioc);
+out:
+	put_io_context(ioc);
+	test_dev_del(disk);
+	return n;
+}
+
+static void test_preemption(void)
+{
+	long n;
+
+	test_begin("a queue of higher weight preempts the one in service", 20);
+	n = run_preempt(1000);
+	CHECK_MSG(n >= 5, "%ld preemptions in 10 arrivals of weight 1000", n);
+	test_begin("one of equal weight does not", 20);
+	n = run_preempt(100);
+	CHECK_MSG(n == 0, "%ld preemptions in 10 arrivals of weight 100", n);
+}
+
 /* ---- attributes ---- */
 
 static void check_attr(struct gendisk *disk, const char *attr,
@@ -580,6 +685,8 @@ int main(void)
 	test_idling();
 	test_nonrot_deep();
 	test_low_latency();
+	test_raising_rules();
+	test_preemption();
 	test_sched_switching("bfq", "sim", "model=ssd,size=64M,time_scale=10");
 	test_sched_switching("bfq", "sim", "model=hdd,size=64M,time_scale=200");
 	/* one scheduler for two hw queues: it may hand out either's requests */
