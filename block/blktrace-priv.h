@@ -60,6 +60,8 @@ struct bt_ring {
 
 /* Pending I/O in the consumer's btt-style matcher (blktrace-fmt.c). */
 struct bt_io;
+/* The merged stream's buffer and descriptor (blktrace-stream.c). */
+struct bt_stream;
 
 struct bt_comm {
 	uint32_t pid;
@@ -108,7 +110,10 @@ struct blk_trace {
 	/* output */
 	char *dir;
 	FILE *cpu_files[BLK_MAX_CPUS];
-	int out_fd;
+	struct bt_stream *stream; /* merged stream, under cons_lock */
+	struct bt_stream *cur_stream; /* the reader's copy for one pass */
+	/* records the stream's reader had no room for */
+	_Atomic uint64_t stream_dropped;
 	blk_trace_live_fn *live; /* listener, under cons_lock */
 	void *live_arg;
 	blk_trace_live_fn *cur_live; /* the reader's copy for one pass */
@@ -150,6 +155,15 @@ int bt_output_open(struct blk_trace *bt);
 void bt_output_close(struct blk_trace *bt);
 void bt_queue_note(struct blk_trace *bt, uint32_t action, uint32_t pid,
 		   const void *data, unsigned int len);
+
+/* blktrace-stream.c */
+int bt_stream_open(const char *name, int fd, size_t bytes,
+		   struct bt_stream **out);
+bool bt_stream_put(struct bt_stream *s, const struct blk_io_trace *t,
+		   const void *pdu);
+void bt_stream_push(struct bt_stream *s);
+void bt_stream_end(struct bt_stream *s);
+void bt_consumer_end_stream(struct blk_trace *bt);
 
 /* blktrace-fmt.c */
 int bt_format_event(const struct blk_trace *bt, const struct blk_io_trace *t,

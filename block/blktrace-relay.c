@@ -110,7 +110,8 @@ uint64_t bt_dropped(struct blk_trace *bt)
 			n += atomic_load_explicit(&r->dropped,
 						  memory_order_relaxed);
 	}
-	return n;
+	return n +
+	       atomic_load_explicit(&bt->stream_dropped, memory_order_relaxed);
 }
 
 /* ---- output ---- */
@@ -168,29 +169,6 @@ void bt_output_close(struct blk_trace *bt)
 	}
 }
 
-static void bt_write_all(struct blk_trace *bt, int fd, const void *buf,
-			 size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			/* a reader that went away stops the stream only */
-			if (!bt->output_error)
-				bt->output_error = n < 0 ? -errno : -EIO;
-			close(bt->out_fd);
-			bt->out_fd = -1;
-			return;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
 /* One record with its payload to the CPU's file and the stream. */
 static void bt_emit_record(struct blk_trace *bt, const struct blk_io_trace *t,
 			   const void *pdu)
@@ -206,8 +184,9 @@ static void bt_emit_record(struct blk_trace *bt, const struct blk_io_trace *t,
 		if (fwrite(buf, 1, len, f) != len && !bt->output_error)
 			bt->output_error = -EIO;
 	}
-	if (bt->out_fd >= 0)
-		bt_write_all(bt, bt->out_fd, buf, len);
+	if (bt->cur_stream && !bt_stream_put(bt->cur_stream, t, pdu))
+		atomic_fetch_add_explicit(&bt->stream_dropped, 1,
+					  memory_order_relaxed);
 	if (t->cpu > bt->max_cpu_seen)
 		bt->max_cpu_seen = t->cpu;
 }
@@ -486,6 +465,8 @@ static void bt_drain(struct blk_trace *bt, bool all)
 	for (unsigned int cpu = 0; all && cpu < BLK_MAX_CPUS; cpu++)
 		if (bt->cpu_files[cpu])
 			fflush(bt->cpu_files[cpu]);
+	if (bt->cur_stream)
+		bt_stream_push(bt->cur_stream);
 }
 
 static void *bt_consumer_fn(void *arg)
@@ -517,6 +498,7 @@ static void *bt_consumer_fn(void *arg)
 		stop = bt->cons_stop;
 		bt->cur_live = bt->live;
 		bt->cur_live_arg = bt->live_arg;
+		bt->cur_stream = bt->stream;
 		pthread_mutex_unlock(&bt->cons_lock);
 
 		bt_drain(bt, want != bt->flush_done || stop);
@@ -577,6 +559,26 @@ int bt_consumer_set_live(struct blk_trace *bt, blk_trace_live_fn *fn, void *arg)
 	if (!fn)
 		bt_consumer_flush(bt);
 	return 0;
+}
+
+/*
+ * End the merged stream (at stop): its reader gets end of file once what
+ * was recorded is written. Detached as the live listener is: after a
+ * whole pass of the reader that began without it, nothing uses it.
+ */
+void bt_consumer_end_stream(struct blk_trace *bt)
+{
+	struct bt_stream *s;
+
+	pthread_mutex_lock(&bt->cons_lock);
+	s = bt->stream;
+	bt->stream = NULL;
+	pthread_mutex_unlock(&bt->cons_lock);
+	if (!s)
+		return;
+	if (bt->consumer_started)
+		bt_consumer_flush(bt);
+	bt_stream_end(s);
 }
 
 /* A producer filled a quarter ring: drain now (lock-free; may be lost). */

@@ -483,8 +483,7 @@ static void bt_free(struct blk_trace *bt)
 	free(bt->msgs);
 	free(bt->msg_text);
 	free(bt->dir);
-	if (bt->out_fd >= 0)
-		close(bt->out_fd);
+	bt_stream_end(bt->stream);
 	pthread_mutex_destroy(&bt->ring_alloc_lock);
 	pthread_mutex_destroy(&bt->comm_lock);
 	pthread_mutex_destroy(&bt->cons_lock);
@@ -547,14 +546,11 @@ static struct blk_trace *bt_alloc(struct gendisk *disk,
 	bt->start_lba = buts->start_lba;
 	bt->end_lba = buts->end_lba ? buts->end_lba : UINT64_MAX;
 	bt->pid = buts->pid;
-	bt->out_fd = -1;
 	bt->live = buts->live;
 	bt->live_arg = buts->live_arg;
 	bt->trace_state = Blktrace_setup;
 	bt->stats.state = Blktrace_setup;
-	if ((buts->dir && !(bt->dir = strdup(buts->dir))) ||
-	    (buts->out_fd >= 0 &&
-	     (bt->out_fd = fcntl(buts->out_fd, F_DUPFD_CLOEXEC, 0)) < 0)) {
+	if (buts->dir && !(bt->dir = strdup(buts->dir))) {
 		bt_free(bt);
 		return NULL;
 	}
@@ -590,7 +586,14 @@ static int __blk_trace_setup(struct request_queue *q, struct gendisk *disk,
 	bt = bt_alloc(disk, buts, entries);
 	if (!bt)
 		return blk_err(-ENOMEM, "blktrace: out of memory");
-	ret = bt_output_open(bt);
+	/* the stream buffers as much as one CPU's relay buffers hold */
+	ret = buts->out_fd >= 0
+		      ? bt_stream_open(bt->name, buts->out_fd,
+				       entries * sizeof(struct bt_event),
+				       &bt->stream)
+		      : 0;
+	if (!ret)
+		ret = bt_output_open(bt);
 	if (!ret)
 		ret = bt_consumer_start(bt);
 	if (ret) {
@@ -660,6 +663,7 @@ static void bt_stop_and_flush(struct blk_trace *bt)
 	atomic_store(&bt->trace_state, Blktrace_stopped);
 	bt_synchronize(); /* no tracepoint is still writing */
 	bt_consumer_flush(bt);
+	bt_consumer_end_stream(bt); /* its reader sees end of file */
 	dropped = bt_dropped(bt);
 	if (dropped)
 		pr_warn("blktrace %s: You have %llu dropped events", bt->name,

@@ -8,6 +8,16 @@
  * preceded by "--json". The server answers with zero or more output lines
  * and ends with one status line, "ok" or "error: <message>", then closes
  * the connection: the status is always the last line.
+ *
+ * A descriptor may travel with the line: an SCM_RIGHTS control message on
+ * the sendmsg() that carries the line's first byte (at most
+ * BLKCTL_MAX_FDS; the server keeps the first and closes the rest). A
+ * command that names the stream "-" uses it: "trace NAME run|setup ...
+ * -o -" (or out=-) writes the binary trace to it, which blkctl makes its
+ * own stdout; blkctl then writes the answer's lines to stderr. The server
+ * keeps its own duplicate, so the stream lives on after the connection
+ * (it ends at the trace's stop or teardown). A command given no descriptor
+ * and told "-o -" fails with a message.
  */
 #ifndef BLKSTACK_DAEMON_BLKCTL_PROTO_H
 #define BLKSTACK_DAEMON_BLKCTL_PROTO_H
@@ -22,6 +32,7 @@
 #define BLKCTL_MAX_LINE		65536
 #define BLKCTL_SOCKET_NAME	"blkstackd.sock"
 #define BLKCTL_ROOT_RUNDIR	"/run/blkstack"
+#define BLKCTL_MAX_FDS		4	/* passed with one line */
 
 /*
  * The default socket: $BLKSTACK_SOCKET, else /run/blkstack/ for root,

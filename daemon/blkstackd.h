@@ -21,7 +21,7 @@
  * through r->json_w; it returns 0, or -errno after cmd_err() (or a library
  * call that set blkstack_errmsg()) said what was wrong. A command that
  * fails must change nothing. Commands run one at a time on the daemon's
- * main thread.
+ * main thread, except the second half of one that waits (cmd_defer()).
  */
 #ifndef BLKSTACK_DAEMON_BLKSTACKD_H
 #define BLKSTACK_DAEMON_BLKSTACKD_H
@@ -44,11 +44,37 @@ struct blkstackd {
 	struct blk_config *config;	/* what the config file created */
 };
 
+struct cmd_job;
+
 struct cmd_reply {
 	FILE *out;			/* output lines */
 	bool json;			/* the client asked for --json */
 	struct json_writer json_w;	/* on @out */
 	char err[1024];			/* cmd_err()'s message */
+	/*
+	 * A descriptor the client passed with the command (blkctl's stdout
+	 * for "trace ... -o -"); the control loop closes it after the
+	 * command returns, so a command keeps a duplicate.
+	 */
+	bool has_fd;
+	int fd;
+	bool can_defer;			/* cmd_defer() is allowed */
+	struct cmd_job *job;		/* set by cmd_defer() */
+};
+
+/*
+ * A command that waits (trace run -w SECONDS) finishes on a thread of its
+ * own, so the control loop keeps serving other clients meanwhile: its
+ * run() checks its arguments, fills a job and returns cmd_defer(r, job).
+ * The control loop then calls job->run() on a new thread with a fresh
+ * reply and answers the client when it returns. At shutdown job->cancel()
+ * (any thread, any time before job->free()) asks it to end soon; the loop
+ * waits for every job, then calls job->free().
+ */
+struct cmd_job {
+	int (*run)(struct cmd_job *job, struct cmd_reply *r);
+	void (*cancel)(struct cmd_job *job);
+	void (*free)(struct cmd_job *job);
 };
 
 /* Flags of a command. */
@@ -99,6 +125,13 @@ int cmd_run(struct blkstackd *d, int argc, char **argv, struct cmd_reply *r,
 int cmd_run_line(struct blkstackd *d, char *line, struct cmd_reply *r);
 /* Quote @argv back into one line that cmd_split() splits the same way. */
 int cmd_join(int argc, char *const *argv, char *buf, size_t len);
+
+/*
+ * Hand @job to the control loop (r->can_defer must be set; returns 0).
+ * Without a control loop to take it (r->can_defer false) the job runs
+ * here and now, and its result is returned.
+ */
+int cmd_defer(struct cmd_reply *r, struct cmd_job *job);
 
 /* Helpers for commands. */
 struct gendisk *cmd_get_disk(const char *name, struct cmd_reply *r);

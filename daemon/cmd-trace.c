@@ -6,19 +6,24 @@
  * 1" and friends, through blk-sysfs.c.
  *
  *   trace NAME setup [buf_size=B] [buf_nr=N] [act_mask=LIST] [start=LBA]
- *                    [end=LBA] [pid=PID] [dir=DIR] [out=PATH]
+ *                    [end=LBA] [pid=PID] [dir=DIR] [out=PATH|-] [-o PATH|-]
  *   trace NAME start | stop | teardown
  *   trace NAME run -w SECONDS [-D DIR] [setup options]
  *   trace NAME live [-w SECONDS] [setup options]   (listens to the trace
  *                    set up, if any; else traces for the while)
  *   trace NAME stats
  *
- * out=PATH streams the merged binary trace to a file or a FIFO (the
- * daemon's "-o -": "mkfifo f; blkparse -i - < f &" first); the control
- * connection itself carries one reply, so it cannot be the stream.
+ * out=PATH / -o PATH streams the merged binary trace to a file or a FIFO;
+ * "-o -" to the descriptor the client passed with the command (blkctl's
+ * stdout: "blkctl trace nullb0 run -w 5 -o - | blkparse -i -"). The
+ * stream ends at stop or teardown, so its reader sees end of file.
+ *
+ * run waits on a job thread (cmd_defer()): the control loop serves other
+ * commands, this device's included, while it runs.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,6 +33,7 @@
 #include <blkstack/blktrace.h>
 
 #include "blkstackd.h"
+#include "lib/compiler.h"
 
 static int trace_num(struct cmd_reply *r, const char *key, const char *v,
 		     uint64_t max, uint64_t *out)
@@ -62,6 +68,30 @@ static int trace_open_out(struct cmd_reply *r, const char *path)
 	return fd;
 }
 
+/* Where the merged stream goes: a path, or "-", the passed descriptor. */
+static int trace_out(struct cmd_reply *r, struct blk_trace_setup *buts,
+		     const char *where)
+{
+	int fd;
+
+	if (buts->out_fd >= 0)
+		close(buts->out_fd);
+	buts->out_fd = -1;
+	if (strcmp(where, "-"))
+		fd = trace_open_out(r, where);
+	else if (!r->has_fd)
+		fd = cmd_err(r, -EINVAL,
+			     "trace: -o - streams to the descriptor the "
+			     "client passes with the command (blkctl passes "
+			     "its stdout); none came with this one");
+	else if ((fd = fcntl(r->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		fd = cmd_err(r, -errno, "trace: -o -: %s", strerror(errno));
+	if (fd < 0)
+		return fd;
+	buts->out_fd = fd;
+	return 0;
+}
+
 /* Parse KEY=VALUE setup options (and -w/-D for run and live). */
 static int trace_parse(struct cmd_reply *r, int argc, char **argv,
 		       struct blk_trace_setup *buts, unsigned int *secs)
@@ -77,11 +107,13 @@ static int trace_parse(struct cmd_reply *r, int argc, char **argv,
 			*secs = (unsigned int)v;
 		} else if (secs && !strcmp(a, "-D") && i + 1 < argc) {
 			buts->dir = argv[++i];
+		} else if (!strcmp(a, "-o") && i + 1 < argc) {
+			ret = trace_out(r, buts, argv[++i]);
 		} else if (!eq) {
 			ret = cmd_err(r, -EINVAL,
 				      "trace: '%s': expected "
 				      "buf_size= buf_nr= act_mask= start= end= "
-				      "pid= dir= out=%s",
+				      "pid= dir= out= -o PATH|-%s",
 				      a, secs ? " -w SECONDS -D DIR" : "");
 		} else if (!strncmp(a, "buf_size=", 9)) {
 			ret = trace_num(r, "buf_size", eq + 1, UINT32_MAX, &v);
@@ -105,11 +137,7 @@ static int trace_parse(struct cmd_reply *r, int argc, char **argv,
 		} else if (!strncmp(a, "dir=", 4)) {
 			buts->dir = eq + 1;
 		} else if (!strncmp(a, "out=", 4)) {
-			if (buts->out_fd >= 0)
-				close(buts->out_fd);
-			buts->out_fd = trace_open_out(r, eq + 1);
-			if (buts->out_fd < 0)
-				ret = buts->out_fd;
+			ret = trace_out(r, buts, eq + 1);
 		} else {
 			ret = cmd_err(r, -EINVAL,
 				      "trace: unknown option '%s'; "
@@ -151,34 +179,132 @@ static int trace_setup(struct gendisk *disk, int argc, char **argv,
 	return ret;
 }
 
+/* "trace NAME run": setup, start, wait (on a job thread), teardown. */
+struct trace_run {
+	struct cmd_job job;
+	struct gendisk *disk;
+	struct blk_trace_setup buts;
+	char *dir;
+	unsigned int secs;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool cancelled;
+};
+
+/* Wait the run's seconds; false if cut short by cancel. */
+static bool trace_run_wait(struct trace_run *t)
+{
+	struct timespec end;
+	bool done;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += t->secs;
+	pthread_mutex_lock(&t->lock);
+	while (!t->cancelled &&
+	       pthread_cond_timedwait(&t->wake, &t->lock, &end) != ETIMEDOUT)
+		;
+	done = !t->cancelled;
+	pthread_mutex_unlock(&t->lock);
+	return done;
+}
+
+static int trace_run_job(struct cmd_job *job, struct cmd_reply *r)
+{
+	struct trace_run *t = container_of(job, struct trace_run, job);
+	struct blk_trace_stats st;
+	bool whole = false;
+	int ret;
+
+	ret = blk_trace_setup(t->disk, &t->buts);
+	/* the trace has its own: the stream must end with the trace */
+	if (t->buts.out_fd >= 0)
+		close(t->buts.out_fd);
+	t->buts.out_fd = -1;
+	if (!ret) {
+		ret = blk_trace_start(t->disk);
+		if (ret)
+			cmd_err(r, ret, "%s", blkstack_errmsg());
+		whole = !ret && trace_run_wait(t);
+		/* "dev del" meanwhile tore it down already: nothing to do */
+		blk_trace_teardown(t->disk);
+	}
+	if (ret)
+		return r->err[0] ? ret : trace_lib_err(r, ret);
+	if (!whole)
+		return cmd_err(r, -ESHUTDOWN,
+			       "trace run: blkstackd is shutting down; the "
+			       "trace was stopped early and written out");
+	if (blk_trace_get_stats(t->disk, &st))
+		return 0;
+	if (st.dropped && !r->json)
+		fprintf(r->out, "You have %llu dropped events\n",
+			(unsigned long long)st.dropped);
+	trace_print_stats(r, &st);
+	return 0;
+}
+
+static void trace_run_cancel(struct cmd_job *job)
+{
+	struct trace_run *t = container_of(job, struct trace_run, job);
+
+	pthread_mutex_lock(&t->lock);
+	t->cancelled = true;
+	pthread_cond_signal(&t->wake);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void trace_run_free(struct cmd_job *job)
+{
+	struct trace_run *t = container_of(job, struct trace_run, job);
+
+	if (t->buts.out_fd >= 0)
+		close(t->buts.out_fd);
+	blk_put_disk(t->disk);
+	pthread_cond_destroy(&t->wake);
+	pthread_mutex_destroy(&t->lock);
+	free(t->dir);
+	free(t);
+}
+
+/* Check the arguments here; the waiting half runs as a job. */
 static int trace_run(struct gendisk *disk, int argc, char **argv,
 		     struct cmd_reply *r)
 {
-	struct blk_trace_setup buts;
-	struct blk_trace_stats st;
-	unsigned int secs = 0;
-	uint64_t dropped = 0;
+	struct trace_run *t = calloc(1, sizeof(*t));
+	pthread_condattr_t ca;
 	int ret;
 
-	blk_trace_setup_init(&buts);
-	ret = trace_parse(r, argc, argv, &buts, &secs);
-	if (!ret && !secs)
+	if (!t) {
+		blk_put_disk(disk);
+		return cmd_err(r, -ENOMEM, "out of memory");
+	}
+	blk_trace_setup_init(&t->buts);
+	ret = trace_parse(r, argc, argv, &t->buts, &t->secs);
+	if (!ret && !t->secs)
 		ret = cmd_err(r, -EINVAL,
 			      "trace run: -w SECONDS (1..86400) "
 			      "is required");
-	if (!ret)
-		ret = trace_lib_err(r,
-				    blk_trace_run(disk, &buts, secs, &dropped));
-	if (buts.out_fd >= 0)
-		close(buts.out_fd);
-	if (ret)
+	/* the words go with the connection; the job outlives it */
+	if (!ret && t->buts.dir && !(t->dir = strdup(t->buts.dir)))
+		ret = cmd_err(r, -ENOMEM, "out of memory");
+	if (ret) {
+		if (t->buts.out_fd >= 0)
+			close(t->buts.out_fd);
+		free(t);
+		blk_put_disk(disk);
 		return ret;
-	if (dropped && !r->json)
-		fprintf(r->out, "You have %llu dropped events\n",
-			(unsigned long long)dropped);
-	if (!blk_trace_get_stats(disk, &st))
-		trace_print_stats(r, &st);
-	return 0;
+	}
+	t->buts.dir = t->dir;
+	t->disk = disk; /* the caller's reference is the job's now */
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	t->job = (struct cmd_job){ .run = trace_run_job,
+				   .cancel = trace_run_cancel,
+				   .free = trace_run_free };
+	return cmd_defer(r, &t->job);
 }
 
 static void trace_live_line(void *arg, const char *line)
@@ -238,7 +364,7 @@ static int trace_cmd(struct blkstackd *d, int argc, char **argv,
 	if (!strcmp(verb, "setup"))
 		ret = trace_setup(disk, argc, argv, r);
 	else if (!strcmp(verb, "run"))
-		ret = trace_run(disk, argc, argv, r);
+		return trace_run(disk, argc, argv, r); /* takes the reference */
 	else if (!strcmp(verb, "live"))
 		ret = trace_live(disk, argc, argv, r);
 	else if (argc)
@@ -265,7 +391,7 @@ static int trace_cmd(struct blkstackd *d, int argc, char **argv,
 const struct blk_cmd trace_cmds[] = {
 	{ "trace", NULL,
 	  "trace NAME setup|start|stop|teardown|run|live|stats "
-	  "[OPTIONS]",
+	  "[OPTIONS] (-o - streams to blkctl's stdout)",
 	  2, -1, 0, trace_cmd, NULL },
 	{ NULL },
 };

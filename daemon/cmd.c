@@ -203,6 +203,19 @@ int cmd_run_line(struct blkstackd *d, char *line, struct cmd_reply *r)
 
 /* ---- helpers shared by the families ---- */
 
+int cmd_defer(struct cmd_reply *r, struct cmd_job *job)
+{
+	int ret;
+
+	if (r->can_defer) {
+		r->job = job;
+		return 0;
+	}
+	ret = job->run(job, r);
+	job->free(job);
+	return ret;
+}
+
 struct gendisk *cmd_get_disk(const char *name, struct cmd_reply *r)
 {
 	struct gendisk *disk = blk_get_disk(name);

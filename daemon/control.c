@@ -1,15 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
  * The control socket: a unix stream socket; each connection carries one
- * command line and gets its output and a final status line back
- * (blkctl-proto.h). Lines are gathered from up to CONTROL_MAX_CONNS
- * clients at once on the main loop, beside the signalfd, so a slow or idle
- * client stalls nobody (it is dropped after CONTROL_READ_MS); commands run
- * one at a time on that loop, so they never race each other or a reload.
+ * command line (and maybe a descriptor, SCM_RIGHTS) and gets its output
+ * and a final status line back (blkctl-proto.h). Lines are gathered from
+ * up to CONTROL_MAX_CONNS clients at once on the main loop, beside the
+ * signalfd, so a slow or idle client stalls nobody (it is dropped after
+ * CONTROL_READ_MS); commands run one at a time on that loop, so they never
+ * race each other or a reload. A command that waits (trace run -w) defers
+ * its waiting half to a job thread (cmd_defer()), which answers its client
+ * itself; the loop keeps serving and, at shutdown, cancels and waits for
+ * the jobs before the devices go.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,18 +32,32 @@
 
 #define CONTROL_READ_MS		10000
 #define CONTROL_MAX_CONNS	16
+#define CONTROL_MAX_JOBS	16
 
 /* A client whose line has not all arrived yet. */
 struct control_conn {
 	int fd;
+	int passed_fd;			/* SCM_RIGHTS with the line; -1 none */
 	size_t len;
 	char *buf;			/* BLKCTL_MAX_LINE bytes */
 	uint64_t deadline;		/* CLOCK_MONOTONIC ms */
 };
 
+/* A deferred command's second half, answering its client itself. */
+struct control_job {
+	pthread_t thread;
+	struct cmd_job *job;
+	int fd;				/* the client's connection */
+	bool json;
+	char cmd[256];			/* for the log */
+	_Atomic bool done;
+};
+
 struct control {
 	int nr;
 	struct control_conn conns[CONTROL_MAX_CONNS];
+	int nr_jobs;
+	struct control_job *jobs[CONTROL_MAX_JOBS];
 };
 
 static int sun_fill(struct sockaddr_un *sun, const char *path)
@@ -125,23 +145,10 @@ static void reply_status(int fd, int ret, const char *err)
 				     (int)sizeof(line) - 1));
 }
 
-/* Run a complete line and answer it; output first, the status line last. */
-static void control_run(struct blkstackd *d, int fd, char *line)
+/* The answer: output first (unless the command failed), status last. */
+static void reply_all(int fd, int ret, const char *out, size_t out_len,
+		      const char *cmd, const char *err)
 {
-	struct cmd_reply r = { 0 };
-	char *out = NULL, cmd[256];
-	size_t out_len = 0;
-	int ret;
-
-	pr_debug("control: %s", line);
-	snprintf(cmd, sizeof(cmd), "%s", line);
-	r.out = open_memstream(&out, &out_len);
-	if (!r.out) {
-		reply_status(fd, -ENOMEM, "out of memory");
-		return;
-	}
-	ret = cmd_run_line(d, line, &r);
-	fclose(r.out);
 	/* a failed command's partial output is dropped: the error says it */
 	if (!ret && out_len) {
 		write_all(fd, out, out_len);
@@ -150,9 +157,110 @@ static void control_run(struct blkstackd *d, int fd, char *line)
 			write_all(fd, "\n", 1);
 	}
 	if (ret)
-		pr_info("control: %s: %s", cmd, r.err);
-	reply_status(fd, ret, r.err);
+		pr_info("control: %s: %s", cmd, err);
+	reply_status(fd, ret, err);
+}
+
+static void *job_thread(void *arg)
+{
+	struct control_job *j = arg;
+	struct cmd_reply r = { .json = j->json };
+	char *out = NULL;
+	size_t out_len = 0;
+	int ret;
+
+	r.out = open_memstream(&out, &out_len);
+	if (!r.out) {
+		ret = cmd_err(&r, -ENOMEM, "out of memory");
+	} else {
+		if (r.json)
+			json_init(&r.json_w, r.out);
+		ret = j->job->run(j->job, &r);
+		fclose(r.out);
+	}
+	reply_all(j->fd, ret, out, out_len, j->cmd, r.err);
 	free(out);
+	close(j->fd);
+	atomic_store(&j->done, true);
+	return NULL;
+}
+
+/* The command deferred @job: the connection @fd is the job's now. */
+static int job_start(struct control *c, struct cmd_job *job, int fd,
+		     bool json, const char *cmd)
+{
+	struct control_job *j;
+
+	if (c->nr_jobs == CONTROL_MAX_JOBS)
+		return -EAGAIN;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->job = job;
+	j->fd = fd;
+	j->json = json;
+	snprintf(j->cmd, sizeof(j->cmd), "%s", cmd);
+	if (pthread_create(&j->thread, NULL, job_thread, j)) {
+		free(j);
+		return -EAGAIN;
+	}
+	c->jobs[c->nr_jobs++] = j;
+	return 0;
+}
+
+/* Join the jobs that answered (all of them if @wait, cancelled first). */
+static void jobs_reap(struct control *c, bool wait)
+{
+	for (int i = 0; wait && i < c->nr_jobs; i++)
+		c->jobs[i]->job->cancel(c->jobs[i]->job);
+	for (int i = c->nr_jobs - 1; i >= 0; i--) {
+		struct control_job *j = c->jobs[i];
+
+		if (!wait && !atomic_load(&j->done))
+			continue;
+		pthread_join(j->thread, NULL);
+		j->job->free(j->job);
+		free(j);
+		c->jobs[i] = c->jobs[--c->nr_jobs];
+	}
+}
+
+/*
+ * Run a complete line and answer it; output first, the status line last.
+ * Returns true if a job took the connection.
+ */
+static bool control_run(struct blkstackd *d, struct control *c,
+			struct control_conn *conn)
+{
+	struct cmd_reply r = { .has_fd = conn->passed_fd >= 0,
+			       .fd = conn->passed_fd,
+			       .can_defer = true };
+	char *out = NULL, cmd[256];
+	size_t out_len = 0;
+	int ret;
+
+	pr_debug("control: %s", conn->buf);
+	snprintf(cmd, sizeof(cmd), "%s", conn->buf);
+	r.out = open_memstream(&out, &out_len);
+	if (!r.out) {
+		reply_status(conn->fd, -ENOMEM, "out of memory");
+		return false;
+	}
+	ret = cmd_run_line(d, conn->buf, &r);
+	fclose(r.out);
+	if (!ret && r.job) {
+		ret = job_start(c, r.job, conn->fd, r.json, cmd);
+		if (!ret) {
+			free(out);
+			return true;
+		}
+		r.job->free(r.job);
+		cmd_err(&r, ret, "%d commands are running already; try later",
+			c->nr_jobs);
+	}
+	reply_all(conn->fd, ret, out, out_len, cmd, r.err);
+	free(out);
+	return false;
 }
 
 static uint64_t now_ms(void)
@@ -165,7 +273,10 @@ static uint64_t now_ms(void)
 
 static void conn_close(struct control *c, int i)
 {
-	close(c->conns[i].fd);
+	if (c->conns[i].fd >= 0)
+		close(c->conns[i].fd);
+	if (c->conns[i].passed_fd >= 0)
+		close(c->conns[i].passed_fd);
 	free(c->conns[i].buf);
 	c->conns[i] = c->conns[--c->nr];
 }
@@ -183,18 +294,49 @@ static void conn_accept(struct control *c, int lfd)
 		return;
 	}
 	conn->fd = fd;
+	conn->passed_fd = -1;
 	conn->len = 0;
 	conn->deadline = now_ms() + CONTROL_READ_MS;
 	c->nr++;
 }
 
+/* Keep the first descriptor the client passed; close any others. */
+static void conn_take_fds(struct control_conn *conn, struct msghdr *msg)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm;
+	     cm = CMSG_NXTHDR(msg, cm)) {
+		size_t nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int fds[BLKCTL_MAX_FDS];
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		memcpy(fds, CMSG_DATA(cm), nfds * sizeof(int));
+		for (size_t k = 0; k < nfds; k++) {
+			if (conn->passed_fd < 0)
+				conn->passed_fd = fds[k];
+			else
+				close(fds[k]);
+		}
+	}
+}
+
 /* Take what the client sent: 1 with a whole line, 0 for more, <0 error. */
 static int conn_read(struct control_conn *conn)
 {
-	ssize_t n = read(conn->fd, conn->buf + conn->len,
-			 BLKCTL_MAX_LINE - 1 - conn->len);
+	union {
+		char buf[CMSG_SPACE(BLKCTL_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { conn->buf + conn->len,
+			     BLKCTL_MAX_LINE - 1 - conn->len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = ctl.buf,
+			      .msg_controllen = sizeof(ctl.buf) };
+	ssize_t n = recvmsg(conn->fd, &msg, MSG_CMSG_CLOEXEC);
 	char *nl;
 
+	if (n >= 0)
+		conn_take_fds(conn, &msg);
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 	conn->len += (size_t)n;
@@ -209,7 +351,10 @@ static int conn_read(struct control_conn *conn)
 	return conn->len + 1 >= BLKCTL_MAX_LINE ? -E2BIG : 0;
 }
 
-/* The line is complete (or bad): answer it in blocking mode and close. */
+/*
+ * The line is complete (or bad): answer it in blocking mode and close
+ * (unless a job took the connection to answer later).
+ */
 static void conn_serve(struct blkstackd *d, struct control *c, int i,
 		       int ret)
 {
@@ -218,9 +363,10 @@ static void conn_serve(struct blkstackd *d, struct control *c, int i,
 
 	fcntl(conn->fd, F_SETFL, fcntl(conn->fd, F_GETFL) & ~O_NONBLOCK);
 	setsockopt(conn->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (ret == 1)
-		control_run(d, conn->fd, conn->buf);
-	else
+	if (ret == 1) {
+		if (control_run(d, c, conn))
+			conn->fd = -1;
+	} else
 		reply_status(conn->fd, ret, ret == -E2BIG ?
 			     "command line too long" : ret == -ETIMEDOUT ?
 			     "no command line within 10 s" : strerror(-ret));
@@ -242,6 +388,9 @@ static int fill_pollfds(struct control *c, struct pollfd *p, int sfd, int lfd)
 		if (c->conns[i].deadline < first)
 			first = c->conns[i].deadline;
 	}
+	/* a finished job is joined within a second */
+	if (c->nr_jobs && first > now + 1000)
+		first = now + 1000;
 	if (first == UINT64_MAX)
 		return -1;
 	return first > now ? (int)(first - now) : 0;
@@ -254,6 +403,7 @@ void control_loop(struct blkstackd *d, int sfd, int lfd,
 	struct pollfd p[2 + CONTROL_MAX_CONNS];
 
 	for (;;) {
+		jobs_reap(&c, false);
 		int timeout = fill_pollfds(&c, p, sfd, lfd);
 		int nfds = 2 + c.nr;
 
@@ -282,4 +432,5 @@ void control_loop(struct blkstackd *d, int sfd, int lfd,
 			     "down");
 		conn_close(&c, 0);
 	}
+	jobs_reap(&c, true);	/* before the devices go */
 }

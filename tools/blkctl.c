@@ -6,8 +6,13 @@
  *
  * Exit status: 0 the command succeeded, 1 it failed (the daemon's message
  * on stderr), 2 usage error or the daemon could not be reached.
+ *
+ * "trace ... -o -" (or out=-) streams the binary trace to our stdout: the
+ * descriptor goes to the daemon with the line (blkctl-proto.h), which
+ * writes to it directly, and the answer's lines go to stderr instead.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
@@ -57,6 +62,47 @@ static int connect_to(const char *path)
 		return -1;
 	}
 	return fd;
+}
+
+/* Does the command stream the trace to stdout ("-o -", "out=-")? */
+static bool wants_stdout(int argc, char **argv)
+{
+	if (argc < 1 || strcmp(argv[0], "trace"))
+		return false;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "out=-") ||
+		    (!strcmp(argv[i], "-o") && i + 1 < argc &&
+		     !strcmp(argv[i + 1], "-")))
+			return true;
+	return false;
+}
+
+/* The line's first byte carries @pass_fd (if >= 0) as SCM_RIGHTS. */
+static int send_first(int fd, const char *s, int pass_fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { (void *)s, 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	if (pass_fd >= 0) {
+		memset(&ctl, 0, sizeof(ctl));
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof(ctl.buf);
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+	}
+	do
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == 1 ? 0 : -1;
 }
 
 static int send_all(int fd, const char *s, size_t len)
@@ -114,7 +160,7 @@ static char *read_all(int fd, size_t *lenp)
 }
 
 /* Print the output and turn the final status line into the exit code. */
-static int finish(const char *sock, char *ans, size_t len)
+static int finish(const char *sock, char *ans, size_t len, FILE *out)
 {
 	char *status;
 
@@ -123,7 +169,7 @@ static int finish(const char *sock, char *ans, size_t len)
 	status = strrchr(ans, '\n');
 	if (status) {
 		*status++ = '\0';
-		printf("%s\n", ans);
+		fprintf(out, "%s\n", ans);
 	} else {
 		status = ans;
 	}
@@ -147,7 +193,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	char sock[4096], *line, *ans;
-	bool json = false;
+	bool json = false, to_stdout;
 	size_t len;
 	int c, fd;
 
@@ -177,6 +223,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	strcat(line, "\n");
+	to_stdout = wants_stdout(argc - optind, argv + optind);
+	if (to_stdout && (fcntl(1, F_GETFD) < 0 || isatty(1))) {
+		fprintf(stderr, "blkctl: -o - writes the binary trace to "
+			"stdout, which is %s: pipe it (| blkparse -i -) or "
+			"redirect it\n", isatty(1) ? "a terminal" : "closed");
+		free(line);
+		return 2;
+	}
 	fd = connect_to(sock);
 	if (fd < 0) {
 		fprintf(stderr, "blkctl: cannot reach blkstackd at %s: %s\n",
@@ -184,7 +238,10 @@ int main(int argc, char **argv)
 		free(line);
 		return 2;
 	}
-	ans = send_all(fd, line, strlen(line)) ? NULL : read_all(fd, &len);
+	ans = send_first(fd, line, to_stdout ? 1 : -1) ||
+			      send_all(fd, line + 1, strlen(line) - 1)
+		      ? NULL
+		      : read_all(fd, &len);
 	if (!ans)
 		fprintf(stderr, "blkctl: talking to blkstackd at %s: %s\n",
 			sock, strerror(errno));
@@ -192,7 +249,7 @@ int main(int argc, char **argv)
 	free(line);
 	if (!ans)
 		return 2;
-	c = finish(sock, ans, len);
+	c = finish(sock, ans, len, to_stdout ? stderr : stdout);
 	free(ans);
 	return c;
 }

@@ -149,7 +149,9 @@ struct blk_trace_setup {
 	uint32_t pid; /* keep only this issuer; 0 = all */
 	const char *dir; /* per-CPU files here; NULL = no files */
 	int out_fd; /* merged stream (blkparse -i -); -1 = none;
-				 * the trace writes to a duplicate */
+				 * the trace writes to a non-blocking
+				 * duplicate, drops what its reader has no
+				 * room for, and ends it at stop */
 	blk_trace_live_fn *live; /* text lines; NULL = none */
 	void *live_arg;
 };

@@ -6,7 +6,10 @@
 # splits carry the right sectors; plugs and unplugs pair; btt's Q2C and
 # D2C means agree with the live statistics within 1%. Then the sysfs path
 # (seed 000: enable 1 then 0), the merged stream into "blkparse -i -"
-# through a FIFO, "trace run -w -D", "trace live", and bad input.
+# through a FIFO and through blkctl's own stdout ("trace run -w N -o - |
+# blkparse -i -", and "setup -o -" then start/stop/teardown), other
+# commands served while a run waits, a stalled stream reader that blocks
+# neither I/O nor control, "trace run -w -D", "trace live", and bad input.
 set -u
 . "$(dirname "$0")/lib.sh"
 need "$PY" nbdsh blkparse btt
@@ -185,11 +188,147 @@ else
 	fail "stream: $(tail -5 "$out/stream.txt")"
 fi
 
+# every Q has a C (by sector and size), 0 skips, N of each
+stream_ok() {	# stream_ok FILE N
+	"$PY" - "$1" "$2" <<'EOF'
+import re, sys
+q, c, skips = [], [], None
+for line in open(sys.argv[1]):
+    w = line.split()
+    if len(w) >= 10 and re.match(r'^\d+,\d+$', w[0]) and w[8] == '+':
+        if w[5] == 'Q':
+            q.append((int(w[7]), int(w[9])))
+        elif w[5] == 'C':
+            c.append((int(w[7]), int(w[9])))
+    m = re.match(r'^Skips: (\d+) forward', line)
+    if m:
+        skips = int(m.group(1))
+n = int(sys.argv[2])
+bad = []
+if skips != 0:
+    bad.append('skips %s' % skips)
+if len(q) != n or len(c) != n:
+    bad.append('Q %d C %d, wanted %d' % (len(q), len(c), n))
+if sorted(q) != sorted(c):
+    bad.append('a Q without its C')
+print('Q %d C %d skips %s' % (len(q), len(c), skips), *bad)
+sys.exit(1 if bad else 0)
+EOF
+}
+
+# wait until the trace on $1 is in state $2 (1 set up, 2 running)
+trace_state_is() {
+	for _ in $(seq 100); do
+		blkctl --json trace "$1" stats 2>/dev/null |
+			grep -q "\"state\": $2," && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+reads100() {
+	timeout 30 nbdsh -u "$(nbd_uri nb0)" -c '
+for i in range(100):
+    h.pread(4096, i * 8192 + 4096)
+'
+}
+
+# 3b. the literal pipe: "trace run -w N -o - | blkparse -i -", with other
+# commands (this device's, another's, dev ls, stat, a second run) served
+# while the run waits
+blkctl dev add null nb1 size=16M >/dev/null || fail "dev add nb1"
+( "$BLKCTL" --socket "$CTL_SOCK" trace nb0 run -w 6 -o - 2>"$out/run-o.err" |
+	timeout 60 blkparse -i - >"$out/run-o.txt" 2>&1 ) &
+runpipe=$!
+at_exit "kill $runpipe 2>/dev/null"
+if trace_state_is nb0 2; then
+	t0=$(date +%s%N)
+	served=$(blkctl dev ls | grep -c '^nb') &&
+		blkctl stat >/dev/null && blkctl trace nb0 stats >/dev/null &&
+		blkctl queue nb1 scheduler >/dev/null &&
+		blkctl trace nb1 run -w 1 >/dev/null
+	rc=$?
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	# the second run waits its second; the rest must not wait for nb0's
+	[ $rc -eq 0 ] && [ "$served" = 2 ] && [ $ms -lt 4500 ] &&
+		ok "while a run waits: dev ls, stat, trace stats, queue nb1, a run on nb1 served in $ms ms" ||
+		fail "commands during a run: rc $rc, $served devices, $ms ms"
+	reads100 2>"$out/nbd" || fail "workload during run: $(cat "$out/nbd")"
+else
+	fail "trace run -o - never started"
+fi
+wait $runpipe
+res=$(stream_ok "$out/run-o.txt" 100) &&
+	grep -q '^Q2C' "$out/run-o.err" &&
+	ok "trace run -w 6 -o - | blkparse -i -: $res, status to stderr" ||
+	fail "trace run -o - | blkparse: $res; $(tail -3 "$out/run-o.txt") $(cat "$out/run-o.err")"
+
+# 3c. "setup -o -": the stream outlives that blkctl and ends at stop
+( "$BLKCTL" --socket "$CTL_SOCK" trace nb0 setup -o - 2>"$out/setup-o.err" |
+	timeout 60 blkparse -i - >"$out/setup-o.txt" 2>&1 ) &
+setpipe=$!
+at_exit "kill $setpipe 2>/dev/null"
+if trace_state_is nb0 1 && blkctl trace nb0 start >/dev/null &&
+   reads100 2>"$out/nbd" && blkctl trace nb0 stop >/dev/null; then
+	# blkparse ends at stop (end of file), before teardown
+	for _ in $(seq 100); do
+		kill -0 $setpipe 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 $setpipe 2>/dev/null; then
+		fail "setup -o -: the stream did not end at stop"
+	else
+		wait $setpipe
+		res=$(stream_ok "$out/setup-o.txt" 100) &&
+			ok "setup -o - | blkparse -i -, start, stop (end of file), teardown: $res" ||
+			fail "setup -o -: $res; $(tail -3 "$out/setup-o.txt")"
+	fi
+else
+	fail "setup -o - / start / stop: $(cat "$out/setup-o.err" "$out/nbd")"
+fi
+blkctl trace nb0 teardown >/dev/null || fail "teardown after setup -o -"
+
+# 3d. a reader that never reads: I/O and stop go on, the drops counted
+( "$BLKCTL" --socket "$CTL_SOCK" trace nb0 setup -o - buf_size=65536 buf_nr=1 |
+	sleep 20 >/dev/null 2>&1 ) &
+stall=$!
+at_exit "kill $stall 2>/dev/null"
+if trace_state_is nb0 1 && blkctl trace nb0 start >/dev/null &&
+   timeout 60 nbdsh -u "$(nbd_uri nb0)" -c '
+cmds = [h.aio_pread(nbd.Buffer(4096), (i % 4096) * 4096) for i in range(3000)]
+while h.aio_in_flight() > 0:
+    h.poll(-1)
+' 2>"$out/nbd"; then
+	t0=$(date +%s%N)
+	blkctl trace nb0 stop >/dev/null
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	dropped=$(blkctl trace nb0 stats | awk '/^events/ { print $4 }')
+	[ $ms -lt 3000 ] && [ "${dropped:-0}" -gt 0 ] &&
+		ok "stalled stream reader: 3000 reads done, stop in $ms ms, $dropped drops counted" ||
+		fail "stalled reader: stop $ms ms, dropped '$dropped'"
+else
+	fail "stalled reader: setup/start/I-O: $(cat "$out/nbd")"
+fi
+blkctl trace nb0 teardown >/dev/null || fail "teardown after a stalled stream"
+
+# "-o -" needs the descriptor: a client that passes none is told so
+"$PY" - "$CTL_SOCK" >"$out/nofd" 2>&1 <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"trace nb0 setup -o -\n")
+print(s.makefile().read())
+EOF
+grep -q "^error: trace: -o - streams to the descriptor" "$out/nofd" &&
+	[ "$(blkctl --json trace nb0 stats | grep -o '"state": [0-9]')" = '"state": 0' ] &&
+	ok "-o - without a passed descriptor: a clear error, nothing set up" ||
+	fail "-o - without a descriptor: $(cat "$out/nofd")"
+
 # 4. one-shot run and live text while I/O runs
 bg_io() {
 	timeout 30 nbdsh -u "$(nbd_uri nb0)" -c '
 import time
-end = time.time() + 3
+end = time.time() + 6
 i = 0
 while time.time() < end:
     h.pread(4096, (i % 4096) * 4096)

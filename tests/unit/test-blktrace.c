@@ -698,6 +698,59 @@ static void test_stream_live_stats(void)
 	test_dev_del(disk);
 }
 
+/*
+ * A stream whose reader does not read: I/O and stop go on without
+ * waiting for it, the records it had no room for are counted as drops,
+ * what it gets is whole and numbered without gaps (no blkparse skips),
+ * and it sees end of file at stop, before teardown.
+ */
+static void test_stream_stalled(void)
+{
+	struct blk_trace_setup buts;
+	struct blk_trace_stats st;
+	struct gendisk *disk;
+	struct recs rs = { 0 };
+	uint64_t t0, stop_ns;
+	int p[2];
+
+	test_begin("stream with a stalled reader", 30);
+	MUST(pipe(p) == 0);
+	disk = test_null_add("bt8", "size=64,irqmode=0");
+	MUST(disk);
+	blk_trace_setup_init(&buts);
+	buts.out_fd = p[1];
+	/* rings of 1024 entries, a stream buffer of 64 KiB */
+	buts.buf_size = 65536;
+	buts.buf_nr = 1;
+	MUST(blk_trace_setup(disk, &buts) == 0);
+	close(p[1]); /* the trace writes to its own descriptor */
+	MUST(blk_trace_start(disk) == 0);
+	/* ~4 records of 48 bytes per read: far more than pipe + buffer */
+	for (int i = 0; i < 20000; i++) {
+		test_bio_sync(disk, REQ_OP_READ, (sector_t)(i % 64) * 8, buf,
+			      BLK);
+		if (!(i % 1000))
+			usleep(2000); /* let the reader drain the rings */
+	}
+	t0 = test_now_ns();
+	CHECK(blk_trace_stop(disk) == 0);
+	stop_ns = test_now_ns() - t0;
+	CHECK_MSG(stop_ns < 1000000000ULL, "stop waited %llu ms for the reader",
+		  (unsigned long long)(stop_ns / 1000000));
+	MUST(blk_trace_get_stats(disk, &st) == 0);
+	CHECK_MSG(st.dropped > 0, "a stalled stream dropped nothing");
+	/* now read: whole records, no sequence gap, end of file */
+	CHECK(recs_read_fd(&rs, p[0]));
+	check_sequences(&rs);
+	CHECK(rs.n > 1000);
+	CHECK_MSG(rs.n < st.events, "stream %u records, events %llu", rs.n,
+		  (unsigned long long)st.events);
+	CHECK(blk_trace_teardown(disk) == 0);
+	recs_free(&rs);
+	close(p[0]);
+	test_dev_del(disk);
+}
+
 /* ---- control orders ---- */
 
 static void test_control_orders(void)
@@ -912,6 +965,7 @@ int main(void)
 	test_more_actions();
 	test_drops();
 	test_stream_live_stats();
+	test_stream_stalled();
 	test_control_orders();
 	test_concurrent_control();
 	return test_report();
