@@ -9,7 +9,8 @@
 # through a FIFO and through blkctl's own stdout ("trace run -w N -o - |
 # blkparse -i -", and "setup -o -" then start/stop/teardown), other
 # commands served while a run waits, a stalled stream reader that blocks
-# neither I/O nor control, "trace run -w -D", "trace live", and bad input.
+# neither I/O nor control, "trace run -w -D", "trace live", bad input, and
+# SIGTERM while a run waits.
 set -u
 . "$(dirname "$0")/lib.sh"
 need "$PY" nbdsh blkparse btt
@@ -377,5 +378,26 @@ if ! blkctl trace nb0 setup bogus=1 >/dev/null 2>"$out/e" &&
 	ok "bad input: one clear error, nothing set up"
 else
 	fail "bad input: $(cat "$out/e")"
+fi
+# 6. SIGTERM while "trace run -w 60 -o -" waits: the run is cut short and
+# answered, the stream ends, the daemon exits 0 at once
+( "$BLKCTL" --socket "$CTL_SOCK" trace nb0 run -w 60 -o - 2>"$out/term.err" |
+	timeout 60 blkparse -i - >"$out/term.txt" 2>&1 ) &
+termpipe=$!
+at_exit "kill $termpipe 2>/dev/null"
+if trace_state_is nb0 2; then
+	t0=$(date +%s%N)
+	stop_daemon TERM
+	rc=$?
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	# blkparse ends (end of file) rather than at its time limit
+	wait $termpipe
+	bprc=$?
+	[ $rc -eq 0 ] && [ $ms -lt 10000 ] && [ $bprc -eq 0 ] &&
+		grep -q 'shutting down' "$out/term.err" &&
+		ok "SIGTERM during trace run -w 60: exit 0 in $ms ms, run told, stream ended" ||
+		fail "SIGTERM during a run: rc $rc, $ms ms, blkparse $bprc, $(cat "$out/term.err")"
+else
+	fail "trace run -w 60 never started"
 fi
 finish
