@@ -11,6 +11,13 @@
  *         IOPS off and on, and the drops.
  *  drops  two threads of unlimited null_blk load for a while, at the
  *         default buffers and at small ones: drops per million events.
+ *         Then, at each buffer setting, the same load paced (a rate
+ *         limit as fio's rate_iops: an even schedule, a late I/O letting
+ *         the next ones catch up), stepped from SWEEP_START_IOPS (up or
+ *         down) until drops appear, then bisected SWEEP_BISECT times:
+ *         the highest event rate traced with 0 drops. A step the machine
+ *         cannot deliver (less than 90% of its rate) ends the sweep: the
+ *         rate is then a floor, said so.
  *
  * Output: CSV on stdout, "test,config,metric,value".
  */
@@ -289,34 +296,63 @@ static void bench_uring(void)
 
 /* ---- drops under unlimited load ---- */
 
+#define FLOOD_THREADS 2
+#define SWEEP_START_IOPS 10000
+#define SWEEP_MIN_IOPS 500
+#define SWEEP_BISECT 3
+
 struct flood {
 	struct gendisk *disk;
 	_Atomic bool stop;
 	_Atomic unsigned long ios;
+	double iops; /* per thread; 0 = unlimited */
 };
+
+/* Paced: ahead of the schedule, sleep a millisecond; behind, catch up. */
+static void flood_pace(struct flood *f, uint64_t t0, unsigned long done)
+{
+	struct timespec ms = { .tv_nsec = 1000000 };
+
+	while (!atomic_load(&f->stop) &&
+	       (double)done >= f->iops * (double)(clk(CLOCK_MONOTONIC) - t0) /
+				       1e9)
+		nanosleep(&ms, NULL);
+}
 
 static void *flood_fn(void *arg)
 {
 	struct flood *f = arg;
 	char *buf = malloc(BS);
-	uint64_t seed = (uint64_t)(uintptr_t)buf | 1;
+	uint64_t seed = (uint64_t)(uintptr_t)buf | 1,
+		 t0 = clk(CLOCK_MONOTONIC);
+	unsigned long done = 0;
+	unsigned int batch = f->iops > 0 && f->iops < 64000 ? 1 : 64;
 
 	while (!atomic_load(&f->stop)) {
-		sync_reads(f->disk, 64, &seed, buf);
-		atomic_fetch_add(&f->ios, 64);
+		if (f->iops > 0)
+			flood_pace(f, t0, done);
+		sync_reads(f->disk, batch, &seed, buf);
+		done += batch;
+		atomic_fetch_add(&f->ios, batch);
 	}
 	free(buf);
 	return NULL;
 }
 
-static void bench_drops(const char *name, uint32_t buf_size, uint32_t buf_nr)
+struct flood_result {
+	double events_per_s, written_per_s;
+	uint64_t events, dropped;
+};
+
+/* Trace @iops (total; 0 = unlimited) of FLOOD_THREADS readers a while. */
+static void flood_traced(struct flood_result *res, uint32_t buf_size,
+			 uint32_t buf_nr, double iops, double secs)
 {
-	struct flood f = { 0 };
+	struct flood f = { .iops = iops / FLOOD_THREADS };
 	struct blk_trace_stats st;
-	pthread_t th[2];
+	pthread_t th[FLOOD_THREADS];
 	char dir[256];
-	uint64_t t0, total;
-	double secs;
+	uint64_t t0;
 
 	if (blkstack_dev_add("null", "btflood",
 			     "size=1G,irqmode=0,"
@@ -328,22 +364,96 @@ static void bench_drops(const char *name, uint32_t buf_size, uint32_t buf_nr)
 	if (trace_on(f.disk, buf_size, buf_nr, dir, sizeof(dir)))
 		exit(1);
 	t0 = clk(CLOCK_MONOTONIC);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < FLOOD_THREADS; i++)
 		pthread_create(&th[i], NULL, flood_fn, &f);
-	usleep((useconds_t)(seconds * 1e6));
+	usleep((useconds_t)(secs * 1e6));
 	atomic_store(&f.stop, true);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < FLOOD_THREADS; i++)
 		pthread_join(th[i], NULL);
 	secs = (double)(clk(CLOCK_MONOTONIC) - t0) / 1e9;
 	trace_off(f.disk, dir, &st);
-	total = st.events + st.dropped;
-	printf("drops,%s,events_per_s,%.0f\n", name, (double)total / secs);
-	printf("drops,%s,written_events_per_s,%.0f\n", name,
-	       (double)st.events / secs);
-	printf("drops,%s,drops_per_million,%.1f\n", name,
-	       total ? 1e6 * (double)st.dropped / (double)total : 0.0);
+	res->events = st.events + st.dropped;
+	res->dropped = st.dropped;
+	res->events_per_s = (double)res->events / secs;
+	res->written_per_s = (double)st.events / secs;
 	blkstack_dev_del("btflood");
 	blk_put_disk(f.disk);
+}
+
+static void bench_drops(const char *name, uint32_t buf_size, uint32_t buf_nr)
+{
+	struct flood_result res;
+
+	flood_traced(&res, buf_size, buf_nr, 0, seconds);
+	printf("drops,%s,events_per_s,%.0f\n", name, res.events_per_s);
+	printf("drops,%s,written_events_per_s,%.0f\n", name,
+	       res.written_per_s);
+	printf("drops,%s,drops_per_million,%.1f\n", name,
+	       res.events ? 1e6 * (double)res.dropped / (double)res.events
+			  : 0.0);
+}
+
+/* One step of the sweep: true if it ran at its rate with 0 drops. */
+static bool sweep_step(const char *name, uint32_t buf_size, uint32_t buf_nr,
+		       double iops, double *best, bool *short_of_rate)
+{
+	struct flood_result res;
+	double secs = seconds / 2 > 0.5 ? seconds / 2 : 0.5;
+
+	flood_traced(&res, buf_size, buf_nr, iops, secs);
+	printf("sweep,%s@%.0fiops,events_per_s,%.0f\n", name, iops,
+	       res.events_per_s);
+	printf("sweep,%s@%.0fiops,dropped,%llu\n", name, iops,
+	       (unsigned long long)res.dropped);
+	fflush(stdout);
+	/* ~4 events per read: compare I/O rates through the events */
+	*short_of_rate = res.events_per_s < 0.9 * iops * 4 && res.events;
+	if (res.dropped)
+		return false;
+	if (res.events_per_s > *best)
+		*best = res.events_per_s;
+	return true;
+}
+
+/*
+ * The highest event rate traced with 0 drops: from SWEEP_START_IOPS,
+ * double the paced rate until a step drops (or the machine falls short
+ * of the rate), or halve it until one does not (down to SWEEP_MIN_IOPS);
+ * then bisect between the last clean step and the first dropping one.
+ */
+static void bench_sweep(const char *name, uint32_t buf_size, uint32_t buf_nr)
+{
+	double lo = 0, hi = 0, best = 0, iops = SWEEP_START_IOPS;
+	bool short_of_rate = false;
+
+	if (sweep_step(name, buf_size, buf_nr, iops, &best, &short_of_rate)) {
+		for (lo = iops; !short_of_rate && !hi; iops *= 2)
+			if (sweep_step(name, buf_size, buf_nr, iops * 2, &best,
+				       &short_of_rate))
+				lo = iops * 2;
+			else
+				hi = iops * 2;
+	} else {
+		for (hi = iops; !lo && hi / 2 >= SWEEP_MIN_IOPS; hi /= 2)
+			if (sweep_step(name, buf_size, buf_nr, hi / 2, &best,
+				       &short_of_rate))
+				lo = hi / 2;
+		if (lo)
+			hi = lo * 2;
+	}
+	for (int i = 0; hi && lo && i < SWEEP_BISECT; i++) {
+		double mid = (lo + hi) / 2;
+
+		if (sweep_step(name, buf_size, buf_nr, mid, &best,
+			       &short_of_rate))
+			lo = mid;
+		else
+			hi = mid;
+	}
+	printf("drops,%s,max_events_per_s_0_drops,%.0f\n", name, best);
+	printf("drops,%s,max_paced_iops_0_drops,%.0f\n", name, lo);
+	/* 1: no step dropped before the machine ran out of I/O */
+	printf("drops,%s,sweep_limited_by_machine,%d\n", name, !hi);
 }
 
 int main(int argc, char **argv)
@@ -363,7 +473,7 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 				"usage: bench-blktrace [--rounds N] "
 				"[--ios N] [--seconds S] [--dir TMPFS_DIR] "
-				"[--only cost|uring|drops]\n");
+				"[--only cost|uring|drops|sweep]\n");
 			return 2;
 		}
 	}
@@ -384,6 +494,10 @@ int main(int argc, char **argv)
 		no_files = true;
 		bench_drops("default-512KiBx4-nofiles", 0, 0);
 		no_files = false;
+	}
+	if (!only || !strcmp(only, "sweep")) {
+		bench_sweep("default-512KiBx4", 0, 0);
+		bench_sweep("small-4KiBx2", 4096, 2);
 	}
 	return 0;
 }
