@@ -290,9 +290,9 @@ bool blk_mq_sched_bio_merge(struct request_queue *q, struct bio *bio,
 
 	hctx = blk_mq_map_queue(q, bio->bi_opf, ctx);
 	type = hctx->type;
-	/* the pending bit is the lock-free "this ctx has requests" */
+	/* as the kernel: a look at the list without the lock first */
 	if (!(hctx->flags & BLK_MQ_F_SHOULD_MERGE) ||
-	    !sbitmap_test_bit(&hctx->ctx_map, ctx->index_hw[type]))
+	    list_empty_careful(&ctx->rq_lists[type]))
 		return false;
 	pthread_spin_lock(&ctx->lock);
 	/* the request may have been merged or dispatched meanwhile */

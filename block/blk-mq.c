@@ -1451,7 +1451,7 @@ void blk_mq_flush_plug_list(struct blk_plug *plug, bool from_schedule)
 		return;
 	plug->rq_count = 0;
 	plug->cur_ktime = 0;	/* issue times are taken afresh */
-	atomic_fetch_add_explicit(&plug->mq_list->q->nr_plug_flushes, 1,
+	atomic_fetch_add_explicit(&plug->mq_list->mq_hctx->plug_flushes, 1,
 				  memory_order_relaxed);
 	if (!plug->multiple_queues && !plug->has_elevator && !from_schedule) {
 		struct request_queue *q = plug->mq_list->q;
@@ -1521,7 +1521,7 @@ static inline bool blk_mq_may_sched_merge(struct request_queue *q,
 		return true;
 	hctx = blk_mq_map_queue(q, bio->bi_opf, ctx);
 	return (hctx->flags & BLK_MQ_F_SHOULD_MERGE) &&
-	       sbitmap_test_bit(&hctx->ctx_map, ctx->index_hw[hctx->type]);
+	       !list_empty_careful(&ctx->rq_lists[hctx->type]);
 }
 
 /*

@@ -83,6 +83,12 @@ static inline bool list_empty(const struct list_head *h)
 	return h->next == h;
 }
 
+/* Emptiness seen without the list's lock (a hint: recheck under it). */
+static inline bool list_empty_careful(const struct list_head *h)
+{
+	return __atomic_load_n(&h->next, __ATOMIC_RELAXED) == h;
+}
+
 static inline bool list_is_singular(const struct list_head *h)
 {
 	return !list_empty(h) && h->next == h->prev;
