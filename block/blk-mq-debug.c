@@ -159,6 +159,22 @@ static void dump_class_stats(struct request_queue *q, FILE *out)
 	}
 }
 
+/* Plug flushes are counted per hctx (see blk_mq_flush_plug_list) */
+static unsigned long blk_mq_plug_flushes(struct request_queue *q)
+{
+	struct blk_mq_hw_ctx *hctx;
+	unsigned long n = 0;
+	unsigned int i;
+
+	if (!queue_is_mq(q))
+		return 0;
+	pthread_rwlock_rdlock(&q->hctx_lock);
+	queue_for_each_hw_ctx(q, hctx, i)
+		n += atomic_load(&hctx->plug_flushes);
+	pthread_rwlock_unlock(&q->hctx_lock);
+	return n;
+}
+
 void blk_mq_debug_dump_queue(struct request_queue *q, FILE *out)
 {
 	struct blk_mq_hw_ctx *hctx;
@@ -175,7 +191,7 @@ void blk_mq_debug_dump_queue(struct request_queue *q, FILE *out)
 		percpu_ref_sum(&q->q_usage_counter), q->mq_freeze_depth,
 		atomic_load(&q->quiesce_depth), atomic_load(&q->nr_timeouts),
 		atomic_load(&q->nr_requeues), atomic_load(&q->nr_splits),
-		atomic_load(&q->nr_plug_flushes));
+		blk_mq_plug_flushes(q));
 	if (!queue_is_mq(q))
 		return;
 	elv_iosched_show(q, sched, sizeof(sched));
@@ -269,7 +285,7 @@ void blk_mq_debug_dump_json(struct gendisk *disk, FILE *out)
 	json_u64(&w, "timeouts", atomic_load(&q->nr_timeouts));
 	json_u64(&w, "requeues", atomic_load(&q->nr_requeues));
 	json_u64(&w, "splits", atomic_load(&q->nr_splits));
-	json_u64(&w, "plug_flushes", atomic_load(&q->nr_plug_flushes));
+	json_u64(&w, "plug_flushes", blk_mq_plug_flushes(q));
 	if (queue_is_mq(q)) {
 		pthread_mutex_lock(&q->sysfs_lock);
 		json_class_stats(q, &w);

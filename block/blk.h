@@ -104,6 +104,9 @@ struct blk_mq_hw_ctx {
 	_Atomic unsigned long run;
 	_Atomic unsigned long dispatched[7];	/* log2 buckets of batch size */
 	_Atomic unsigned long requeued;
+	/* plug lists flushed with this hctx first: per hctx, so that
+	 * threads flushing to their own queues share no counter */
+	_Atomic unsigned long plug_flushes;
 };
 
 /* ---- elevator (elevator.c) ---- */
@@ -294,6 +297,12 @@ struct request_queue {
 	unsigned int rq_timeout;		/* ms */
 	struct request *last_merge;		/* one-hit merge cache */
 	struct blk_flush_queue *fq;
+	/*
+	 * blktrace (block/blktrace.c): NULL unless a trace is set up. Read
+	 * by every trace point, so it sits with the read-mostly fields, not
+	 * with the counters below that any thread may write.
+	 */
+	struct blk_trace *_Atomic blk_trace;
 
 	/* freeze and quiesce */
 	struct percpu_ref q_usage_counter;
@@ -324,15 +333,14 @@ struct request_queue {
 	/* driver tags held when one tag map serves all hctxs (fair share) */
 	_Atomic int nr_active_requests_shared_tags;
 
-	/* per-queue counters */
-	_Atomic unsigned long nr_timeouts;
-	_Atomic unsigned long nr_requeues;
-	_Atomic unsigned long nr_splits;
-	_Atomic unsigned long nr_plug_flushes;
-
-	/* blktrace (block/blktrace.c): NULL unless a trace is set up */
-	struct blk_trace *_Atomic blk_trace;
 	struct blk_trace_stats *blk_trace_last;	/* of the last trace */
+
+	/* per-queue counters, on a line of their own (plug flushes: hctx) */
+	struct {
+		_Atomic unsigned long nr_timeouts;
+		_Atomic unsigned long nr_requeues;
+		_Atomic unsigned long nr_splits;
+	} ____cacheline_aligned;
 };
 
 /* gendisk flags */
