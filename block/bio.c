@@ -167,7 +167,7 @@ void bio_reset(struct bio *bio, struct gendisk *disk, blk_opf_t opf)
 	bio_init(bio, disk, opf, bio->bi_io_vec, bio->bi_max_vecs);
 }
 
-static void bio_free(struct bio *bio)
+static inline void bio_free(struct bio *bio)
 {
 	if (bio->bi_io_vec != bio->bi_inline_vecs &&
 	    !bio_flagged(bio, BIO_CLONED))

@@ -24,7 +24,8 @@ struct bio_list {
  * from within (by a stacked driver, or a completion that resubmits) are
  * queued on [0] and run by the outermost call, in order.
  */
-static _Thread_local struct bio_list *current_bio_list;
+static _Thread_local struct bio_list *current_bio_list
+	__attribute__((tls_model("initial-exec")));
 _Thread_local struct blk_plug *current_plug;
 static _Thread_local char errmsg[1024];	/* lists of valid values are long */
 

@@ -18,6 +18,22 @@ static inline struct disk_stats *disk_this_stats(struct gendisk *disk,
 	return &disk->stats[ts->slot];
 }
 
+/*
+ * slot_counter_add() with the slot's shared flag read once by the caller:
+ * a function making several adds tests it in a register.
+ */
+#define disk_stat_add(shared, c, v)					\
+	do {								\
+		if (likely(!(shared)))					\
+			atomic_store_explicit((c),			\
+				atomic_load_explicit((c),		\
+					memory_order_relaxed) + (v),	\
+				memory_order_relaxed);			\
+		else							\
+			atomic_fetch_add_explicit((c), (v),		\
+						  memory_order_relaxed);\
+	} while (0)
+
 void __update_io_ticks(struct gendisk *disk, uint64_t now_ms, bool end);
 
 /* io_ticks: time with at least one I/O in flight, sampled per ms. */
@@ -61,11 +77,13 @@ static inline void __blk_account_io_done(struct request *rq, uint64_t now,
 					 struct thread_slot *ts,
 					 struct disk_stats *st, int sgrp)
 {
+	const bool shared = ts->shared;
+
 	update_io_ticks(rq->q->disk, now / NSEC_PER_MSEC, true);
-	slot_counter_add(ts, &st->ios[sgrp], 1);
-	slot_counter_add(ts, &st->nsecs[sgrp], now > rq->start_time_ns ?
-				   now - rq->start_time_ns : 0);
-	slot_counter_add(ts, &st->in_flight[rq_data_dir(rq)], -1);
+	disk_stat_add(shared, &st->ios[sgrp], 1);
+	disk_stat_add(shared, &st->nsecs[sgrp], now > rq->start_time_ns ?
+				now - rq->start_time_ns : 0);
+	disk_stat_add(shared, &st->in_flight[rq_data_dir(rq)], -1);
 }
 
 static inline void blk_account_io_done(struct request *rq, uint64_t now)
@@ -83,24 +101,61 @@ static inline void blk_account_io_done(struct request *rq, uint64_t now)
 }
 
 /*
- * blk_account_io_completion(@bytes) and blk_account_io_done() of a
- * request completed in one go, on one look-up of this thread's counters.
+ * The requests of a completion batch, accounted together: one look-up of
+ * this thread's counters and one add per counter for a run of requests of
+ * the same disk and direction (blk_mq_end_request_batch).
  */
-static inline void blk_account_io_end(struct request *rq, unsigned int bytes,
+struct blk_acct_batch {
+	struct gendisk *disk;
+	int sgrp, dir;
+	unsigned long nr, sectors;
+	uint64_t nsecs;
+};
+
+static inline void blk_acct_batch_flush(struct blk_acct_batch *b,
+					uint64_t now)
+{
+	struct disk_stats *st;
+	struct thread_slot *ts;
+	bool shared;
+
+	if (!b->nr)
+		return;
+	st = disk_this_stats(b->disk, &ts);
+	shared = ts->shared;
+	update_io_ticks(b->disk, now / NSEC_PER_MSEC, true);
+	disk_stat_add(shared, &st->sectors[b->sgrp], b->sectors);
+	disk_stat_add(shared, &st->ios[b->sgrp], b->nr);
+	disk_stat_add(shared, &st->nsecs[b->sgrp], b->nsecs);
+	disk_stat_add(shared, &st->in_flight[b->dir], -(long)b->nr);
+	b->nr = b->sectors = 0;
+	b->nsecs = 0;
+}
+
+/*
+ * blk_account_io_completion(@bytes) and blk_account_io_done() of @rq
+ * completed in one go, gathered into @b
+ */
+static inline void blk_acct_batch_add(struct blk_acct_batch *b,
+				      struct request *rq, unsigned int bytes,
 				      uint64_t now)
 {
 	struct gendisk *disk = rq->q->disk;
-	struct disk_stats *st;
-	struct thread_slot *ts;
-	int sgrp;
+	int sgrp, dir;
 
 	if (!(rq->rq_flags & RQF_IO_STAT) || (rq->rq_flags & RQF_FLUSH_SEQ) ||
 	    !disk)
 		return;
 	sgrp = op_stat_group(rq->cmd_flags);
-	st = disk_this_stats(disk, &ts);
-	slot_counter_add(ts, &st->sectors[sgrp], bytes >> SECTOR_SHIFT);
-	__blk_account_io_done(rq, now, ts, st, sgrp);
+	dir = rq_data_dir(rq);
+	if (b->nr && (b->disk != disk || b->sgrp != sgrp || b->dir != dir))
+		blk_acct_batch_flush(b, now);
+	b->disk = disk;
+	b->sgrp = sgrp;
+	b->dir = dir;
+	b->nr++;
+	b->sectors += bytes >> SECTOR_SHIFT;
+	b->nsecs += now > rq->start_time_ns ? now - rq->start_time_ns : 0;
 }
 
 #endif

@@ -11,7 +11,7 @@
 /* deadlines are rounded up so bursts of requests share one timer */
 #define BLK_TIMEOUT_SLACK_NS	(250 * NSEC_PER_MSEC)
 
-static void blk_arm_timeout(struct request_queue *q, uint64_t expiry)
+void blk_arm_timeout(struct request_queue *q, uint64_t expiry)
 {
 	uint64_t next = atomic_load_explicit(&q->timeout_next_ns,
 					     memory_order_relaxed);
@@ -28,21 +28,6 @@ static void blk_arm_timeout(struct request_queue *q, uint64_t expiry)
 	kblockd_mod_delayed_work(&q->timeout_work,
 				 expiry > now ? (expiry - now + NSEC_PER_MSEC - 1) /
 						NSEC_PER_MSEC : 0);
-}
-
-void blk_add_timer(struct request *rq)
-{
-	struct request_queue *q = rq->q;
-	unsigned int timeout = rq->timeout ? rq->timeout : q->rq_timeout;
-	uint64_t next;
-
-	rq->rq_flags &= ~RQF_TIMED_OUT;
-	rq->deadline = rq->io_start_time_ns + (uint64_t)timeout * NSEC_PER_MSEC;
-	/* armed no later than our rounded-up deadline: the common case */
-	next = atomic_load_explicit(&q->timeout_next_ns, memory_order_relaxed);
-	if (next && next <= rq->deadline)
-		return;
-	blk_arm_timeout(q, rq->deadline);
 }
 
 static void blk_mq_rq_timed_out(struct request *rq)

@@ -776,7 +776,23 @@ static inline int op_stat_group(blk_opf_t op)
 void blk_queue_apply_limits(struct request_queue *q);
 
 /* ---- blk-timeout.c ---- */
-void blk_add_timer(struct request *rq);
+void blk_arm_timeout(struct request_queue *q, uint64_t expiry);
+
+/* Start @rq's time-out; inline: every request is timed. */
+static inline void blk_add_timer(struct request *rq)
+{
+	struct request_queue *q = rq->q;
+	unsigned int timeout = rq->timeout ? rq->timeout : q->rq_timeout;
+	uint64_t next;
+
+	rq->rq_flags &= ~RQF_TIMED_OUT;
+	rq->deadline = rq->io_start_time_ns + (uint64_t)timeout * NSEC_PER_MSEC;
+	/* armed no later than our rounded-up deadline: the common case */
+	next = atomic_load_explicit(&q->timeout_next_ns, memory_order_relaxed);
+	if (next && next <= rq->deadline)
+		return;
+	blk_arm_timeout(q, rq->deadline);
+}
 void blk_mq_check_expired_all(struct request_queue *q);
 
 /* ---- genhd.c ---- */
