@@ -485,13 +485,10 @@ static void blk_mq_flush_tag_batch(struct blk_mq_hw_ctx *hctx, int *tags,
  * All of @rq is done, without error (the kernel's blk_complete_request()):
  * its bios end as they are, none is advanced first.
  */
-static inline void blk_complete_request(struct request *rq, uint64_t now)
+static inline void blk_complete_request(struct request *rq)
 {
 	struct bio *bio = rq->bio;
 
-	trace_block_rq_complete(rq, BLK_STS_OK, blk_rq_bytes(rq));
-	if (rq->rq_flags & RQF_IO_STAT)
-		blk_account_io_end(rq, bio ? blk_rq_bytes(rq) : 0, now);
 	rq->bio = NULL;
 	rq->__data_len = 0;
 	while (bio) {
@@ -503,42 +500,58 @@ static inline void blk_complete_request(struct request *rq, uint64_t now)
 	}
 }
 
+/* The rest of ending @rq of a batch; true if its tag is ours to free. */
+static inline bool blk_mq_end_batched_rq(struct request *rq, uint64_t now)
+{
+	blk_complete_request(rq);
+	if (rq->rq_flags & RQF_ELV) {
+		struct elevator_queue *e = rq->q->elevator;
+
+		if (e->type->ops.completed_request)
+			e->type->ops.completed_request(rq, now);
+		if (e->type->ops.finish_request)
+			e->type->ops.finish_request(rq);
+	}
+	blk_mq_dec_active(rq);
+	atomic_store_explicit(&rq->state, MQ_RQ_IDLE, memory_order_release);
+	if (atomic_fetch_sub_explicit(&rq->ref, 1, memory_order_acq_rel) != 1)
+		return false;
+	/* scheduler-tagged requests take the ordinary path */
+	if (rq->internal_tag != BLK_MQ_NO_TAG || rq->ioc ||
+	    rq->tag == BLK_MQ_NO_TAG) {
+		__blk_mq_free_request(rq);
+		return false;
+	}
+	return true;
+}
+
 /*
- * End a batch of successfully completed requests: bios first, then the
- * driver tags and queue references of each hctx go back in one
- * operation each.
+ * End a batch of successfully completed requests. The batch is accounted
+ * first, in one go per disk and direction (so that, as for a request
+ * ended alone, its bios' end_io sees the I/O out of in_flight); then the
+ * bios end, and the driver tags and queue references of each hctx go
+ * back in one operation each.
  */
 void blk_mq_end_request_batch(struct io_comp_batch *iob)
 {
 	int tags[TAG_COMP_BATCH], nr_tags = 0;
 	struct blk_mq_hw_ctx *cur_hctx = NULL;
 	uint64_t now = iob->need_ts ? blk_time_get_ns() : 0;
+	struct blk_acct_batch acct = { .nr = 0 };
 	struct request *rq;
+
+	for (rq = iob->req_list; rq; rq = rq->rq_next) {
+		trace_block_rq_complete(rq, BLK_STS_OK, blk_rq_bytes(rq));
+		blk_acct_batch_add(&acct, rq, rq->bio ? blk_rq_bytes(rq) : 0,
+				   now);
+	}
+	blk_acct_batch_flush(&acct, now);
 
 	while ((rq = iob->req_list)) {
 		iob->req_list = rq->rq_next;
 		rq->rq_next = NULL;
-		blk_complete_request(rq, now);
-		if (rq->rq_flags & RQF_ELV) {
-			struct elevator_queue *e = rq->q->elevator;
-
-			if (e->type->ops.completed_request)
-				e->type->ops.completed_request(rq, now);
-			if (e->type->ops.finish_request)
-				e->type->ops.finish_request(rq);
-		}
-		blk_mq_dec_active(rq);
-		atomic_store_explicit(&rq->state, MQ_RQ_IDLE,
-				      memory_order_release);
-		if (atomic_fetch_sub_explicit(&rq->ref, 1,
-					      memory_order_acq_rel) != 1)
+		if (!blk_mq_end_batched_rq(rq, now))
 			continue;
-		/* scheduler-tagged requests take the ordinary path */
-		if (rq->internal_tag != BLK_MQ_NO_TAG || rq->ioc ||
-		    rq->tag == BLK_MQ_NO_TAG) {
-			__blk_mq_free_request(rq);
-			continue;
-		}
 		if (nr_tags == TAG_COMP_BATCH || cur_hctx != rq->mq_hctx) {
 			if (cur_hctx)
 				blk_mq_flush_tag_batch(cur_hctx, tags, nr_tags);
