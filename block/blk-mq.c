@@ -106,7 +106,7 @@ blk_mq_rq_ctx_init(struct blk_mq_alloc_data *data, struct blk_mq_tags *tags,
 	}
 	rq->timeout = 0;
 	INIT_LIST_HEAD(&rq->queuelist);
-	rq->start_time_ns = blk_time_get_ns();
+	/* start_time_ns: when it is handed out (blk_mq_use_cached_rq) */
 	rq->io_start_time_ns = 0;
 	rq->deadline = 0;
 	rq->nr_phys_segments = 0;
@@ -167,6 +167,7 @@ __blk_mq_alloc_requests_batch(struct blk_mq_alloc_data *data)
 	rq = *data->cached_rq;
 	*data->cached_rq = rq->rq_next;
 	rq->rq_next = NULL;
+	rq->start_time_ns = blk_time_get_ns();
 	return rq;
 }
 
@@ -214,6 +215,7 @@ retry:
 	rq = blk_mq_rq_ctx_init(data, tags, (unsigned int)tag,
 				blk_mq_alloc_rq_flags(data));
 	rq->rq_next = NULL;
+	rq->start_time_ns = blk_time_get_ns();
 	return rq;
 }
 
