@@ -5,6 +5,7 @@
  * parsing "key=value,..." with a message naming the bad key or value
  * and the valid ones, and the cross-checks between values.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@ void sim_params_default(struct sim_params *p, enum sim_model_kind model)
 	p->size_mb = 1024;
 	p->bs = 512;
 	p->time_scale = 1;
+	p->time_div = 1;
 	p->seed = 1;
 	p->memory_backed = 1;
 	p->write_cache = 1;
@@ -70,7 +72,6 @@ struct sim_key {
 static const struct sim_key sim_keys[] = {
 	KEY(bs, 512, 4096, ALL),
 	KEY(hw_queue_depth, 1, 4096, ALL),
-	KEY(time_scale, 1, 1000000, ALL),
 	KEY(memory_backed, 0, 1, ALL),
 	KEY(write_cache, 0, 1, ALL),
 	KEY(cmd_overhead_us, 0, 100000, ALL),
@@ -133,6 +134,51 @@ bad:
 		       "suffix, from 1M to 16T (e.g. size=1G)", v);
 }
 
+static unsigned int sim_gcd(unsigned int a, unsigned int b)
+{
+	while (b) {
+		unsigned int t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/*
+ * time_scale: a whole number, or a decimal with up to three places;
+ * below 1 the model runs slower than the wall clock, which shrinks the
+ * host's own delays (thread wake-ups) in model time.
+ */
+static int sim_parse_scale(struct sim_params *p, const char *v)
+{
+	unsigned long whole, milli = 0;
+	unsigned int places = 0, g;
+	char *end;
+
+	whole = strtoul(v, &end, 10);
+	if (end == v || *v == '-')
+		goto bad;
+	if (*end == '.') {
+		for (end++; isdigit((unsigned char)*end) && places < 3; end++)
+			milli = milli * 10 + (unsigned long)(*end - '0'), places++;
+		for (; places < 3; places++)
+			milli *= 10;
+	}
+	if (*end || whole > 1000000 || (whole == 1000000 && milli) ||
+	    (!whole && !milli))
+		goto bad;
+	milli += whole * 1000;
+	g = sim_gcd((unsigned int)milli, 1000);
+	p->time_scale = (unsigned int)(milli / g);
+	p->time_div = 1000 / g;
+	return 0;
+bad:
+	return blk_err(-EINVAL, "sim: time_scale=%s: valid values are "
+		       "0.001..1000000 (up to three decimals; below 1 the "
+		       "model runs slower than the wall clock)", v);
+}
+
 static int sim_parse_key(struct sim_params *p, const char *k, const char *v)
 {
 	const struct sim_key *key = NULL;
@@ -141,6 +187,8 @@ static int sim_parse_key(struct sim_params *p, const char *k, const char *v)
 
 	if (!strcmp(k, "size"))
 		return sim_parse_size(v, &p->size_mb);
+	if (!strcmp(k, "time_scale"))
+		return sim_parse_scale(p, v);
 	if (!strcmp(k, "seed")) {
 		p->seed = strtoull(v, &end, 0);
 		if (end == v || *end || *v == '-')

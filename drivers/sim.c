@@ -63,12 +63,16 @@ struct sim_dev {
 
 static uint64_t sim_now(struct sim_dev *dev)
 {
-	return (ktime_get_ns() - dev->t0) * dev->p.time_scale;
+	unsigned __int128 wall = ktime_get_ns() - dev->t0;
+
+	return (uint64_t)(wall * dev->p.time_scale / dev->p.time_div);
 }
 
 static struct timespec sim_wall(struct sim_dev *dev, uint64_t model_ns)
 {
-	return ns_to_timespec(dev->t0 + model_ns / dev->p.time_scale);
+	return ns_to_timespec(dev->t0 +
+			      (uint64_t)((unsigned __int128)model_ns *
+					 dev->p.time_div / dev->p.time_scale));
 }
 
 /* ---- statistics (dev->lock held) ---- */
@@ -347,9 +351,10 @@ static void sim_show_hctx(struct blk_mq_hw_ctx *hctx, FILE *out)
 	struct sim_model_stats *ms = &dev->model.st;
 
 	pthread_mutex_lock(&dev->lock);
-	fprintf(out, "  sim: model=%s time_scale=%u model_now_ms=%" PRIu64
+	fprintf(out, "  sim: model=%s time_scale=%g model_now_ms=%" PRIu64
 		" busy_ms=%" PRIu64 "\n", dev->model.ops->name,
-		dev->p.time_scale, sim_now(dev) / 1000000,
+		(double)dev->p.time_scale / dev->p.time_div,
+		sim_now(dev) / 1000000,
 		dev->stats.busy_ns / 1000000);
 	for (int i = 0; i < 4; i++)
 		sim_show_lat(out, names[i], &dev->stats.lat[i]);

@@ -21,7 +21,9 @@ struct sim_params {
 	uint64_t size_mb;
 	unsigned int bs;
 	unsigned int hw_queue_depth;	/* 0: the model's queue (ncq_depth) */
-	unsigned int time_scale;	/* model runs this much faster */
+	/* model time = wall time x time_scale / time_div */
+	unsigned int time_scale;
+	unsigned int time_div;		/* > 1: time_scale=0.1 etc. */
 	uint64_t seed;
 	unsigned int memory_backed;
 	unsigned int write_cache;	/* volatile cache: flush/FUA matter */

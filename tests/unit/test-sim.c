@@ -16,7 +16,8 @@
  *  - the device: data written and read back through the block layer
  *    (verify, concurrent I/O), latencies reported in model time while
  *    the wall clock runs time_scale times faster, NCQ reordering beats a
- *    FIFO disk, the rotational flag, the debug dump;
+ *    FIFO disk, the rotational flag, the debug dump; time_scale below 1
+ *    runs the model slower than the wall clock;
  *  - bad parameters: each refused with a message naming the key and the
  *    valid values, nothing created.
  */
@@ -523,6 +524,37 @@ static void test_device_model_time(void)
 	test_dev_del(disk);
 }
 
+/*
+ * time_scale below 1: the model runs slower than the wall clock (here 4x),
+ * so the host's own delays shrink in model terms.
+ */
+static void test_device_slow_time(void)
+{
+	struct sim_params p;
+	struct sim_stats st;
+	struct gendisk *disk;
+	uint64_t wall0, wall, model;
+
+	test_begin("device: time_scale=0.25 runs the model 4x slower", 30);
+	CHECK_EQ_INT(sim_params_parse(&p, "time_scale=2.5"), 0);
+	CHECK_MSG(p.time_scale == 5 && p.time_div == 2, "2.5 = %u/%u",
+		  p.time_scale, p.time_div);
+	disk = sim_add("simslow", "model=ssd,size=1G,time_scale=0.25,"
+		       "memory_backed=0");
+	if (!disk)
+		return;
+	wall0 = test_now_ns();
+	model = device_random_reads(disk, 200, 1, MB(1024), 3, &st);
+	wall = test_now_ns() - wall0;
+	CHECK_EQ_U64(st.lat[STAT_READ].count, 200);
+	/* QD1 4k read: ~86 us of model time, ~344 us of wall time each */
+	CHECK_MSG(wall > 200 * 300000ULL, "200 reads in %.1f ms of wall time",
+		  wall / 1e6);
+	CHECK_MSG(model * 3 < wall && model * 5 > wall,
+		  "model %.1f ms, wall %.1f ms", model / 1e6, wall / 1e6);
+	test_dev_del(disk);
+}
+
 /* Model time the disk spent serving @n random reads at depth 32. */
 static uint64_t ncq_busy(const char *name, const char *params, unsigned int n)
 {
@@ -600,7 +632,10 @@ static void test_bad_params(void)
 	bad("size=0", "size=0", "16T");
 	bad("size=12Q", "size=12Q", NULL);
 	bad("bs=1000", "bs=1000", "power of two");
-	bad("time_scale=0", "time_scale=0", "1..1000000");
+	bad("time_scale=0", "time_scale=0", "0.001..1000000");
+	bad("time_scale=0.0001", "time_scale=0.0001", "three decimals");
+	bad("time_scale=1000000.5", "time_scale=1000000.5", NULL);
+	bad("time_scale=1/2", "time_scale=1/2", NULL);
 	bad("hw_queue_depth=64", "hw_queue_depth=64", "ncq_depth");
 	bad("seed=-1", "seed=-1", NULL);
 }
@@ -617,6 +652,7 @@ int main(void)
 	test_bad_params();
 	test_device_data();
 	test_device_model_time();
+	test_device_slow_time();
 	test_device_ncq();
 	return test_report();
 }
