@@ -14,16 +14,22 @@
 #   storm        random reads under a random-write storm, ssd: read p99
 #                against kyber's read_lat_nsec and the writes' cost. Target:
 #                kyber meets read_lat_nsec where none misses it by >= 3x.
-#   throughput   8 threads of 4k random reads in 8 small regions, hdd.
-#                Target: mq-deadline and bfq >= 2x none.
+#   throughput   8 threads of 4k random reads in 8 small regions, hdd
+#                (NCQ, 32 deep) and hdd-q1 (the same disk taking one
+#                command at a time). Target: mq-deadline and bfq >= 2x none.
 #   overhead     4k randread on null_blk irqmode=0, one thread: IOPS as a
 #                fraction of none and CPU ns per I/O. Aim: mq-deadline
 #                >= 50%, kyber >= 70%, bfq >= 20%.
 #
-# sim runs its model HDD_SCALE (default 10) / SSD_SCALE (default 1) times
-# faster than the wall clock; every latency reported is in model time
-# (wall x scale) and the schedulers' time attributes are divided by the
-# scale so that they keep their meaning (docs/sim.md). Each sim run warms
+# sim runs its model HDD_SCALE (default 10), Q1_SCALE (hdd-q1, default 2:
+# a disk that takes one command at a time idles through every host
+# round trip, so it wants less) and SSD_SCALE (default 0.2) times faster
+# than the wall clock; every latency reported is in model
+# time (wall x scale) and the schedulers' time attributes are divided by
+# the scale so that they keep their meaning (docs/sim.md). The SSD runs
+# 5x slower than real time: its ~0.1 ms reads are as short as a thread
+# wake-up on a loaded host, which would otherwise be most of what the
+# reader measures. Each sim run warms
 # up for RAMP seconds (wall; default 3: the disk's write cache fills, the
 # SSD starts garbage collection) and measures RUNTIME seconds (default 4);
 # the device's utilisation over the run (busy / model time, from the debug
@@ -45,14 +51,16 @@ RAMP=${RAMP:-3}
 REPEAT=${REPEAT:-3}
 OVH_RUNTIME=${OVH_RUNTIME:-3}
 HDD_SCALE=${HDD_SCALE:-10}
-SSD_SCALE=${SSD_SCALE:-1}
+Q1_SCALE=${Q1_SCALE:-2}
+SSD_SCALE=${SSD_SCALE:-0.2}
 SCENARIOS=${SCENARIOS:-wflood share interactive storm throughput overhead}
 bb=$BUILD/tools/blkbench
 py=/usr/bin/python3
 out=$top/bench/results
 csv=$out/schedulers.csv
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# KEEP=DIR keeps every run's JSON and debug dump there
+trap '[ -z "${KEEP:-}" ] || { mkdir -p "$KEEP" && cp "$tmp"/*.json "$tmp"/*.dump "$KEEP"/ 2>/dev/null; }; rm -rf "$tmp"' EXIT
 
 [ -x "$bb" ] || { echo "schedulers.sh: $bb is not built (make first)" >&2; exit 1; }
 [ -x "$py" ] || { echo "schedulers.sh: needs $py" >&2; exit 1; }
@@ -60,10 +68,27 @@ mkdir -p "$out"
 
 scheds="none mq-deadline kyber bfq"
 hdd="sim:model=hdd,size=100G,memory_backed=0,time_scale=$HDD_SCALE"
-ssd="sim:model=ssd,size=1G,memory_backed=0,time_scale=$SSD_SCALE"
+ssd="sim:model=ssd,size=64G,memory_backed=0,time_scale=$SSD_SCALE"
 
-scale_of() { [ "$1" = hdd ] && echo "$HDD_SCALE" || echo "$SSD_SCALE"; }
-dev_of() { [ "$1" = hdd ] && echo "$hdd" || echo "$ssd"; }
+# hdd-q1: the same disk taking one command at a time (no NCQ: a FIFO
+# drive, all ordering left to the host)
+scale_of() {
+	case $1 in
+	hdd) echo "$HDD_SCALE" ;;
+	hdd-q1) echo "$Q1_SCALE" ;;
+	ssd) echo "$SSD_SCALE" ;;
+	esac
+}
+dev_of() {
+	case $1 in
+	hdd) echo "$hdd" ;;
+	hdd-q1) echo "${hdd%,time_scale=*},time_scale=$Q1_SCALE,hw_queue_depth=1" ;;
+	ssd) echo "$ssd" ;;
+	esac
+}
+
+# wall VALUE SCALE: a model-time VALUE in wall-clock units, rounded up
+wall() { awk -v v="$1" -v s="$2" 'BEGIN { w = v / s; printf "%d", w == int(w) ? w : int(w) + 1 }'; }
 
 # attrs SCHED SCALE: the scheduler's time attributes at their defaults in
 # model time, divided by the time scale (wall time is what they count in)
@@ -71,24 +96,29 @@ attrs() {
 	local s=$2
 	case $1 in
 	mq-deadline)
-		echo "iosched/read_expire=$((500 / s)),iosched/write_expire=$((5000 / s)),iosched/prio_aging_expire=$((10000 / s))" ;;
+		echo "iosched/read_expire=$(wall 500 "$s"),iosched/write_expire=$(wall 5000 "$s"),iosched/prio_aging_expire=$(wall 10000 "$s")" ;;
 	kyber)
-		echo "iosched/read_lat_nsec=$((2000000 / s)),iosched/write_lat_nsec=$((10000000 / s))" ;;
+		echo "iosched/read_lat_nsec=$(wall 2000000 "$s"),iosched/write_lat_nsec=$(wall 10000000 "$s")" ;;
 	bfq)
-		echo "iosched/slice_idle_us=$((8000 / s)),iosched/fifo_expire_sync=$(((125 + s - 1) / s)),iosched/fifo_expire_async=$(((250 + s - 1) / s)),iosched/timeout_sync=$(((125 + s - 1) / s))" ;;
+		echo "iosched/slice_idle_us=$(wall 8000 "$s"),iosched/fifo_expire_sync=$(wall 125 "$s"),iosched/fifo_expire_async=$(wall 250 "$s"),iosched/timeout_sync=$(wall 125 "$s")" ;;
 	esac
 }
 
 # run SCENARIO DEVICE SCHED JOBARGS...: one blkbench run on a fresh sim
 # device; JSON and the debug dump kept as $tmp/SCENARIO-DEVICE-SCHED.*
+# The warm-up is RAMP, or $ramp when set (a scenario that needs longer).
 run() {
 	local sc=$1 dev=$2 s=$3 a
 	shift 3
 	local name=$sc-$dev-$s
 	a=$(attrs "$s" "$(scale_of "$dev")")
+	# as a SCSI disk at queue_depth 1 keeps its host's tags: a scheduler
+	# holds 64 requests to sort, not twice the one tag (none has no tags
+	# of its own)
+	[ "$dev" = hdd-q1 ] && [ "$s" != none ] && a="nr_requests=64${a:+,$a}"
 	echo "  $name: blkbench $*" >&2
 	"$bb" --eta=never --output-format=json --time_based \
-		--runtime="$RUNTIME" --ramp_time="$RAMP" \
+		--runtime="$RUNTIME" --ramp_time="${ramp:-$RAMP}" \
 		--filename="$(dev_of "$dev")" --ioscheduler="$s" \
 		${a:+--queue="$a"} --debug_dump="$tmp/$name.dump" \
 		"$@" >"$tmp/$name.json"
@@ -135,24 +165,36 @@ if has interactive; then
 	done
 fi
 
-# 4. kyber's read target under a write storm on the SSD
+# 4. kyber's read target under a write storm on the SSD: 4 writers of 4k
+# at iodepth 32 outrun the flash's programs (the host, at time_scale
+# 0.2, sends ~1M writes/s of model time against ~730k pages/s of
+# programs), the write buffer fills and a read waits behind each die's
+# queued programs and erases (3.5 ms). The device is large (64 GiB) to
+# stay clear of garbage collection, whose ~30 ms stalls would sink every
+# scheduler alike. Kyber judges reads about once a wall second and
+# scales the writes' depth each time: STORM_RAMP (default 10 s) lets it
+# settle before the measurement.
 if has storm; then
-	echo "storm: random reads qd4 under 4 random writers qd32, ssd" >&2
+	echo "storm: 4k random reads qd4 under 4 random writers qd32, ssd" >&2
 	for s in $scheds; do
-		run storm ssd $s --bs=4k \
+		ramp=${STORM_RAMP:-10} run storm ssd $s --bs=4k \
 			--name=reader --rw=randread --iodepth=4 \
-			--name=writers --rw=randwrite --iodepth=32 --numjobs=4 \
-			--group_reporting
+			--name=writers --rw=randwrite --iodepth=32 \
+			--numjobs=4 --group_reporting
 	done
 fi
 
-# 5. throughput of seeky readers confined to small regions
+# 5. throughput of seeky readers confined to small regions, on the NCQ
+# disk (which sorts the 32 commands it holds itself) and on the same disk
+# taking one command at a time
 if has throughput; then
 	echo "throughput: 8 threads of 4k random reads in 8 regions of 16 MiB" >&2
-	for s in $scheds; do
-		run throughput hdd $s --name=readers --rw=randread --bs=4k \
-			--iodepth=4 --numjobs=8 --size=16M --offset_increment=12G \
-			--group_reporting
+	for dev in hdd hdd-q1; do
+		for s in $scheds; do
+			run throughput $dev $s --name=readers --rw=randread \
+				--bs=4k --iodepth=4 --numjobs=8 --size=16M \
+				--offset_increment=12G --group_reporting
+		done
 	done
 fi
 
@@ -174,18 +216,20 @@ fi
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//; s/,/ /g')
 meta="$(date -u +%Y-%m-%dT%H:%M:%SZ);$cpu ($(nproc) CPUs);$(cut -d' ' -f1-3 /proc/loadavg)"
 "$py" - "$tmp" "$csv" "$HDD_SCALE" "$SSD_SCALE" "$REPEAT" "$meta" \
-	"$RAMP" "$RUNTIME" <<'EOF'
+	"$RAMP" "$RUNTIME" "$Q1_SCALE" <<'EOF'
 import csv, json, os, re, statistics, sys
 
 tmp, out, hdd_scale, ssd_scale, repeat = sys.argv[1], sys.argv[2], \
-    int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 date, machine, load = sys.argv[6].split(";")
-scale = {"hdd": hdd_scale, "ssd": ssd_scale, "null": 1}
+scale = {"hdd": hdd_scale, "hdd-q1": float(sys.argv[9]), "ssd": ssd_scale,
+         "null": 1}
 SCHEDS = ["none", "mq-deadline", "kyber", "bfq"]
 rows = [["meta", "", "", "date", "", date, "", "", "", ""],
         ["meta", "", "", "machine", "", machine, "", "", "", ""],
         ["meta", "", "", "loadavg", "", load, "", "", "", ""],
         ["meta", "hdd", "", "time_scale", "", hdd_scale, "x", "", "", ""],
+        ["meta", "hdd-q1", "", "time_scale", "", sys.argv[9], "x", "", "", ""],
         ["meta", "ssd", "", "time_scale", "", ssd_scale, "x", "", "", ""],
         ["meta", "sim", "", "ramp+runtime", "", f"{sys.argv[7]}+{sys.argv[8]}",
          "s wall", "", "", ""]]
@@ -201,7 +245,7 @@ def load(sc, dev, s):
     dump = open(f"{tmp}/{sc}-{dev}-{s}.dump").read()
     m = re.search(r"model_now_ms=(\d+) busy_ms=(\d+)", dump)
     d["util"] = int(m.group(2)) / max(1, int(m.group(1))) \
-        if m and dev == "hdd" else None
+        if m and dev != "ssd" else None
     return d
 
 def job(d, name):
@@ -302,16 +346,18 @@ if runs["none"]:
             f"vs none {w / none_w:.2f}x" if none_w else "", "", d["util"])
 
 # 5. throughput
-runs = {s: load("throughput", "hdd", s) for s in SCHEDS}
-if runs["none"]:
-    sc = scale["hdd"]
+for dev in ("hdd", "hdd-q1"):
+    runs = {s: load("throughput", dev, s) for s in SCHEDS}
+    if not runs["none"]:
+        continue
+    sc = scale[dev]
     none_i = iops(job(runs["none"], "readers"), "read", sc)
     for s, d in runs.items():
         if not d:
             continue
         i = iops(job(d, "readers"), "read", sc)
         t = s in ("mq-deadline", "bfq")
-        add("throughput", "hdd", s, "readers", "read_iops", i, "IOPS",
+        add("throughput", dev, s, "readers", "read_iops", i, "IOPS",
             f">= 2x none ({2 * none_i:.0f})" if t else "",
             yes(i >= 2 * none_i) if t else "", d["util"])
 
