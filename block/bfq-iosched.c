@@ -139,12 +139,121 @@ static struct request *bfq_find_next_rq(struct bfq_data *bfqd,
 	return after;
 }
 
+/* ---- peak rate: what max_budget is when not set ---- */
+
+#define BFQ_RATE_SHIFT		16	/* rates in sectors/µs << 16 */
+#define BFQ_RATE_MIN_SAMPLES	32
+#define BFQ_RATE_MIN_INTERVAL	(300 * NSEC_PER_MSEC)
+#define BFQ_RATE_REF_INTERVAL	NSEC_PER_SEC
+/* above 20M sectors/s a sample is nonsense */
+#define BFQ_RATE_MAX		(20ULL << BFQ_RATE_SHIFT)
+/* dispatched within this of a completion: the device was not idle */
+#define BFQ_MIN_TT		(2 * NSEC_PER_MSEC)
+/* the kernel's reference rates of a disk and an SSD */
+static const uint64_t bfq_ref_rate[2] = { 14000, 33000 };
+
+static void bfq_reset_rate(struct bfq_data *bfqd, struct request *rq,
+			   uint64_t now)
+{
+	struct bfq_rate_sample *r = &bfqd->rate;
+
+	r->samples = 0;
+	if (!rq)
+		return;
+	r->first_dispatch = r->last_dispatch = now;
+	r->samples = 1;
+	r->seq_samples = 0;
+	r->sectors = blk_rq_sectors(rq);
+	r->delta = 0;
+}
+
+/*
+ * An observation interval ended: fold its rate into the peak rate with
+ * a low-pass filter weighted by how sequential and how long it was, if
+ * it was long enough to mean something and either mostly sequential or
+ * faster than the estimate (a seeky interval says nothing about the
+ * peak). The kernel's bfq_update_rate_reset().
+ */
+static void bfq_update_rate_reset(struct bfq_data *bfqd, struct request *rq,
+				  uint64_t now)
+{
+	struct bfq_rate_sample *r = &bfqd->rate;
+	uint64_t rate, delta;
+	unsigned int weight, divisor;
+
+	if (r->samples < BFQ_RATE_MIN_SAMPLES ||
+	    r->delta < BFQ_RATE_MIN_INTERVAL)
+		goto reset;
+	/* the device worked until its last completion */
+	delta = max(r->delta, r->last_completion > r->first_dispatch ?
+			      r->last_completion - r->first_dispatch : 0);
+	rate = (r->sectors << BFQ_RATE_SHIFT) / max(1ULL, delta / NSEC_PER_USEC);
+	if ((r->seq_samples < 3 * r->samples / 4 && rate <= bfqd->peak_rate) ||
+	    rate > BFQ_RATE_MAX)
+		goto reset;
+	weight = 9 * r->seq_samples / r->samples;
+	weight = (unsigned int)min(8ULL, weight * delta / BFQ_RATE_REF_INTERVAL);
+	divisor = 10 - weight;
+	bfqd->peak_rate = bfqd->peak_rate * (divisor - 1) / divisor +
+			  rate / divisor;
+	bfqd->peak_rate = max(1ULL, bfqd->peak_rate);
+	bfqd->peak_rate_measured = true;
+reset:
+	bfq_reset_rate(bfqd, rq, now);
+}
+
+/*
+ * At each dispatch: sample the device's rate over intervals of about a
+ * second. An interval ends early if the device sat idle for 100 ms (that
+ * idle time is not the device's rate). A dispatch is sequential when
+ * close to the last one and the device was busy (something in flight,
+ * or a completion within BFQ_MIN_TT). The kernel's
+ * bfq_update_peak_rate().
+ */
+static void bfq_update_peak_rate(struct bfq_data *bfqd, struct request *rq,
+				 uint64_t now)
+{
+	struct bfq_rate_sample *r = &bfqd->rate;
+	bool seeky = bfq_dist(bfqd->last_position, blk_rq_pos(rq)) >
+		     BFQQ_SEEK_THR &&
+		     (!bfqd->nonrot || blk_rq_sectors(rq) < 2 * 32);
+
+	if (!r->samples) {
+		bfq_reset_rate(bfqd, rq, now);
+		return;
+	}
+	if (now - r->last_dispatch > 100 * NSEC_PER_MSEC &&
+	    !bfqd->rq_in_driver) {
+		bfq_update_rate_reset(bfqd, rq, now);
+		return;
+	}
+	r->samples++;
+	if ((bfqd->rq_in_driver || now - r->last_completion < BFQ_MIN_TT) &&
+	    !seeky)
+		r->seq_samples++;
+	r->sectors += blk_rq_sectors(rq);
+	r->delta = now - r->first_dispatch;
+	r->last_dispatch = now;
+	if (r->delta >= BFQ_RATE_REF_INTERVAL)
+		bfq_update_rate_reset(bfqd, rq, now);
+}
+
 /* ---- budgets and weights ---- */
 
+/*
+ * max_budget as set, or else what the device moves in timeout_sync at
+ * its peak rate; the kernel's default until the rate is measured.
+ */
 static unsigned long bfq_max_budget(struct bfq_data *bfqd)
 {
-	return bfqd->bfq_user_max_budget ? bfqd->bfq_user_max_budget :
-					   BFQ_DEFAULT_MAX_BUDGET;
+	uint64_t us = bfqd->bfq_timeout / NSEC_PER_USEC;
+
+	if (bfqd->bfq_user_max_budget)
+		return bfqd->bfq_user_max_budget;
+	if (!bfqd->peak_rate_measured)
+		return BFQ_DEFAULT_MAX_BUDGET;
+	return (unsigned long)max(1ULL, (bfqd->peak_rate * us) >>
+					BFQ_RATE_SHIFT);
 }
 
 static unsigned long bfq_min_budget(struct bfq_data *bfqd)
@@ -978,6 +1087,7 @@ static void bfq_dispatch_rq_from_bfqq(struct bfq_data *bfqd,
 	unsigned long charge = bfq_serv_to_charge(rq, bfqq);
 
 	bfq_remove_request(bfqd, rq);
+	bfq_update_peak_rate(bfqd, rq, now);
 	bfq_update_wr_on_dispatch(bfqd, bfqq, charge, now);
 	bfqq->entity.service += charge;
 	bfqq->service_from_backlogged += blk_rq_sectors(rq);
@@ -1098,6 +1208,7 @@ static bool bfq_completed_request(struct bfq_data *bfqd,
 	bfqq->dispatched--;
 	bfqd->rq_in_driver--;
 	bfqq->last_end_request = now;
+	bfqd->rate.last_completion = now;
 	if (bfqq->softrt_update && !bfqq->dispatched && !bfqq->busy)
 		bfq_softrt_next_start(bfqd, bfqq, now);
 	if (bfqq != bfqd->in_service_queue || bfqq->queued ||
@@ -1346,6 +1457,9 @@ static int bfq_init_sched(struct request_queue *q, struct elevator_queue *e)
 	bfqd->low_latency = true;
 	bfqd->nonrot = blk_queue_nonrot(q);
 	bfqd->hw_tag = -1;
+	/* until measured: 2/3 of the reference device's rate, and the
+	 * kernel's default max budget */
+	bfqd->peak_rate = bfq_ref_rate[bfqd->nonrot] * 2 / 3;
 	/* the fallback queue for requests when memory runs out */
 	if (!bfq_get_async_queue(bfqd, IOPRIO_DEFAULT, now)) {
 		pthread_spin_destroy(&bfqd->lock);
@@ -1468,7 +1582,7 @@ BFQ_ATTR(slice_idle_us, bfq_slice_idle, NSEC_PER_USEC, 0, INT_MAX)
 BFQ_ATTR(timeout_sync, bfq_timeout, NSEC_PER_MSEC, 1, INT_MAX)
 BFQ_ATTR(low_latency, low_latency, 1, 0, 1)
 
-/* 0 = the default (the kernel would estimate it from the peak rate) */
+/* 0 = what the peak rate gives (shown as that) */
 static ssize_t bfq_max_budget_show(struct elevator_queue *e, char *buf,
 				   size_t len)
 {
@@ -1566,7 +1680,8 @@ static void bfq_show(struct elevator_queue *e, FILE *out)
 		"merged=%lu bio_merged=%lu fifo_expired=%lu activations=%lu "
 		"idle_waits=%lu idle_hits=%lu idle_timeouts=%lu "
 		"wr_interactive=%lu wr_soft_rt=%lu queues=%lu/%lu "
-		"max_wait_us=%llu\n", bfqd->busy_queues[0], bfqd->busy_queues[1],
+		"max_wait_us=%llu peak_rate_kbs=%llu max_budget=%lu\n",
+		bfqd->busy_queues[0], bfqd->busy_queues[1],
 		bfqd->busy_queues[2], bfqd->in_service_queue ?
 		bfqd->in_service_queue->pid : 0, bfqd->hw_tag,
 		bfqd->rq_in_driver, st->inserted, st->dispatched, st->completed,
@@ -1574,7 +1689,9 @@ static void bfq_show(struct elevator_queue *e, FILE *out)
 		st->idle_waits, st->idle_hits, st->idle_timeouts,
 		st->wr_interactive, st->wr_soft_rt, st->queues_created,
 		st->queues_freed,
-		(unsigned long long)(st->max_wait_ns / NSEC_PER_USEC));
+		(unsigned long long)(st->max_wait_ns / NSEC_PER_USEC),
+		(unsigned long long)((bfqd->peak_rate * 1000000 / 2) >>
+				     BFQ_RATE_SHIFT), bfq_max_budget(bfqd));
 	fprintf(out, "  bfq expired:");
 	for (int r = 0; r < BFQQE_NR; r++)
 		fprintf(out, " %s=%lu", bfq_expire_name[r], st->expired[r]);

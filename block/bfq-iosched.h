@@ -129,6 +129,18 @@ struct bfq_stats {
 	struct bfq_class_stats cls[IOPRIO_CLASS_IDLE];	/* [class - 1] */
 };
 
+/*
+ * The current observation of the device's rate (the kernel's peak-rate
+ * estimator): what was dispatched since first_dispatch, and how much of
+ * it was sequential.
+ */
+struct bfq_rate_sample {
+	uint64_t first_dispatch, last_dispatch, last_completion;	/* ns */
+	uint64_t delta;			/* ns from the first dispatch */
+	unsigned long long sectors;
+	unsigned int samples, seq_samples;
+};
+
 struct bfq_data {
 	pthread_spinlock_t lock;
 	struct request_queue *queue;
@@ -144,6 +156,11 @@ struct bfq_data {
 	uint64_t idle_deadline;		/* ns: end of the current idle wait */
 	uint64_t idle_timer_due;	/* ns: when the timer fires; 0 = idle */
 	sector_t last_position;		/* end of the last dispatch */
+	/* peak rate (sectors/µs << BFQ_RATE_SHIFT): when max_budget is not
+	 * set, the max budget is what it moves in timeout_sync */
+	uint64_t peak_rate;
+	bool peak_rate_measured;
+	struct bfq_rate_sample rate;
 	/* how deep the device queue is: hw_tag -1 unknown, 0, 1 */
 	bool nonrot;
 	int hw_tag;

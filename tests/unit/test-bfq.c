@@ -14,6 +14,7 @@
  *    short turns, an interactive raising ends after 120000 sectors;
  *  - preemption: an arrival of higher weight takes the device, one of
  *    equal weight does not;
+ *  - peak rate: max_budget, unset, follows the device's rate;
  *  - idling: two sequential readers are each served a budget at a time
  *    (the device waits slice_idle for the next request), and switch at
  *    every request with slice_idle 0; on a non-rotational device with a
@@ -498,6 +499,8 @@ static void test_raising_rules(void)
 		   "get short turns, long readers lose it", 30);
 	if (!disk || !CHECK(weighted && plain && longr))
 		goto out;
+	/* not the peak rate's: the minimum budget must stay 512 */
+	bfq_set(disk, "max_budget", "16384");
 	seq_reads(disk, weighted, 0, 40);
 	seq_reads(disk, plain, 1U << 19, 40);
 	CHECK_EQ_U64(dump_counter(disk, "bfq:", "wr_interactive"), 1);
@@ -561,6 +564,50 @@ static void test_preemption(void)
 	test_begin("one of equal weight does not", 20);
 	n = run_preempt(100);
 	CHECK_MSG(n == 0, "%ld preemptions in 10 arrivals of weight 100", n);
+}
+
+/*
+ * With max_budget unset, the max budget is what the device moves in
+ * timeout_sync at its peak rate, estimated over ~1 s intervals of
+ * dispatches and filtered: after two intervals of one sequential
+ * reader it is near the rate the reader saw (from the default 16384).
+ */
+static void test_peak_rate(void)
+{
+	struct gendisk *disk = bfq_null("rotational=1,completion_nsec=100000");
+	_Atomic bool stop = false;
+	struct reader r;
+	uint64_t t0, t1;
+	unsigned long long got;
+	double rate, want;
+	long mb;
+
+	test_begin("peak rate: max_budget follows the device's rate", 20);
+	if (!disk)
+		return;
+	bfq_set(disk, "low_latency", "0");
+	bfq_set(disk, "timeout_sync", "20");
+	CHECK_EQ_U64(dump_counter(disk, "bfq:", "max_budget"), 16384);
+	memset(&r, 0, sizeof(r));
+	r.ioc = ioc_create(900, IOPRIO_DEFAULT, 0, "seq");
+	t0 = test_now_ns();
+	readers_start(&r, 1, disk, &stop);
+	test_sleep_ms(2300);
+	got = atomic_load(&r.sectors);
+	t1 = test_now_ns();
+	readers_stop(&r, 1, &stop);
+	test_wait_idle(disk, 3000);
+	rate = (double)got / ((double)(t1 - t0) / 1000.0);	/* sectors/µs */
+	want = rate * 20000.0;
+	mb = dump_counter(disk, "bfq:", "max_budget");
+	printf("   %.3f sectors/us seen: max_budget %ld for %.0f\n", rate, mb,
+	       want);
+	/* the filter moves halfway per interval from 2/3 of the kernel's
+	 * reference disk: 0.4 after two if that was far below */
+	CHECK_MSG(mb != 16384 && mb >= want * 0.4 && mb <= want * 1.3,
+		  "max_budget %ld for %.0f sectors in 20 ms", mb, want);
+	put_io_context(r.ioc);
+	test_dev_del(disk);
 }
 
 /* ---- attributes ---- */
@@ -687,6 +734,7 @@ int main(void)
 	test_low_latency();
 	test_raising_rules();
 	test_preemption();
+	test_peak_rate();
 	test_sched_switching("bfq", "sim", "model=ssd,size=64M,time_scale=10");
 	test_sched_switching("bfq", "sim", "model=hdd,size=64M,time_scale=200");
 	/* one scheduler for two hw queues: it may hand out either's requests */
