@@ -602,9 +602,16 @@ static void test_peak_rate(void)
 	mb = dump_counter(disk, "bfq:", "max_budget");
 	printf("   %.3f sectors/us seen: max_budget %ld for %.0f\n", rate, mb,
 	       want);
-	/* the filter moves halfway per interval from 2/3 of the kernel's
-	 * reference disk: 0.4 after two if that was far below */
-	CHECK_MSG(mb != 16384 && mb >= want * 0.4 && mb <= want * 1.3,
+	/*
+	 * The filter moves halfway per interval from 2/3 of the kernel's
+	 * reference disk (0.142 sectors/µs: 2848 sectors in 20 ms): 0.4
+	 * after two if that was far below. It comes down only on
+	 * sequential evidence (dispatches within 2 ms of a completion),
+	 * which a reader thread on a loaded host may not give; nor is the
+	 * rate of such a host steady from one interval to the next.
+	 */
+	CHECK_MSG(mb != 16384 && mb >= want * 0.4 &&
+		  mb <= (want > 2850 ? want : 2850) * 1.6,
 		  "max_budget %ld for %.0f sectors in 20 ms", mb, want);
 	put_io_context(r.ioc);
 	test_dev_del(disk);
