@@ -191,18 +191,42 @@ struct trace_run {
 	bool cancelled;
 };
 
-/* Wait the run's seconds; false if cut short by cancel. */
+/* Is the run's trace still there (not torn down by "dev del" & co.)? */
+static bool trace_run_alive(struct trace_run *t)
+{
+	struct blk_trace_stats st;
+
+	return !blk_trace_get_stats(t->disk, &st) && st.state != 0;
+}
+
+/*
+ * Wait the run's seconds, or until its trace is torn down from elsewhere
+ * (looked at every second); false if cut short by cancel.
+ */
 static bool trace_run_wait(struct trace_run *t)
 {
-	struct timespec end;
+	struct timespec end, tick;
 	bool done;
 
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	end.tv_sec += t->secs;
 	pthread_mutex_lock(&t->lock);
-	while (!t->cancelled &&
-	       pthread_cond_timedwait(&t->wake, &t->lock, &end) != ETIMEDOUT)
-		;
+	while (!t->cancelled) {
+		clock_gettime(CLOCK_MONOTONIC, &tick);
+		tick.tv_sec++;
+		if (tick.tv_sec > end.tv_sec ||
+		    (tick.tv_sec == end.tv_sec && tick.tv_nsec > end.tv_nsec))
+			tick = end;
+		if (pthread_cond_timedwait(&t->wake, &t->lock, &tick) ==
+			    ETIMEDOUT &&
+		    (tick.tv_sec == end.tv_sec && tick.tv_nsec == end.tv_nsec))
+			break;
+		pthread_mutex_unlock(&t->lock);
+		done = trace_run_alive(t);
+		pthread_mutex_lock(&t->lock);
+		if (!done)
+			break;
+	}
 	done = !t->cancelled;
 	pthread_mutex_unlock(&t->lock);
 	return done;

@@ -264,6 +264,23 @@ res=$(stream_ok "$out/run-o.txt" 100) &&
 	ok "trace run -w 6 -o - | blkparse -i -: $res, status to stderr" ||
 	fail "trace run -o - | blkparse: $res; $(tail -3 "$out/run-o.txt") $(cat "$out/run-o.err")"
 
+# the device of a waiting run removed: the run ends with what it traced
+blkctl trace nb1 run -w 30 -D "$out/t-del" >"$out/run-del.txt" 2>&1 &
+rundel=$!
+if trace_state_is nb1 2 && blkctl dev del nb1 >/dev/null; then
+	t0=$(date +%s%N)
+	wait $rundel
+	rc=$?
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ $rc -eq 0 ] && [ $ms -lt 5000 ] && grep -q '^Q2C' "$out/run-del.txt" &&
+		[ "$(blkctl dev ls | grep -c '^nb1 ')" = 0 ] &&
+		ok "dev del during trace run -w 30: served, the run ended $ms ms later" ||
+		fail "dev del during trace run: rc $rc, $ms ms, $(cat "$out/run-del.txt")"
+else
+	fail "dev del during trace run"
+	kill $rundel 2>/dev/null
+fi
+
 # 3c. "setup -o -": the stream outlives that blkctl and ends at stop
 ( "$BLKCTL" --socket "$CTL_SOCK" trace nb0 setup -o - 2>"$out/setup-o.err" |
 	timeout 60 blkparse -i - >"$out/setup-o.txt" 2>&1 ) &
@@ -326,9 +343,13 @@ grep -q "^error: trace: -o - streams to the descriptor" "$out/nofd" &&
 	fail "-o - without a descriptor: $(cat "$out/nofd")"
 
 # 4. one-shot run and live text while I/O runs
+# I/O for 6 s in the background; returns once the first read is done
 bg_io() {
+	rm -f "$out/io-started"
 	timeout 30 nbdsh -u "$(nbd_uri nb0)" -c '
 import time
+h.pread(4096, 0)
+open("'"$out/io-started"'", "w").close()
 end = time.time() + 6
 i = 0
 while time.time() < end:
@@ -337,6 +358,11 @@ while time.time() < end:
 ' &
 	io=$!
 	at_exit "kill $io 2>/dev/null"
+	for _ in $(seq 200); do
+		[ -e "$out/io-started" ] && return 0
+		sleep 0.1
+	done
+	fail "background I/O did not start"
 }
 bg_io
 if blkctl trace nb0 run -w 1 -D "$out/t4" >"$out/run.txt" 2>&1 &&
