@@ -450,10 +450,10 @@ static void bench_sweep(const char *name, uint32_t buf_size, uint32_t buf_nr)
 		else
 			hi = mid;
 	}
-	printf("drops,%s,max_events_per_s_0_drops,%.0f\n", name, best);
-	printf("drops,%s,max_paced_iops_0_drops,%.0f\n", name, lo);
+	printf("sweep,%s,max_events_per_s_0_drops,%.0f\n", name, best);
+	printf("sweep,%s,max_paced_iops_0_drops,%.0f\n", name, lo);
 	/* 1: no step dropped before the machine ran out of I/O */
-	printf("drops,%s,sweep_limited_by_machine,%d\n", name, !hi);
+	printf("sweep,%s,limited_by_machine,%d\n", name, !hi);
 }
 
 int main(int argc, char **argv)

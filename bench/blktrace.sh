@@ -9,8 +9,15 @@
 #   - the uring driver on a tmpfs file, 4k random reads at iodepth 32: IOPS
 #     lost (target <= 3%) and dropped events (target 0);
 #   - two threads of unlimited null_blk load: drops per million events at
-#     the default buffers (512 KiB x 4) and at small ones (4 KiB x 2).
-# Arguments are passed to the program (--rounds N, --ios N, --seconds S).
+#     the default buffers (512 KiB x 4) and at small ones (4 KiB x 2);
+#   - the same load paced (as blkbench's/fio's rate_iops) and stepped from
+#     10k IOPS up (or down) until drops appear, then bisected: the highest
+#     event rate traced with 0 drops, at both buffer settings (one row per
+#     step, "sweep,CONFIG@RATEiops,...", so the steps can be checked).
+# Arguments are passed to the program (--rounds N, --ios N, --seconds S,
+# --only cost|uring|drops|sweep). With --only PART the part's rows replace
+# its rows of the existing CSV, with a load row of its own
+# (loadavg_1min_PART); the other parts' rows and load stay.
 # A missed target is reported, not fatal: the machine is shared and noisy.
 set -euo pipefail
 
@@ -26,11 +33,30 @@ if [ ! -x "$bin" ]; then
 fi
 mkdir -p "$out"
 notes=$(mktemp)
-trap 'rm -f "$notes"' EXIT
+new=$(mktemp)
+trap 'rm -f "$notes" "$new" "$new.m"' EXIT
+only=
+args=("$@")
+for ((i = 0; i + 1 < ${#args[@]}; i++)); do
+	[ "${args[i]}" = --only ] && only=${args[i + 1]}
+done
 
-"$bin" --dir /dev/shm "$@" >"$out/blktrace.csv" 2>"$notes"
+"$bin" --dir /dev/shm "$@" >"$new" 2>"$notes"
 # the figures move with the machine's load: keep it beside them
-echo "machine,$(nproc)-cpus,loadavg_1min,$(cut -d' ' -f1 /proc/loadavg)" >>"$out/blktrace.csv"
+load=$(cut -d' ' -f1 /proc/loadavg)
+if [ -n "$only" ] && [ -s "$out/blktrace.csv" ]; then
+	{
+		awk -F, -v p="$only" 'NR == 1 || ($1 != p &&
+			!($1 == "machine" && $3 == "loadavg_1min_" p))' \
+			"$out/blktrace.csv"
+		tail -n +2 "$new"
+		echo "machine,$(nproc)-cpus,loadavg_1min_$only,$load"
+	} >"$new.m"
+	cp "$new.m" "$out/blktrace.csv"
+else
+	cp "$new" "$out/blktrace.csv"
+	echo "machine,$(nproc)-cpus,loadavg_1min,$load" >>"$out/blktrace.csv"
+fi
 grep -v 'dropped events' "$notes" >&2 || true
 column -s, -t <"$out/blktrace.csv" 2>/dev/null || cat "$out/blktrace.csv"
 
@@ -53,5 +79,15 @@ dpm() {
 		"$out/blktrace.csv"
 }
 echo "drops per million under unlimited load: default $(dpm default-512KiBx4), small $(dpm small-4KiBx2), default without files $(dpm default-512KiBx4-nofiles)"
+drop0() {
+	awk -F, -v c="$1" -v m="$2" '$1 == "sweep" && $2 == c && $3 == m { print $4 }' \
+		"$out/blktrace.csv"
+}
+for c in default-512KiBx4 small-4KiBx2; do
+	limit=""
+	[ "$(drop0 "$c" limited_by_machine)" = 1 ] &&
+		limit=" (a floor: the machine ran out of I/O before any drop)"
+	echo "highest rate traced with 0 drops, $c: $(drop0 "$c" max_events_per_s_0_drops) events/s ($(drop0 "$c" max_paced_iops_0_drops) IOPS paced)$limit"
+done
 echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%F)"
 echo "wrote $out/blktrace.csv"
