@@ -437,10 +437,43 @@ static void null_end_cmd(struct nullb_cmd *cmd)
 	blk_mq_complete_request(cmd->rq);
 }
 
+/*
+ * End the commands of @list as one batch. Under a plug, as the kernel's
+ * softirq runs them in one go: whoever is told of a completion can leave
+ * its work for the end of the batch (blk_check_plugged), such as the NBD
+ * server's replies, which then leave in one send.
+ */
+static void null_complete_list(struct nullb_queue *nq, struct nullb_cmd *list)
+{
+	DEFINE_IO_COMP_BATCH(iob);
+	struct blk_plug plug;
+	struct nullb_cmd *cmd;
+
+	blk_start_plug(&plug);
+	while ((cmd = list)) {
+		list = cmd->next;
+		cmd->next = NULL;
+		atomic_fetch_add_explicit(&nq->completed, 1,
+					  memory_order_relaxed);
+		if (cmd->bio || cmd->error || !blk_mq_mark_complete(cmd->rq)) {
+			if (cmd->bio)
+				null_end_cmd(cmd);
+			else if (cmd->error)
+				blk_mq_complete_request(cmd->rq);
+			continue;
+		}
+		if (!blk_mq_add_to_batch(cmd->rq, &iob, 0,
+					 blk_mq_end_request_batch))
+			blk_mq_end_request(cmd->rq, BLK_STS_OK);
+	}
+	if (iob.req_list)
+		iob.complete(&iob);
+	blk_finish_plug(&plug);
+}
+
 static void *null_irq_thread(void *arg)
 {
 	struct nullb_queue *nq = arg;
-	DEFINE_IO_COMP_BATCH(iob);
 
 	/* the default 50 us slack would swamp completion_nsec */
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
@@ -476,27 +509,7 @@ static void *null_irq_thread(void *arg)
 			nq->tail = NULL;
 		last->next = NULL;
 		pthread_mutex_unlock(&nq->lock);
-		while ((cmd = list)) {
-			list = cmd->next;
-			cmd->next = NULL;
-			atomic_fetch_add_explicit(&nq->completed, 1,
-						  memory_order_relaxed);
-			if (cmd->bio || cmd->error ||
-			    !blk_mq_mark_complete(cmd->rq)) {
-				if (cmd->bio)
-					null_end_cmd(cmd);
-				else if (cmd->error)
-					blk_mq_complete_request(cmd->rq);
-				continue;
-			}
-			if (!blk_mq_add_to_batch(cmd->rq, &iob, 0,
-						 blk_mq_end_request_batch))
-				blk_mq_end_request(cmd->rq, BLK_STS_OK);
-		}
-		if (iob.req_list)
-			iob.complete(&iob);
-		iob.complete = NULL;
-		iob.need_ts = false;
+		null_complete_list(nq, list);
 		pthread_mutex_lock(&nq->lock);
 	}
 	pthread_mutex_unlock(&nq->lock);

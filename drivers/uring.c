@@ -587,6 +587,7 @@ static void *uring_cq_thread(void *arg)
 {
 	struct uring_queue *uq = arg;
 	DEFINE_IO_COMP_BATCH(iob);
+	struct blk_plug plug;
 	bool stop = false;
 
 	while (!stop) {
@@ -599,8 +600,12 @@ static void *uring_cq_thread(void *arg)
 			       uq->ud->disk->disk_name, strerror(-ret));
 			break;
 		}
+		/* under a plug: work left for the batch's end (NBD replies,
+		   blk_check_plugged) and bios submitted meanwhile go together */
+		blk_start_plug(&plug);
 		uring_reap_locked(uq, true, &iob, &stop);
 		uring_flush_batch(&iob);
+		blk_finish_plug(&plug);
 		if (READ_ONCE(uq->unsubmitted))
 			uring_commit(uq);
 	}
