@@ -9,7 +9,8 @@
  * Replies are sent by whichever thread completes a request -- the driver's
  * completion thread, or the reader itself for inline completions -- under
  * the connection's lock as a flat combiner (nbd-reply.c): one thread sends
- * everything queued with one sendmsg while the others only queue.
+ * everything queued with one sendmsg while the others only queue. A thread
+ * completing a batch under a plug sends when its plug ends.
  */
 #ifndef BLKSTACK_EXPORT_NBD_INTERNAL_H
 #define BLKSTACK_EXPORT_NBD_INTERNAL_H
@@ -233,6 +234,7 @@ struct nbd_conn {
 	bool waiting;			/* the reader waits on @cond */
 	struct nbd_req *reply_head, *reply_tail;
 	bool sending;			/* a thread is draining the queue */
+	unsigned int unplug_pending;	/* nbd_reply_unplug() still to run */
 	bool corked;			/* the reader batches: queue only */
 	bool broken;			/* sending failed: drop replies */
 

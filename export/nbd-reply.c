@@ -8,7 +8,8 @@
  * sendmsg() per batch, outside the lock, until the queue is empty; others
  * only queue (a flat combiner). While the reader submits a batch of
  * requests it corks the queue, so inline completions go out together when
- * the batch ends. Slots return to the pool only after their reply left
+ * the batch ends; a thread completing a batch under a plug (a driver's
+ * completion thread) queues and sends once when its plug ends. Slots return to the pool only after their reply left
  * (read replies send straight from the slot's buffer).
  */
 #include <errno.h>
@@ -240,7 +241,7 @@ void nbd_req_drop(struct nbd_req *req)
 void nbd_conn_drain(struct nbd_conn *conn)
 {
 	pthread_mutex_lock(&conn->lock);
-	while (conn->in_flight) {
+	while (conn->in_flight || conn->unplug_pending) {
 		conn->waiting = true;
 		pthread_cond_wait(&conn->cond, &conn->lock);
 	}
@@ -301,6 +302,47 @@ static void __nbd_send_queued(struct nbd_conn *conn)
 	conn->sending = false;
 }
 
+/* Replies left for the end of a completing thread's plug. */
+struct nbd_plug_cb {
+	struct blk_plug_cb cb;
+	bool counted;			/* in conn->unplug_pending */
+};
+
+/*
+ * The completing thread's plug ends: its batch's replies go out (unless
+ * someone else sends them or the reader batches). Until this ran the
+ * connection is not drained, so it cannot go away under us.
+ */
+static void nbd_reply_unplug(struct blk_plug_cb *cb, bool from_schedule)
+{
+	struct nbd_conn *conn = cb->data;
+
+	free(cb);
+	pthread_mutex_lock(&conn->lock);
+	if (!conn->sending && !conn->corked && conn->reply_head) {
+		conn->sending = true;
+		__nbd_send_queued(conn);
+	}
+	if (!--conn->unplug_pending && !conn->in_flight)
+		pthread_cond_signal(&conn->cond);
+	pthread_mutex_unlock(&conn->lock);
+}
+
+/* Leave the sending to the end of this thread's plug; conn->lock held. */
+static bool nbd_reply_defer(struct nbd_conn *conn)
+{
+	struct nbd_plug_cb *pcb = (struct nbd_plug_cb *)blk_check_plugged(
+			nbd_reply_unplug, conn, sizeof(*pcb));
+
+	if (!pcb)
+		return false;
+	if (!pcb->counted) {
+		pcb->counted = true;
+		conn->unplug_pending++;
+	}
+	return true;
+}
+
 void nbd_reply(struct nbd_req *req)
 {
 	struct nbd_conn *conn = req->conn;
@@ -320,7 +362,12 @@ void nbd_reply(struct nbd_req *req)
 	else
 		conn->reply_head = req;
 	conn->reply_tail = req;
-	if (!conn->sending && !conn->corked) {
+	/*
+	 * A thread completing a batch under a plug (a driver's completion
+	 * thread) sends once, when its plug ends. The connection lives
+	 * until then: this reply holds a slot.
+	 */
+	if (!conn->sending && !conn->corked && !nbd_reply_defer(conn)) {
 		conn->sending = true;
 		__nbd_send_queued(conn);
 	}
