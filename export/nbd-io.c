@@ -2,7 +2,8 @@
 /*
  * Socket I/O for the NBD server: a buffered reader that takes everything
  * the socket has in one recv() (so a burst of pipelined requests costs one
- * system call), reads large payloads straight into their destination, and
+ * system call), reads the rest of a payload straight into its destination
+ * (and what follows it into the buffer, in the same recvmsg()), and
  * a sender that writes whole iovec arrays with sendmsg(MSG_NOSIGNAL).
  */
 #include <errno.h>
@@ -56,6 +57,34 @@ ssize_t nbd_rx_fill(struct nbd_rx *rx)
 	return n;
 }
 
+/*
+ * One recv of the rest of a message into @dst, with whatever follows it
+ * on the socket (the next requests) going into the empty buffer: the
+ * payload is not copied, and the next requests cost no recv of their own.
+ */
+static ssize_t nbd_rx_recv_into(struct nbd_rx *rx, void *dst, size_t len)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = dst, .iov_len = len },
+		{ .iov_base = rx->buf, .iov_len = rx->size },
+	};
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	for (;;) {
+		ssize_t n = recvmsg(rx->fd, &msg, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if ((size_t)n > len) {
+			rx->start = 0;
+			rx->end = (size_t)n - len;
+		}
+		return n;
+	}
+}
+
 int nbd_rx_read(struct nbd_rx *rx, void *dst, size_t len)
 {
 	size_t have = min(nbd_rx_avail(rx), len);
@@ -65,13 +94,16 @@ int nbd_rx_read(struct nbd_rx *rx, void *dst, size_t len)
 	nbd_rx_consume(rx, have);
 	p += have;
 	len -= have;
+	/* the buffer is empty now if anything is left to read */
 	while (len) {
-		ssize_t n = nbd_recv(rx->fd, p, len);
+		ssize_t n = nbd_rx_recv_into(rx, p, len);
 
 		if (n == 0)
 			return -EPIPE;
 		if (n < 0)
 			return (int)n;
+		if ((size_t)n >= len)
+			break;
 		p += n;
 		len -= (size_t)n;
 	}
