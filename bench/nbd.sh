@@ -2,7 +2,8 @@
 # NBD export vs peers (issue 3): fio --ioengine=nbd (libnbd, one
 # connection per job) against
 #
-#   blkstackd-null   blkstackd, null device memory_backed=1 (1 GiB)
+#   blkstackd-null   blkstackd, null device memory_backed=1 (1 GiB),
+#                    irqmode=$NULL_IRQMODE (default 0: see below)
 #   blkstackd-uring  blkstackd, uring device on a tmpfs file (page cache)
 #   nbdkit-memory    nbdkit memory 1G
 #   qemu-nbd         qemu-nbd -f raw --aio=io_uring --shared=8 on a tmpfs file
@@ -24,6 +25,13 @@
 # Writes bench/results/nbd.csv (workload,server,rep,iops,bw_bytes,lat_p99_us),
 # bench/results/nbd-summary.csv (medians and the ratio to the best peer of
 # the same workload and transport) and, with gnuplot, bench/results/nbd.png.
+# A memory-backed null device has done its work (the copy) by the time
+# queue_rq returns, as the kernel's RAM disk (brd) has when it ends its
+# bio inline, so it completes inline (irqmode=0). irqmode=1 would add a
+# hop to a completion thread per batch, a user-space cost the kernel's
+# softirq completion (same CPU, no task switch) does not have;
+# NULL_IRQMODE=1 measures that instead.
+#
 # RUNTIME (s, default 5) per run, REPEAT (default 3) rounds; in each round
 # every workload runs on every server before the next workload, the server
 # order rotated from round to round. PROFILE=1: afterwards, perf record -g
@@ -37,6 +45,8 @@ REPEAT=${REPEAT:-3}
 QSD=${QSD:-$(command -v qemu-storage-daemon >/dev/null && echo 1 || echo 0)}
 TCP=${TCP:-1}
 PROFILE=${PROFILE:-0}
+NULL_IRQMODE=${NULL_IRQMODE:-0}
+case $NULL_IRQMODE in 0|1|2) ;; *) echo "nbd.sh: NULL_IRQMODE=$NULL_IRQMODE: must be 0, 1 or 2" >&2; exit 2 ;; esac
 daemon=$BUILD/daemon/blkstackd
 py=/usr/bin/python3
 out=$top/bench/results
@@ -111,7 +121,7 @@ start_blkstackd() {
 }
 
 echo "Starting servers (t=${SECONDS}s)" >&2
-start_blkstackd "$tmp/bsd" "unix:$tmp/bsd/nbd.sock" "dev add null nullb0 size=1G,memory_backed=1
+start_blkstackd "$tmp/bsd" "unix:$tmp/bsd/nbd.sock" "dev add null nullb0 size=1G,memory_backed=1,irqmode=$NULL_IRQMODE
 dev add uring disk0 path=$shm/uring.img,size=1G
 export nbd nullb0
 export nbd disk0"
@@ -158,7 +168,7 @@ fill "${uri[nbdkit-memory]}"
 tcp_servers=()
 if [ "$TCP" = 1 ]; then
 	p1=$(free_tcp_port)
-	start_blkstackd "$tmp/bsd-tcp" "127.0.0.1:$p1" "dev add null nullb0 size=1G,memory_backed=1
+	start_blkstackd "$tmp/bsd-tcp" "127.0.0.1:$p1" "dev add null nullb0 size=1G,memory_backed=1,irqmode=$NULL_IRQMODE
 export nbd nullb0"
 	wait_tcp "$p1" nullb0
 	p2=$(free_tcp_port)
