@@ -477,6 +477,7 @@ static unsigned long dd_queued(struct deadline_data *dd, enum dd_prio prio)
  * prio_aging_expire goes first, so that RT cannot starve them forever.
  */
 static struct request *dd_dispatch_prio_aged(struct deadline_data *dd,
+					     const unsigned long *queued,
 					     uint64_t now)
 {
 	uint64_t aging = READ_ONCE(dd->prio_aging_expire);
@@ -484,7 +485,7 @@ static struct request *dd_dispatch_prio_aged(struct deadline_data *dd,
 	struct request *rq;
 
 	for (int prio = 0; prio <= DD_PRIO_MAX; prio++)
-		busy += dd_queued(dd, (enum dd_prio)prio) != 0;
+		busy += queued[prio] != 0;
 	if (busy < 2 || now < aging)
 		return NULL;
 	for (int prio = DD_BE_PRIO; prio <= DD_PRIO_MAX; prio++) {
@@ -521,14 +522,20 @@ static struct request *dd_dispatch_request(struct blk_mq_hw_ctx *hctx)
 {
 	struct deadline_data *dd = hctx->queue->elevator->elevator_data;
 	uint64_t now = blk_time_get_ns();
+	unsigned long queued[DD_PRIO_COUNT];
 	struct request *rq;
 
 	pthread_spin_lock(&dd->lock);
-	rq = dd_dispatch_prio_aged(dd, now);
+	for (int prio = 0; prio <= DD_PRIO_MAX; prio++)
+		queued[prio] = dd_queued(dd, (enum dd_prio)prio);
+	rq = dd_dispatch_prio_aged(dd, queued, now);
 	for (int prio = 0; !rq && prio <= DD_PRIO_MAX; prio++) {
+		/* nothing queued or in flight: nothing in its lists either */
+		if (!queued[prio])
+			continue;
 		rq = __dd_dispatch_request(dd, &dd->per_prio[prio], now, now);
 		/* a class with requests queued or in flight holds lower ones */
-		if (!rq && dd_queued(dd, (enum dd_prio)prio))
+		if (!rq)
 			break;
 	}
 	if (rq)
