@@ -106,7 +106,8 @@ attrs() {
 
 # run SCENARIO DEVICE SCHED JOBARGS...: one blkbench run on a fresh sim
 # device; JSON and the debug dump kept as $tmp/SCENARIO-DEVICE-SCHED.*
-# The warm-up is RAMP, or $ramp when set (a scenario that needs longer).
+# The warm-up is RAMP and the measurement RUNTIME, or $ramp / $runtime
+# when set (a scenario that needs longer).
 run() {
 	local sc=$1 dev=$2 s=$3 a
 	shift 3
@@ -118,7 +119,7 @@ run() {
 	[ "$dev" = hdd-q1 ] && [ "$s" != none ] && a="nr_requests=64${a:+,$a}"
 	echo "  $name: blkbench $*" >&2
 	"$bb" --eta=never --output-format=json --time_based \
-		--runtime="$RUNTIME" --ramp_time="${ramp:-$RAMP}" \
+		--runtime="${runtime:-$RUNTIME}" --ramp_time="${ramp:-$RAMP}" \
 		--filename="$(dev_of "$dev")" --ioscheduler="$s" \
 		${a:+--queue="$a"} --debug_dump="$tmp/$name.dump" \
 		"$@" >"$tmp/$name.json"
@@ -126,14 +127,16 @@ run() {
 
 has() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
 
-# 1. read latency under a write flood
+# 1. read latency under a write flood; under none the reader gets ~2
+# reads a second (model time), so its p99 needs a long run:
+# WFLOOD_RUNTIME (default 8 s wall, 80 s of model time on the hdd)
 if has wflood; then
 	echo "wflood: 1 sequential reader qd1, 4 random writers qd32" >&2
 	for dev in hdd ssd; do
 		half=50G
 		[ $dev = ssd ] && half=512M
 		for s in $scheds; do
-			run wflood $dev $s --bs=4k \
+			runtime=${WFLOOD_RUNTIME:-8} run wflood $dev $s --bs=4k \
 				--name=reader --rw=read --iodepth=1 \
 				--name=writers --rw=randwrite --iodepth=32 \
 				--numjobs=4 --offset=$half --group_reporting
