@@ -585,7 +585,8 @@ static blk_status_t null_queue_rq_iob(struct blk_mq_hw_ctx *hctx,
 				      struct io_comp_batch *iob)
 {
 	struct request *rq = bd->rq;
-	struct nullb_queue *nq = hctx_driver_data(hctx);
+	/* built with the core: the fields, not the exported accessors */
+	struct nullb_queue *nq = hctx->driver_data;
 	struct nullb *nullb = nq->nullb;
 	struct nullb_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	unsigned long n = 0;
@@ -619,7 +620,7 @@ static blk_status_t null_queue_rq_iob(struct blk_mq_hw_ctx *hctx,
 		cmd->error = null_handle_data(nullb, req_op(rq),
 					      rq->cmd_flags, blk_rq_pos(rq),
 					      blk_rq_bytes(rq), rq->bio);
-	if (hctx_type_of(hctx) == HCTX_TYPE_POLL) {
+	if (hctx->type == HCTX_TYPE_POLL) {
 		cmd->next = NULL;
 		pthread_spin_lock(&nq->poll_lock);
 		if (nq->poll_tail)
