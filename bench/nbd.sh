@@ -35,7 +35,10 @@
 # RUNTIME (s, default 5) per run, REPEAT (default 3) rounds; in each round
 # every workload runs on every server before the next workload, the server
 # order rotated from round to round. PROFILE=1: afterwards, perf record -g
-# of blkstackd for 5 s under randread-j1, top symbols printed.
+# of blkstackd for 5 s under randread-j1, top symbols printed. STAT=1:
+# every run is also counted with perf stat on the server process, written
+# to bench/results/nbd-stat.csv per I/O: CPU time, context switches and
+# system calls (less noisy than IOPS on a loaded machine).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -45,6 +48,7 @@ REPEAT=${REPEAT:-3}
 QSD=${QSD:-$(command -v qemu-storage-daemon >/dev/null && echo 1 || echo 0)}
 TCP=${TCP:-1}
 PROFILE=${PROFILE:-0}
+STAT=${STAT:-0}
 NULL_IRQMODE=${NULL_IRQMODE:-0}
 case $NULL_IRQMODE in 0|1|2) ;; *) echo "nbd.sh: NULL_IRQMODE=$NULL_IRQMODE: must be 0, 1 or 2" >&2; exit 2 ;; esac
 daemon=$BUILD/daemon/blkstackd
@@ -130,11 +134,17 @@ wait_for -S "$tmp/bsd/nbd.sock" "$bsd_pid" blkstackd
 
 nbdkit -f --exit-with-parent -U "$tmp/nbdkit.sock" memory 1G &
 pids+=($!)
+nbdkit_pid=$!
 wait_for -S "$tmp/nbdkit.sock" "$!" nbdkit
 
 qemu-nbd -t -k "$tmp/qemu.sock" -f raw --aio=io_uring --shared=8 -x disk "$shm/qemu.img" &
 pids+=($!)
+qemu_pid=$!
 wait_for -S "$tmp/qemu.sock" "$!" qemu-nbd
+
+# the process serving each server name, for STAT=1
+declare -A spid=([blkstackd-null]=$bsd_pid [blkstackd-uring]=$bsd_pid
+		 [nbdkit-memory]=$nbdkit_pid [qemu-nbd]=$qemu_pid)
 
 declare -A uri
 uri[blkstackd-null]="nbd+unix:///nullb0?socket=$tmp/bsd/nbd.sock"
@@ -151,6 +161,7 @@ if [ "$QSD" = 1 ]; then
 		--nbd-server "addr.type=unix,addr.path=$tmp/qsd.sock,max-connections=8" \
 		--export type=nbd,id=e0,node-name=d0,name=disk,writable=on &
 	pids+=($!)
+	spid[qsd]=$!
 	wait_for -S "$tmp/qsd.sock" "$!" qemu-storage-daemon
 	uri[qsd]="nbd+unix:///disk?socket=$tmp/qsd.sock"
 	servers+=(qsd)
@@ -200,6 +211,36 @@ fio_run() {
 		{ echo "nbd.sh: fio $1 on $2 failed:" >&2; cat "$3.err" >&2; exit 1; }
 }
 
+# fio_run_stat WORKLOAD SERVER JSON REP: fio_run, with STAT=1 counted by
+# perf stat on the server's process; a line in $stat_csv
+fio_run_stat() {
+	local p=${spid[$2]:-} sp
+	if [ "$STAT" != 1 ] || [ -z "$p" ]; then
+		fio_run "$1" "$2" "$3"
+		return
+	fi
+	perf stat -x, -o "$tmp/stat" -p "$p" \
+		-e task-clock,context-switches,raw_syscalls:sys_enter &
+	sp=$!
+	sleep 0.2
+	fio_run "$1" "$2" "$3"
+	kill -INT "$sp"
+	wait "$sp" || true
+	"$py" - "$3" "$tmp/stat" "$1,$2,$4" >>"$stat_csv" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]
+ios = j["read"]["total_ios"] + j["write"]["total_ios"]
+v = {}
+for line in open(sys.argv[2]):
+    f = line.strip().split(",")
+    if len(f) > 2 and f[0] and f[0][0].isdigit():
+        v[f[2]] = float(f[0])
+print(f'{sys.argv[3]},{ios},{v.get("task-clock", 0) * 1000 / ios:.2f},'
+      f'{v.get("context-switches", 0) / ios:.3f},'
+      f'{v.get("raw_syscalls:sys_enter", 0) / ios:.3f}')
+EOF
+}
+
 # iops bw_bytes lat_p99_us of the direction the workload does
 fio_figures() {
 	"$py" - "$1" <<'EOF'
@@ -213,13 +254,18 @@ EOF
 }
 
 echo "workload,server,rep,iops,bw_bytes,lat_p99_us" >"$csv"
+stat_csv=$out/nbd-stat.csv
+if [ "$STAT" = 1 ]; then
+	command -v perf >/dev/null || { echo "nbd.sh: STAT=1 needs perf" >&2; exit 1; }
+	echo "workload,server,rep,ios,server_cpu_us_per_io,server_cs_per_io,server_syscalls_per_io" >"$stat_csv"
+fi
 for rep in $(seq "$REPEAT"); do
 	echo "Round $rep of $REPEAT, $RUNTIME s per run (t=${SECONDS}s)" >&2
 	n=${#servers[@]}
 	for w in "${workloads[@]}"; do
 		for i in $(seq 0 $((n - 1))); do
 			s=${servers[$(( (i + rep - 1) % n ))]}
-			fio_run "$w" "$s" "$tmp/r.json"
+			fio_run_stat "$w" "$s" "$tmp/r.json" "$rep"
 			f=$(fio_figures "$tmp/r.json")
 			echo "  $w $s: $f" >&2
 			echo "$w,$s,$rep,$f" >>"$csv"
@@ -260,6 +306,7 @@ with open(sys.argv[2], "w") as o:
                 f'{metric},{bp},{ratio:.2f},{target if isbsd else ""},{("yes" if ratio >= target else "no") if isbsd else ""}\n')
 EOF
 echo "wrote $csv and $sum"
+[ "$STAT" = 1 ] && echo "wrote $stat_csv"
 column -s, -t "$sum"
 
 if command -v gnuplot >/dev/null; then
