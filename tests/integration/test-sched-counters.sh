@@ -78,9 +78,12 @@ text() {
 }
 
 # ---- mq-deadline: classes rt, be, idle ----
-# writes_starved=0: a read batch never goes first while writes wait
+# writes_starved=0: a read batch never goes first while writes wait;
+# 64 scheduler requests, so that reads and writes wait there together
+# (the default, twice the device's 2, rarely holds both)
 msg=
 sched s0 mq-deadline read_expire=1 write_expire=1 writes_starved=0 &&
+blkctl queue s0 nr_requests 64 &&
 load s0 --iodepth=16 --name=w --rw=write --name=r --rw=randread &&
 blkctl --json debug s0 >"$out/after" &&
 msg=$(check "$out/before" "$out/after" "rt be idle" "expired starved" \
