@@ -36,8 +36,18 @@ struct blk_mq_ctx *blk_mq_get_ctx(struct request_queue *q)
 	return &q->queue_ctx[cpu];
 }
 
+/*
+ * Whoever queued a request and then finds the hctx stopped leaves the
+ * run to blk_mq_start_hw_queue(). The barrier orders that caller's
+ * insertion before the second look at the bit; it pairs with the one
+ * after the start clears the bit and before it looks for work: either
+ * we see the bit cleared, or the start sees the request.
+ */
 bool blk_mq_hctx_stopped(struct blk_mq_hw_ctx *hctx)
 {
+	if (likely(!hctx_test_bit(BLK_MQ_S_STOPPED, hctx)))
+		return false;
+	smp_mb();
 	return hctx_test_bit(BLK_MQ_S_STOPPED, hctx);
 }
 
@@ -1079,7 +1089,14 @@ static void __blk_mq_run_hw_queue(struct blk_mq_hw_ctx *hctx)
  * the scheduler may be switching or the hctxs changing meanwhile, so
  * even has_pending is looked at only inside a dispatch section, which
  * quiesce waits out (the kernel runs it under RCU for the same reason).
- * A quiesced queue is rerun by unquiesce.
+ *
+ * A quiesced queue is rerun by unquiesce, which runs only the hctxs it
+ * finds work on. A caller that inserted, then found the queue quiesced,
+ * must have its request seen by that look: the barrier orders the
+ * insertion before a second try to enter, and pairs with the one in
+ * blk_mq_unquiesce_queue() between reviving dispatch and the look. So
+ * either the second try gets in, or unquiesce sees the request. (The
+ * kernel rechecks under the queue lock unquiesce takes.)
  */
 void blk_mq_run_hw_queue(struct blk_mq_hw_ctx *hctx, bool async)
 {
@@ -1088,8 +1105,11 @@ void blk_mq_run_hw_queue(struct blk_mq_hw_ctx *hctx, bool async)
 
 	if (unlikely(blk_mq_hctx_stopped(hctx)))
 		return;
-	if (!blk_mq_dispatch_enter(q))
-		return;
+	if (unlikely(!blk_mq_dispatch_enter(q))) {
+		smp_mb();
+		if (!blk_mq_dispatch_enter(q))
+			return;
+	}
 	need_run = blk_mq_hctx_has_pending(hctx);
 	if (need_run && !async)
 		blk_mq_sched_dispatch_requests(hctx);
@@ -1132,9 +1152,11 @@ void blk_mq_stop_hw_queue(struct blk_mq_hw_ctx *hctx)
 	hctx_set_bit(BLK_MQ_S_STOPPED, hctx);
 }
 
+/* The barriers: see blk_mq_hctx_stopped(). */
 void blk_mq_start_hw_queue(struct blk_mq_hw_ctx *hctx)
 {
 	hctx_clear_bit(BLK_MQ_S_STOPPED, hctx);
+	smp_mb();
 	blk_mq_run_hw_queue(hctx, false);
 }
 
@@ -1147,6 +1169,7 @@ void blk_mq_start_stopped_hw_queues(struct request_queue *q, bool async)
 		if (!blk_mq_hctx_stopped(hctx))
 			continue;
 		hctx_clear_bit(BLK_MQ_S_STOPPED, hctx);
+		smp_mb();
 		blk_mq_run_hw_queue(hctx, async);
 	}
 }
@@ -1185,6 +1208,8 @@ void blk_mq_unquiesce_queue(struct request_queue *q)
 	if (old == 1) {
 		blk_queue_flag_clear(QUEUE_FLAG_QUIESCED, q);
 		percpu_ref_resurrect(&q->dispatch_counter);
+		/* pairs with blk_mq_run_hw_queue()'s: see there */
+		smp_mb();
 		blk_mq_run_hw_queues(q, true);
 	}
 }
@@ -1228,7 +1253,11 @@ static bool blk_mq_get_budget_and_tag(struct request *rq)
 /*
  * Issue @rq to the driver now, skipping the software queue. Anything that
  * stands in the way (stopped, quiesced, no budget or tag, a busy driver)
- * falls back to queueing.
+ * falls back to queueing, and the queue is run after the insertion. Even
+ * when we were refused for quiesce or a stopped hctx: the unquiesce or
+ * start may have come and looked for work between our look and our
+ * insertion, and it runs only the hctxs it found work on.
+ * blk_mq_run_hw_queue() looks again, ordered after the insertion.
  */
 static void blk_mq_try_issue_directly(struct blk_mq_hw_ctx *hctx,
 				      struct request *rq)
@@ -1236,13 +1265,15 @@ static void blk_mq_try_issue_directly(struct blk_mq_hw_ctx *hctx,
 	struct request_queue *q = rq->q;
 	blk_status_t ret;
 
-	if (!blk_mq_dispatch_enter(q)) {
-		blk_mq_insert_request(rq, false, false, false);
+	if (unlikely(!blk_mq_dispatch_enter(q))) {
+		blk_mq_insert_request(rq, false, true, false);
 		return;
 	}
 	if (blk_mq_hctx_stopped(hctx) || blk_queue_quiesced(q)) {
 		blk_mq_insert_request(rq, false, false, false);
-		goto out;
+		blk_mq_dispatch_exit(q);
+		blk_mq_run_hw_queue(hctx, false);
+		return;
 	}
 	if ((rq->rq_flags & RQF_USE_SCHED) || !blk_mq_get_budget_and_tag(rq)) {
 		blk_mq_insert_request(rq, false, false, false);
@@ -1266,7 +1297,6 @@ static void blk_mq_try_issue_directly(struct blk_mq_hw_ctx *hctx,
 		break;
 	}
 	blk_mq_count_dispatch(hctx, 1);
-out:
 	blk_mq_dispatch_exit(q);
 }
 
