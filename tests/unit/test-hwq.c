@@ -129,6 +129,24 @@ static long workers_rounds(struct workers *ws)
 	return n;
 }
 
+/*
+ * Each worker through its first round before the test changes anything:
+ * on a loaded host a new thread may not run for as long as a whole test
+ * takes, and would end with no rounds ("made no progress") though
+ * nothing in the block layer held it up. A round ends (rounds counts it)
+ * even when it fails; one that hangs gives up after 10 s.
+ */
+static void workers_wait_running(struct workers *ws, const char *what)
+{
+	for (unsigned int i = 0; i < ws->n; i++) {
+		for (int t = 0; t < 15000 && !atomic_load(&ws->a[i].rounds);
+		     t++)
+			test_sleep_ms(1);
+		CHECK_MSG(atomic_load(&ws->a[i].rounds), "%s: worker %u did "
+			  "not finish a round in 15 s", what, i);
+	}
+}
+
 static void workers_stop(struct workers *ws, const char *what)
 {
 	atomic_store(&ws->stop, true);
@@ -182,7 +200,7 @@ static void test_freeze_during_io(const char *irq)
 	q = disk_queue(disk);
 	tio_init(&nw);
 	workers_start(&ws, disk, 4, true, false);
-	test_sleep_ms(5);
+	workers_wait_running(&ws, what);
 	for (unsigned int i = 0; i < iters; i++) {
 		struct blk_disk_stats st;
 		long usage = 0;
@@ -253,7 +271,7 @@ static void test_quiesce_during_io(const char *sched)
 	q = disk_queue(disk);
 	test_attr_store(disk, "scheduler", sched);
 	workers_start(&ws, disk, 4, true, false);
-	test_sleep_ms(5);
+	workers_wait_running(&ws, what);
 	for (unsigned int i = 0; i < iters; i++) {
 		long rounds = workers_rounds(&ws);
 
@@ -310,6 +328,7 @@ static void test_update_during_io(const char *irq, const char *sched)
 	q = disk_queue(disk);
 	test_attr_store(disk, "scheduler", sched);
 	workers_start(&ws, disk, 4, true, false);
+	workers_wait_running(&ws, what);
 	for (unsigned int i = 0; i < iters; i++) {
 		unsigned int nr = seq[i % ARRAY_SIZE(seq)];
 		long rounds = workers_rounds(&ws);
