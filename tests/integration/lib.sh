@@ -30,9 +30,18 @@
 #     BLKSTACKD_PID  the daemon's pid
 #   The daemon is killed (SIGKILL after a SIGTERM grace) by the EXIT trap.
 #
+#   Sanitizer reports (ASan, LSan, UBSan, TSan in make check-asan/check-tsan)
+#   of the daemon and of blkctl go to files $BLKSTACKD_DIR/san/NAME.PID
+#   (log_path, after any *SAN_OPTIONS from the environment), not to the
+#   log: stop_daemon and the exit path look for them.
+#
 # blkctl ARGS...      $BLKCTL --socket $CTL_SOCK ARGS, with a time limit
 # stop_daemon [SIG]   sends SIG (default TERM), waits up to $DAEMON_TIMEOUT s,
-#                     returns the daemon's exit status (124 on time-out)
+#                     returns the daemon's exit status (124 on time-out), or
+#                     1 (a failure counted, the report printed) if a
+#                     sanitizer report was written
+#   On exit, a sanitizer report not seen by stop_daemon (the daemon stopped
+#   by the EXIT trap, a blkctl) is printed and the script exits 1.
 # nbd_uri NAME        the NBD URI of export NAME on $NBD_SOCK
 # free_tcp_port       prints a TCP port on 127.0.0.1 free right now
 # at_exit CMD         run CMD (a string for eval) on exit, before cleanup
@@ -57,7 +66,7 @@ failures=0
 _lib_exit_cmds=()
 
 _lib_cleanup() {
-	local c
+	local rc=$? c
 	for c in "${_lib_exit_cmds[@]}"; do
 		eval "$c" || true
 	done
@@ -68,10 +77,51 @@ _lib_cleanup() {
 			sleep 0.1
 		done
 		kill -KILL "$BLKSTACKD_PID" 2>/dev/null
+		wait "$BLKSTACKD_PID" 2>/dev/null
 	fi
-	[ -n "$BLKSTACKD_DIR" ] && rm -rf "$BLKSTACKD_DIR"
+	if [ -n "$BLKSTACKD_DIR" ]; then
+		_san_check || echo "FAIL sanitizer report(s) at exit"
+		# printed now or by stop_daemon (whose status a script may
+		# not look at): the test fails, even one that would skip
+		if compgen -G "$BLKSTACKD_DIR/san/*.seen" >/dev/null; then
+			case $rc in 0 | 77) rc=1 ;; esac
+		fi
+		rm -rf "$BLKSTACKD_DIR"
+	fi
+	exit "$rc"
 }
 trap _lib_cleanup EXIT
+
+# _san_env NAME: sets _san_vars to the *SAN_OPTIONS assignments (for env)
+# that send NAME's sanitizer reports to $BLKSTACKD_DIR/san/NAME.PID,
+# keeping what the environment asks for. A report is text in a file of
+# its own, so that a run whose exit status nobody looks at (a daemon
+# stopped by the EXIT trap, a UBSan report that does not end the
+# program) still fails the test.
+_san_env() {
+	local p=$BLKSTACKD_DIR/san/$1
+
+	mkdir -p "$BLKSTACKD_DIR/san"
+	_san_vars=("ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$p"
+		   "UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$p"
+		   "TSAN_OPTIONS=${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$p")
+}
+
+# _san_check: prints each sanitizer report not printed before (to
+# stdout, where the test's log is) and marks it seen; 1 if there was one
+_san_check() {
+	local f found=0
+
+	for f in "$BLKSTACKD_DIR"/san/*; do
+		[ -f "$f" ] || continue
+		case $f in *.seen) continue ;; esac
+		echo "sanitizer report ${f##*/}:"
+		sed 's/^/  | /' "$f"
+		mv "$f" "$f.seen"
+		found=1
+	done
+	[ "$found" -eq 0 ]
+}
 
 # alive PID: the process runs (a zombie not yet reaped does not count)
 _alive() {
@@ -148,7 +198,9 @@ start_daemon() {
 	# ready = one more "ready" line (a killed daemon leaves its socket)
 	local nready
 	nready=$(grep -c '^blkstackd: ready' "$DAEMON_LOG" 2>/dev/null)
-	"$BLKSTACKD" "${defaults[@]}" --state-dir "$STATE_DIR" \
+	_san_env blkstackd
+	# env execs the daemon: $! is its pid
+	env "${_san_vars[@]}" "$BLKSTACKD" "${defaults[@]}" --state-dir "$STATE_DIR" \
 		--socket "$CTL_SOCK" --nbd-listen "unix:$NBD_SOCK" \
 		--pid-file "$PID_FILE" --log-level info "$@" \
 		2>>"$DAEMON_LOG" &
@@ -173,7 +225,11 @@ start_daemon() {
 }
 
 blkctl() {
-	timeout -k 5 "$DAEMON_TIMEOUT" "$BLKCTL" --socket "$CTL_SOCK" "$@"
+	local _san_vars=()
+
+	[ -z "$BLKSTACKD_DIR" ] || _san_env blkctl
+	timeout -k 5 "$DAEMON_TIMEOUT" env "${_san_vars[@]}" "$BLKCTL" \
+		--socket "$CTL_SOCK" "$@"
 }
 
 stop_daemon() {
@@ -185,6 +241,10 @@ stop_daemon() {
 			wait "$BLKSTACKD_PID"
 			rc=$?
 			BLKSTACKD_PID=
+			if ! _san_check; then
+				fail "sanitizer report(s) above"
+				return 1
+			fi
 			return $rc
 		fi
 		sleep 0.1
@@ -192,5 +252,6 @@ stop_daemon() {
 	kill -KILL "$BLKSTACKD_PID" 2>/dev/null
 	wait "$BLKSTACKD_PID" 2>/dev/null
 	BLKSTACKD_PID=
+	_san_check || fail "sanitizer report(s) above"
 	return 124
 }

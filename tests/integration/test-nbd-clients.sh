@@ -150,8 +150,9 @@ if grep -q "nbd: .*closing" "$DAEMON_LOG"; then
 else
 	ok "no connection was closed for a protocol violation"
 fi
-# a clean stop with exports and connections gone (and sanitizers quiet)
-if stop_daemon && ! grep -qE "ERROR: AddressSanitizer|runtime error|WARNING: ThreadSanitizer" "$DAEMON_LOG"; then
+# a clean stop with exports and connections gone (stop_daemon fails on
+# a sanitizer report too)
+if stop_daemon; then
 	ok "blkstackd stopped cleanly"
 else
 	fail "blkstackd stop: $(grep -E 'ERROR|error|WARNING' "$DAEMON_LOG" | head -5)"
