@@ -1659,13 +1659,15 @@ static void bfq_show_queue(struct bfq_queue *bfqq, FILE *out)
 {
 	fprintf(out, "  bfq queue pid=%d %s class=%u weight=%u/%u budget=%lu "
 		"max_budget=%lu service=%lu queued=%u in_driver=%u "
-		"dispatched=%lu completed_sectors=%llu seeky=%d wr=%u\n",
+		"dispatched=%lu completed_sectors=%llu seeky=%d wr=%u "
+		"preempted=%lu\n",
 		bfqq->pid, bfqq->sync ? "sync" : "async", bfqq->ioprio_class,
 		bfqq->entity.weight, bfqq->entity.orig_weight,
 		bfqq->entity.budget, bfqq->max_budget, bfqq->entity.service,
 		bfqq->queued, bfqq->dispatched, bfqq->nr_dispatched,
 		(unsigned long long)bfqq->completed_sectors,
-		BFQQ_SEEKY(bfqq), bfqq->wr_coeff);
+		BFQQ_SEEKY(bfqq), bfqq->wr_coeff,
+		bfqq->expired[BFQQE_PREEMPTED]);
 }
 
 static void bfq_show(struct elevator_queue *e, FILE *out)
