@@ -19,20 +19,10 @@ static inline struct disk_stats *disk_this_stats(struct gendisk *disk,
 }
 
 /*
- * slot_counter_add() with the slot's shared flag read once by the caller:
- * a function making several adds tests it in a register.
+ * slot_counter_add_flag() for diskstats: the slot's shared flag read once
+ * by a caller making several adds.
  */
-#define disk_stat_add(shared, c, v)					\
-	do {								\
-		if (likely(!(shared)))					\
-			atomic_store_explicit((c),			\
-				atomic_load_explicit((c),		\
-					memory_order_relaxed) + (v),	\
-				memory_order_relaxed);			\
-		else							\
-			atomic_fetch_add_explicit((c), (v),		\
-						  memory_order_relaxed);\
-	} while (0)
+#define disk_stat_add(shared, c, v) slot_counter_add_flag(shared, c, v)
 
 void __update_io_ticks(struct gendisk *disk, uint64_t now_ms, bool end);
 

@@ -33,10 +33,14 @@ static inline struct thread_slot *this_thread_slot(void)
 	return &current_thread_slot;
 }
 
-/* Add @v to a counter of this thread's slot. */
-#define slot_counter_add(ts, c, v)					\
+/*
+ * Add @v to a counter of a slot whose shared flag is @shared: a plain
+ * store when only this thread writes the slot, an atomic add otherwise.
+ * Callers making several adds read the flag once and pass it.
+ */
+#define slot_counter_add_flag(shared, c, v)				\
 	do {								\
-		if (likely(!(ts)->shared))				\
+		if (likely(!(shared)))					\
 			atomic_store_explicit((c),			\
 				atomic_load_explicit((c),		\
 					memory_order_relaxed) + (v),	\
@@ -45,5 +49,8 @@ static inline struct thread_slot *this_thread_slot(void)
 			atomic_fetch_add_explicit((c), (v),		\
 						  memory_order_relaxed);\
 	} while (0)
+
+/* Add @v to a counter of this thread's slot. */
+#define slot_counter_add(ts, c, v) slot_counter_add_flag((ts)->shared, c, v)
 
 #endif
