@@ -60,6 +60,8 @@ struct bt_ring {
 
 /* Pending I/O in the consumer's btt-style matcher (blktrace-fmt.c). */
 struct bt_io;
+/* A CPU's file and its buffer (blktrace-relay.c). */
+struct bt_out;
 /* The merged stream's buffer and descriptor (blktrace-stream.c). */
 struct bt_stream;
 
@@ -98,10 +100,6 @@ struct blk_trace {
 	pthread_cond_t cons_done; /* a drain pass finished */
 	bool cons_stop;
 	uint64_t flush_req, flush_done; /* drain-everything requests */
-	struct bt_event *pend; /* drained, not yet written */
-	size_t nr_pend, max_pend;
-	struct bt_event *merge; /* where the pending runs are merged */
-	size_t max_merge;
 	uint64_t last_time[BLK_MAX_CPUS]; /* per-CPU order kept */
 	uint32_t noted[64]; /* pids named already, by pid % 64 */
 	uint32_t sequence[BLK_MAX_CPUS];
@@ -109,7 +107,7 @@ struct blk_trace {
 
 	/* output */
 	char *dir;
-	FILE *cpu_files[BLK_MAX_CPUS];
+	struct bt_out *cpu_out[BLK_MAX_CPUS]; /* per-CPU files */
 	struct bt_stream *stream; /* merged stream, under cons_lock */
 	struct bt_stream *cur_stream; /* the reader's copy for one pass */
 	/* records the stream's reader had no room for */

@@ -6,14 +6,19 @@
  * Producers write fixed-size events into a ring per thread slot (the
  * user-space "per CPU", see docs/design-notes.md): one writer per ring,
  * no atomic read-modify-write, and a full ring drops the event and counts
- * it. One consumer thread per trace drains the rings every
- * BT_DRAIN_MS, sorts what it drained by time, and writes each event, as
- * a struct blk_io_trace, to the file of the CPU the event happened on,
- * to the merged stream, to the live text callback and to the stage
- * statistics. Events younger than BT_HORIZON_NS wait for the next pass,
- * so that a producer preempted between stamping and publishing an event
- * still lands in order; sequence numbers are given per CPU in time order,
- * as blkparse checks them.
+ * it. One consumer thread per trace wakes every BT_DRAIN_MS (or when a
+ * ring is a quarter full), merges the rings by time straight from their
+ * memory (each ring is in time order, having one producer) and writes
+ * each event, as a struct blk_io_trace built in place in the file's
+ * buffer, to the file of the CPU the event happened on, to the merged
+ * stream, to the live text callback and to the stage statistics. The
+ * entries read are then given back to the producer. Events younger than
+ * BT_HORIZON_NS wait in their ring for the next pass, so that a producer
+ * that stamped an event just before the pass and publishes it just after
+ * still lands in order; one preempted for longer than that has its event
+ * written with its CPU's last time (it stays in order, a little late).
+ * Sequence numbers are given per CPU in time order, as blkparse checks
+ * them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +34,7 @@
 #include "lib/clock.h"
 
 #define BT_DRAIN_MS 10
-#define BT_HORIZON_NS (5 * NSEC_PER_MSEC)
+#define BT_HORIZON_NS (1 * NSEC_PER_MSEC)
 
 /* ---- rings ---- */
 
@@ -114,23 +119,71 @@ uint64_t bt_dropped(struct blk_trace *bt)
 	       atomic_load_explicit(&bt->stream_dropped, memory_order_relaxed);
 }
 
+static void bt_emit_live(struct blk_trace *bt, const struct blk_io_trace *t,
+			 const void *pdu)
+{
+	char line[512];
+
+	if (bt_format_event(bt, t, pdu, bt_comm_of(bt, t->pid), line,
+			    sizeof(line)) > 0)
+		bt->cur_live(bt->cur_live_arg, line);
+}
+
 /* ---- output ---- */
+
+/*
+ * Each CPU's file is written from a buffer of our own, BT_OUT_BYTES at a
+ * time: the record is built in place, so an event costs its header's
+ * stores and a share of one write(2) (stdio would copy it once more).
+ */
+#define BT_OUT_BYTES (256U << 10)
+
+struct bt_out {
+	int fd;
+	size_t len;
+	char buf[BT_OUT_BYTES];
+};
+
+static void bt_out_flush(struct blk_trace *bt, struct bt_out *o)
+{
+	size_t off = 0;
+
+	while (off < o->len) {
+		ssize_t n = write(o->fd, o->buf + off, o->len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (!bt->output_error)
+				bt->output_error = n < 0 ? -errno : -EIO;
+			break;
+		}
+		off += (size_t)n;
+	}
+	o->len = 0;
+}
 
 static int bt_open_cpu_file(struct blk_trace *bt, unsigned int cpu)
 {
 	char path[4096];
-	FILE *f;
+	struct bt_out *o;
 
-	if (!bt->dir || bt->cpu_files[cpu])
+	if (!bt->dir || bt->cpu_out[cpu])
 		return 0;
 	snprintf(path, sizeof(path), "%s/%s.blktrace.%u", bt->dir, bt->name,
 		 cpu);
-	f = fopen(path, "w");
-	if (!f)
+	o = malloc(sizeof(*o));
+	if (!o)
+		return blk_err(-ENOMEM, "blktrace: out of memory for %s",
+			       path);
+	o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (o->fd < 0) {
+		free(o);
 		return blk_err(-errno, "blktrace: cannot create %s: %s", path,
 			       strerror(errno));
-	setvbuf(f, NULL, _IOFBF, 1 << 16);
-	bt->cpu_files[cpu] = f;
+	}
+	o->len = 0;
+	bt->cpu_out[cpu] = o;
 	return 0;
 }
 
@@ -155,48 +208,71 @@ int bt_output_open(struct blk_trace *bt)
 	return 0;
 }
 
+static void bt_output_flush(struct blk_trace *bt)
+{
+	for (unsigned int cpu = 0; cpu < BLK_MAX_CPUS; cpu++)
+		if (bt->cpu_out[cpu] && bt->cpu_out[cpu]->len)
+			bt_out_flush(bt, bt->cpu_out[cpu]);
+}
+
 void bt_output_close(struct blk_trace *bt)
 {
 	/* fill gaps below the highest CPU seen, for blkparse */
 	for (unsigned int cpu = 0; cpu <= bt->max_cpu_seen; cpu++)
 		bt_open_cpu_file(bt, cpu);
 	for (unsigned int cpu = 0; cpu < BLK_MAX_CPUS; cpu++) {
-		if (!bt->cpu_files[cpu])
+		struct bt_out *o = bt->cpu_out[cpu];
+
+		if (!o)
 			continue;
-		if (fclose(bt->cpu_files[cpu]) && !bt->output_error)
+		bt_out_flush(bt, o);
+		if (close(o->fd) && !bt->output_error)
 			bt->output_error = -errno;
-		bt->cpu_files[cpu] = NULL;
+		free(o);
+		bt->cpu_out[cpu] = NULL;
 	}
 }
 
-/* One record with its payload to the CPU's file and the stream. */
-static void bt_emit_record(struct blk_trace *bt, const struct blk_io_trace *t,
-			   const void *pdu)
+/*
+ * Room for one record in @cpu's file buffer, or NULL when there are no
+ * files (or the file could not be made: the first error is kept).
+ */
+static struct blk_io_trace *bt_out_reserve(struct blk_trace *bt,
+					   unsigned int cpu, size_t len)
 {
-	char buf[sizeof(*t) + BLK_TN_MAX_MSG];
-	size_t len = sizeof(*t) + t->pdu_len;
-	FILE *f;
+	struct bt_out *o = bt->cpu_out[cpu];
 
-	memcpy(buf, t, sizeof(*t));
-	memcpy(buf + sizeof(*t), pdu, t->pdu_len);
-	if (bt->dir && !bt_open_cpu_file(bt, t->cpu)) {
-		f = bt->cpu_files[t->cpu];
-		if (fwrite(buf, 1, len, f) != len && !bt->output_error)
-			bt->output_error = -EIO;
+	if (unlikely(!o)) {
+		if (!bt->dir || bt_open_cpu_file(bt, cpu))
+			return NULL;
+		o = bt->cpu_out[cpu];
 	}
-	if (bt->cur_stream && !bt_stream_put(bt->cur_stream, t, pdu))
-		atomic_fetch_add_explicit(&bt->stream_dropped, 1,
-					  memory_order_relaxed);
-	if (t->cpu > bt->max_cpu_seen)
-		bt->max_cpu_seen = t->cpu;
+	if (unlikely(o->len + len > BT_OUT_BYTES))
+		bt_out_flush(bt, o);
+	o->len += len;
+	return (struct blk_io_trace *)(o->buf + o->len - len);
 }
 
-static void bt_fill_header(struct blk_trace *bt, struct blk_io_trace *t,
-			   const struct bt_event *ev, uint32_t sequence)
+/*
+ * One record with its payload to the CPU's file, the stream and the live
+ * listener; built where it is written (the file buffer when there is
+ * one).
+ */
+static void bt_emit_record(struct blk_trace *bt, const struct bt_event *ev,
+			   uint64_t time, uint32_t sequence, const void *pdu)
 {
+	union {
+		struct blk_io_trace t;
+		char bytes[sizeof(struct blk_io_trace) + BLK_TN_MAX_MSG];
+	} local;
+	struct blk_io_trace *t;
+
+	t = bt_out_reserve(bt, ev->cpu, sizeof(*t) + ev->pdu_len);
+	if (!t)
+		t = &local.t;
 	t->magic = BLK_IO_TRACE_MAGIC | BLK_IO_TRACE_VERSION;
 	t->sequence = sequence;
-	t->time = ev->time;
+	t->time = time;
 	t->sector = ev->sector;
 	t->bytes = ev->bytes;
 	t->action = ev->action;
@@ -205,19 +281,25 @@ static void bt_fill_header(struct blk_trace *bt, struct blk_io_trace *t,
 	t->cpu = ev->cpu;
 	t->error = ev->error;
 	t->pdu_len = ev->pdu_len;
+	if (ev->pdu_len)
+		memcpy(t + 1, pdu, ev->pdu_len);
+	if (unlikely(ev->cpu > bt->max_cpu_seen))
+		bt->max_cpu_seen = ev->cpu;
+	if (bt->cur_stream && !bt_stream_put(bt->cur_stream, t, pdu))
+		atomic_fetch_add_explicit(&bt->stream_dropped, 1,
+					  memory_order_relaxed);
+	if (unlikely(bt->cur_live))
+		bt_emit_live(bt, t, pdu);
 }
 
 /* The kernel's trace_note_tsk(): name a pid before its first event. */
 static void bt_emit_process_note(struct blk_trace *bt,
-				 const struct bt_event *ev)
+				 const struct bt_event *ev, uint64_t time)
 {
-	struct blk_io_trace t;
 	struct bt_event note = *ev;
 	char comm[16];
 	bool emit = false;
 
-	if (bt->noted[ev->pid % ARRAY_SIZE(bt->noted)] == ev->pid)
-		return;
 	pthread_mutex_lock(&bt->comm_lock);
 	for (unsigned int i = 0; i < bt->nr_comms; i++) {
 		if (bt->comms[i].pid != ev->pid)
@@ -238,38 +320,31 @@ static void bt_emit_process_note(struct blk_trace *bt,
 	note.bytes = 0;
 	note.error = 0;
 	note.pdu_len = sizeof(comm);
-	bt_fill_header(bt, &t, &note, 0);
-	bt_emit_record(bt, &t, comm);
+	bt_emit_record(bt, &note, time, 0, comm);
 }
 
-static void bt_emit_live(struct blk_trace *bt, const struct blk_io_trace *t,
-			 const void *pdu)
+/*
+ * An event, read where the producer left it in the ring. A late event (a
+ * producer preempted between its clock read and its publish for longer
+ * than the horizon) takes the time of its CPU's last record, so each
+ * CPU's file stays in time order with its sequence numbers.
+ */
+static void bt_emit_event(struct blk_trace *bt, const struct bt_event *ev)
 {
-	char line[512];
+	unsigned int cpu = ev->cpu;
+	struct bt_event late;
 
-	if (bt->cur_live && bt_format_event(bt, t, pdu, bt_comm_of(bt, t->pid),
-					    line, sizeof(line)) > 0)
-		bt->cur_live(bt->cur_live_arg, line);
-}
-
-static void bt_emit_event(struct blk_trace *bt, struct bt_event *ev)
-{
-	struct blk_io_trace t;
-	uint32_t seq = 0;
-
-	if (!(ev->action & BLK_TC_ACT(BLK_TC_NOTIFY))) {
-		/* a late event keeps its CPU's file in time order */
-		if (ev->time < bt->last_time[ev->cpu])
-			ev->time = bt->last_time[ev->cpu];
-		bt->last_time[ev->cpu] = ev->time;
-		seq = ++bt->sequence[ev->cpu];
-		if (ev->pid)
-			bt_emit_process_note(bt, ev);
-		bt_stats_account(bt, ev);
+	if (unlikely(ev->time < bt->last_time[cpu])) {
+		late = *ev;
+		late.time = bt->last_time[cpu];
+		ev = &late;
 	}
-	bt_fill_header(bt, &t, ev, seq);
-	bt_emit_record(bt, &t, ev->pdu);
-	bt_emit_live(bt, &t, ev->pdu);
+	bt->last_time[cpu] = ev->time;
+	if (ev->pid &&
+	    unlikely(bt->noted[ev->pid % ARRAY_SIZE(bt->noted)] != ev->pid))
+		bt_emit_process_note(bt, ev, ev->time);
+	bt_stats_account(bt, ev);
+	bt_emit_record(bt, ev, ev->time, ++bt->sequence[cpu], ev->pdu);
 }
 
 /* ---- notes from the control path (timestamp, messages) ---- */
@@ -311,100 +386,48 @@ out:
 	pthread_mutex_unlock(&bt->msg_lock);
 }
 
-static void bt_emit_note(struct blk_trace *bt, const struct bt_event *ev,
-			 const char *text)
-{
-	struct blk_io_trace t;
-
-	bt_fill_header(bt, &t, ev, 0);
-	bt_emit_record(bt, &t, text);
-	bt_emit_live(bt, &t, text);
-}
-
 /* ---- the consumer ---- */
 
-static int bt_pend_reserve(struct blk_trace *bt, size_t more)
+/* Where one ring's pass stands: entries [pos, end) are to be read. */
+struct bt_cursor {
+	struct bt_ring *r;
+	uint64_t pos, end;
+};
+
+/* Give the entries read so far back to the producer, every so often. */
+#define BT_TAIL_BATCH 256
+
+static inline bool bt_before(const struct bt_event *x,
+			     const struct bt_event *y)
 {
-	size_t n = bt->max_pend ? bt->max_pend : 4096;
-	struct bt_event *p;
-
-	if (bt->nr_pend + more <= bt->max_pend)
-		return 0;
-	while (n < bt->nr_pend + more)
-		n *= 2;
-	p = realloc(bt->pend, n * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	bt->pend = p;
-	bt->max_pend = n;
-	return 0;
-}
-
-/* Move what @r holds to the pending array. */
-static void bt_drain_ring(struct blk_trace *bt, struct bt_ring *r)
-{
-	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-	uint64_t n = head - tail;
-
-	if (!n || bt_pend_reserve(bt, n))
-		return;
-	for (; tail != head; tail++)
-		bt->pend[bt->nr_pend++] = r->ev[tail & r->mask];
-	atomic_store_explicit(&r->tail, tail, memory_order_release);
-}
-
-static int bt_cmp_time(const void *a, const void *b)
-{
-	const struct bt_event *x = a, *y = b;
-
-	if (x->time != y->time)
-		return x->time < y->time ? -1 : 1;
 	/* same time: keep per-CPU order stable enough for blkparse */
-	return (x->cpu > y->cpu) - (x->cpu < y->cpu);
+	return x->time < y->time || (x->time == y->time && x->cpu < y->cpu);
 }
 
-/*
- * pend[] holds sorted runs: what the last pass kept, then what each ring
- * gave (a ring has one producer, so its events come in time order).
- * Merge them into one ordered run: cheaper than sorting it all again.
- */
-static void bt_merge_runs(struct blk_trace *bt, size_t *runs,
-			  unsigned int nr_runs)
+/* The cursor whose next event is oldest and older than @limit, or -1. */
+static int bt_pick(struct bt_cursor *c, unsigned int *nr, uint64_t limit)
 {
-	size_t pos[THREAD_SLOTS + 1], out = 0;
-	struct bt_event *m;
+	const struct bt_event *best_ev = NULL;
+	int best = -1;
 
-	if (nr_runs < 2)
-		return;
-	if (bt->max_merge < bt->max_pend) {
-		m = realloc(bt->merge, bt->max_pend * sizeof(*m));
-		if (!m) {
-			qsort(bt->pend, bt->nr_pend, sizeof(*bt->pend),
-			      bt_cmp_time);
-			return;
+	for (unsigned int k = 0; k < *nr;) {
+		const struct bt_event *ev =
+			&c[k].r->ev[c[k].pos & c[k].r->mask];
+
+		if (c[k].pos == c[k].end || ev->time >= limit) {
+			/* done for this pass: its events come in order */
+			atomic_store_explicit(&c[k].r->tail, c[k].pos,
+					      memory_order_release);
+			c[k] = c[--*nr];
+			continue;
 		}
-		bt->merge = m;
-		bt->max_merge = bt->max_pend;
+		if (!best_ev || bt_before(ev, best_ev)) {
+			best_ev = ev;
+			best = (int)k;
+		}
+		k++;
 	}
-	for (unsigned int k = 0; k < nr_runs; k++)
-		pos[k] = runs[k];
-	while (out < bt->nr_pend) {
-		int best = -1;
-
-		for (unsigned int k = 0; k < nr_runs; k++)
-			if (pos[k] < runs[k + 1] &&
-			    (best < 0 || bt_cmp_time(&bt->pend[pos[k]],
-						     &bt->pend[pos[best]]) < 0))
-				best = (int)k;
-		bt->merge[out++] = bt->pend[pos[best]++];
-	}
-	m = bt->pend;
-	bt->pend = bt->merge;
-	bt->merge = m;
-	out = bt->max_pend;
-	bt->max_pend = bt->max_merge;
-	bt->max_merge = out;
+	return best;
 }
 
 /* Drop the first @n queued notes, which were written. Under msg_lock. */
@@ -418,10 +441,18 @@ static void bt_notes_consumed(struct blk_trace *bt, unsigned int n)
 	bt->nr_msgs -= n;
 }
 
+static void bt_emit_note(struct blk_trace *bt, const struct bt_event *ev,
+			 const char *text)
+{
+	bt_emit_record(bt, ev, ev->time, 0, text);
+}
+
 /*
- * One pass: drain every ring, write out in time order everything older
- * than the horizon (everything if @all), keep the rest. Notes (queued in
- * time order) are merged in by time.
+ * One pass: merge the rings (each in time order, having one producer)
+ * straight from their memory into the output, oldest first, up to the
+ * horizon (everything if @all); notes (queued in time order) are merged
+ * in by time. What is younger than the horizon stays in its ring for the
+ * next pass.
  */
 static void bt_drain(struct blk_trace *bt, bool all)
 {
@@ -429,42 +460,44 @@ static void bt_drain(struct blk_trace *bt, bool all)
 	uint64_t limit = all		       ? UINT64_MAX
 			 : now > BT_HORIZON_NS ? now - BT_HORIZON_NS
 					       : 0;
-	unsigned int m = 0, nr_runs = 0;
-	size_t i, kept = 0, runs[THREAD_SLOTS + 2];
+	struct bt_cursor cur[THREAD_SLOTS];
+	unsigned int nr = 0, m = 0;
+	int k;
 
-	runs[nr_runs++] = 0; /* what the last pass kept */
 	for (int s = 0; s < THREAD_SLOTS; s++) {
 		struct bt_ring *r = atomic_load_explicit(&bt->rings[s],
 							 memory_order_acquire);
-		size_t before = bt->nr_pend;
 
 		if (!r)
 			continue;
-		bt_drain_ring(bt, r);
-		if (bt->nr_pend > before)
-			runs[nr_runs++] = before;
+		cur[nr].r = r;
+		cur[nr].pos = atomic_load_explicit(&r->tail,
+						   memory_order_relaxed);
+		cur[nr].end = atomic_load_explicit(&r->head,
+						   memory_order_acquire);
+		if (cur[nr].pos != cur[nr].end)
+			nr++;
 	}
-	runs[nr_runs] = bt->nr_pend;
-	bt_merge_runs(bt, runs, nr_runs);
 	pthread_mutex_lock(&bt->msg_lock);
 	pthread_mutex_lock(&bt->stats_lock);
-	for (i = 0; i < bt->nr_pend && bt->pend[i].time < limit; i++) {
-		for (; m < bt->nr_msgs && bt->msgs[m].time <= bt->pend[i].time;
-		     m++)
+	while ((k = bt_pick(cur, &nr, limit)) >= 0) {
+		struct bt_cursor *c = &cur[k];
+		const struct bt_event *ev = &c->r->ev[c->pos & c->r->mask];
+
+		for (; m < bt->nr_msgs && bt->msgs[m].time <= ev->time; m++)
 			bt_emit_note(bt, &bt->msgs[m], bt->msg_text[m]);
-		bt_emit_event(bt, &bt->pend[i]);
+		bt_emit_event(bt, ev);
+		if (!(++c->pos % BT_TAIL_BATCH))
+			atomic_store_explicit(&c->r->tail, c->pos,
+					      memory_order_release);
 	}
 	for (; m < bt->nr_msgs && bt->msgs[m].time < limit; m++)
 		bt_emit_note(bt, &bt->msgs[m], bt->msg_text[m]);
 	pthread_mutex_unlock(&bt->stats_lock);
 	bt_notes_consumed(bt, m);
 	pthread_mutex_unlock(&bt->msg_lock);
-	for (; i < bt->nr_pend; i++)
-		bt->pend[kept++] = bt->pend[i];
-	bt->nr_pend = kept;
-	for (unsigned int cpu = 0; all && cpu < BLK_MAX_CPUS; cpu++)
-		if (bt->cpu_files[cpu])
-			fflush(bt->cpu_files[cpu]);
+	if (all)
+		bt_output_flush(bt);
 	if (bt->cur_stream)
 		bt_stream_push(bt->cur_stream);
 }

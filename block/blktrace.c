@@ -478,8 +478,6 @@ static void bt_free(struct blk_trace *bt)
 	bt_rings_free(bt);
 	bt_stats_free(bt);
 	free(bt->comms);
-	free(bt->pend);
-	free(bt->merge);
 	free(bt->msgs);
 	free(bt->msg_text);
 	free(bt->dir);
