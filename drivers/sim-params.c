@@ -54,6 +54,12 @@ void sim_params_default(struct sim_params *p, enum sim_model_kind model)
 		p->write_buffer_mb = 16;
 		p->gc_threshold = 80;
 		p->over_provisioning = 7;
+		p->dynamic_alloc = 1;
+		p->suspend = 1;
+		p->program_suspend_us = 40;
+		p->erase_suspend_us = 100;
+		p->resume_us = 20;
+		p->max_suspends = 5;
 	}
 }
 
@@ -98,6 +104,12 @@ static const struct sim_key sim_keys[] = {
 	KEY(write_buffer_mb, 1, 4096, SSD),
 	KEY(gc_threshold, 1, 99, SSD),
 	KEY(over_provisioning, 1, 100, SSD),
+	KEY(dynamic_alloc, 0, 1, SSD),
+	KEY(suspend, 0, 1, SSD),
+	KEY(program_suspend_us, 0, 100000, SSD),
+	KEY(erase_suspend_us, 0, 1000000, SSD),
+	KEY(resume_us, 0, 100000, SSD),
+	KEY(max_suspends, 1, 1000, SSD),
 };
 
 static const char sim_key_list[] = "model, size, seed, bs, hw_queue_depth, "
@@ -107,7 +119,9 @@ static const char sim_key_list[] = "model, size, seed, bs, hw_queue_depth, "
 	"ncq_age_ms, "
 	"cache_size_mb, readahead_kb; ssd: channels, dies_per_channel, "
 	"read_us, program_us, erase_us, program_kb, pages_per_block, "
-	"channel_mbps, write_buffer_mb, gc_threshold, over_provisioning";
+	"channel_mbps, write_buffer_mb, gc_threshold, over_provisioning, "
+	"dynamic_alloc, suspend, program_suspend_us, erase_suspend_us, resume_us, "
+	"max_suspends";
 
 static int sim_parse_size(const char *v, uint64_t *mb)
 {

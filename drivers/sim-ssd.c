@@ -10,9 +10,15 @@
  *    one 4 KiB read at queue depth 1 costs a whole tR while the other
  *    dies idle, and throughput grows with queue depth until every die
  *    is busy -- the internal parallelism of a real drive;
+ *  - a die runs its work in order; a read does not overtake what was
+ *    queued before it, but may suspend (suspend=1) the program or erase
+ *    the die is doing when it arrives, as NAND program/erase suspend
+ *    does: the read starts a suspend time later and the operation
+ *    resumes after it, late by the suspend, the read and a resume cost;
  *  - a write lands in the write buffer and completes (write_cache=1 or
  *    a power-safe buffer alike) once every page has a slot; pages drain
- *    to the dies round-robin, a slot freeing when its program ends, so
+ *    to the dies (round-robin, or with dynamic_alloc the die whose
+ *    queue ends first), a slot freeing when its program ends, so
  *    a write burst runs at interface speed until the buffer fills and
  *    at the program rate after;
  *  - each die fills erase blocks; a full block costs an erase, and when
@@ -38,13 +44,30 @@
 
 #define SSD_PAGE	4096U
 
+/* The kinds of work a die queues. */
+enum ssd_op { SSD_OP_READ, SSD_OP_PROGRAM, SSD_OP_ERASE, SSD_OP_GC };
+
+/*
+ * A die's queue, in model time: the work it was given runs in order and
+ * ends at @free; of it only the last operation is known in detail, the
+ * one a read arriving now may find in progress.
+ */
+struct ssd_die {
+	uint64_t free;		/* when the die's queued work ends */
+	uint64_t op_start;	/* when the last operation starts */
+	uint64_t reads_end;	/* it is suspended: the reads served end */
+	enum ssd_op op;
+	unsigned int suspends;	/* times the last operation was suspended */
+};
+
 struct ssd {
 	unsigned int nr_dies;
-	uint64_t *die_free;		/* model time each die is free */
+	struct ssd_die *die;
 	uint64_t *chan_free;
 	unsigned int *block_fill;	/* pages programmed in the open block */
 	unsigned int next_die;		/* round-robin for programs */
 	uint64_t read_ns, prog_ns, erase_ns, xfer_ns;
+	uint64_t prog_sus_ns, erase_sus_ns, resume_ns;
 	/* write buffer: when each slot frees (a ring, oldest next) */
 	uint64_t *slot_free;
 	unsigned int nr_slots, slot;
@@ -82,6 +105,68 @@ static void ssd_map(struct ssd *s, uint64_t lpn, bool valid)
 	}
 }
 
+/* Queue @ns of @op on @die, starting at @t or when its queue ends. */
+static uint64_t ssd_die_queue(struct ssd_die *die, enum ssd_op op,
+			      uint64_t t, uint64_t ns)
+{
+	die->op_start = max(t, die->free);
+	die->free = die->op_start + ns;
+	die->op = op;
+	die->suspends = 0;
+	die->reads_end = 0;
+	return die->free;
+}
+
+/*
+ * May a read arriving at @t suspend what @die is doing, and after how
+ * long (*@sus_ns)? Only the die's last operation, once started: a read
+ * does not overtake work queued before it. Programs and erases can be
+ * suspended (GC's copies run to the end), up to max_suspends times
+ * each, and only when stopping is quicker than waiting for the end.
+ */
+static bool ssd_can_suspend(struct sim_model *m, const struct ssd_die *die,
+			    uint64_t t, uint64_t *sus_ns)
+{
+	struct ssd *s = ssd_of(m);
+
+	if (!m->p.suspend || t < die->op_start || t >= die->free ||
+	    die->suspends >= m->p.max_suspends)
+		return false;
+	if (die->op == SSD_OP_PROGRAM)
+		*sus_ns = s->prog_sus_ns;
+	else if (die->op == SSD_OP_ERASE)
+		*sus_ns = s->erase_sus_ns;
+	else
+		return false;
+	return t + *sus_ns < die->free;
+}
+
+/*
+ * A page read on @die arriving at @t: when the array read ends. A
+ * suspended operation resumes after the reads it let through, paying
+ * the suspend and resume time on top of theirs.
+ */
+static uint64_t ssd_die_read(struct sim_model *m, struct ssd_die *die,
+			     uint64_t t)
+{
+	struct ssd *s = ssd_of(m);
+	uint64_t sus;
+
+	if (t < die->reads_end) {
+		/* suspended already: after the reads it is serving */
+		die->reads_end += s->read_ns;
+		die->free += s->read_ns;
+		return die->reads_end;
+	}
+	if (!ssd_can_suspend(m, die, t, &sus))
+		return ssd_die_queue(die, SSD_OP_READ, t, s->read_ns);
+	die->suspends++;
+	die->reads_end = t + sus + s->read_ns;
+	die->free += sus + s->read_ns + s->resume_ns;
+	m->st.suspends++;
+	return die->reads_end;
+}
+
 /* Pages to copy out of a victim block before erasing it (0 below GC). */
 static unsigned int ssd_gc_copies(struct sim_model *m)
 {
@@ -109,7 +194,7 @@ static void ssd_block_account(struct sim_model *m, unsigned int d)
 	s->block_fill[d] = 0;
 	copies = ssd_gc_copies(m);
 	cost = copies * (s->read_ns + s->prog_ns) + s->erase_ns;
-	s->die_free[d] += cost;
+	ssd_die_queue(&s->die[d], copies ? SSD_OP_GC : SSD_OP_ERASE, 0, cost);
 	m->st.erases++;
 	if (copies) {
 		m->st.gc_runs++;
@@ -128,10 +213,9 @@ static uint64_t ssd_read(struct sim_model *m, const struct sim_io *io,
 
 	for (uint64_t lpn = first; lpn <= last; lpn++) {
 		unsigned int d = ssd_die_of(m, lpn), c = d % m->p.channels;
-		uint64_t r = max(t, s->die_free[d]) + s->read_ns;
+		uint64_t r = ssd_die_read(m, &s->die[d], t);
 		uint64_t x = max(r, s->chan_free[c]);
 
-		s->die_free[d] = r;
 		s->chan_free[c] = x + s->xfer_ns;
 		done = max(done, s->chan_free[c]);
 		m->st.flash_reads++;
@@ -140,16 +224,38 @@ static uint64_t ssd_read(struct sim_model *m, const struct sim_io *io,
 		   t + ssd_iface_ns(m, io->bytes));
 }
 
+/*
+ * The die a page entering the buffer at @t is programmed on: the next
+ * in turn, or with dynamic_alloc the first from there whose queue ends
+ * soonest (an FTL may place new data on any die, so a die erasing or
+ * behind on its programs is passed over while another is free).
+ */
+static unsigned int ssd_program_die(struct sim_model *m, uint64_t t)
+{
+	struct ssd *s = ssd_of(m);
+	unsigned int best = s->next_die % s->nr_dies;
+
+	for (unsigned int i = 1; m->p.dynamic_alloc && i < s->nr_dies &&
+	     s->die[best].free > t; i++) {
+		unsigned int d = (s->next_die + i) % s->nr_dies;
+
+		if (s->die[d].free < s->die[best].free)
+			best = d;
+	}
+	s->next_die = best + 1;
+	return best;
+}
+
 /* Program one page that entered the buffer at @t; its program end. */
 static uint64_t ssd_program(struct sim_model *m, uint64_t t)
 {
 	struct ssd *s = ssd_of(m);
-	unsigned int d = s->next_die++ % s->nr_dies, c = d % m->p.channels;
+	unsigned int d = ssd_program_die(m, t), c = d % m->p.channels;
 	uint64_t x = max(t, s->chan_free[c]), end;
 
 	s->chan_free[c] = x + s->xfer_ns;
-	end = max(s->chan_free[c], s->die_free[d]) + s->prog_ns;
-	s->die_free[d] = end;
+	end = ssd_die_queue(&s->die[d], SSD_OP_PROGRAM, s->chan_free[c],
+			    s->prog_ns);
 	m->st.flash_programs++;
 	ssd_block_account(m, d);
 	return end;
@@ -238,15 +344,18 @@ static int ssd_init(struct sim_model *m)
 		     p->program_kb;
 	s->erase_ns = p->erase_us * NSEC_PER_USEC;
 	s->xfer_ns = (uint64_t)SSD_PAGE * 1000 / p->channel_mbps;
+	s->prog_sus_ns = p->program_suspend_us * NSEC_PER_USEC;
+	s->erase_sus_ns = p->erase_suspend_us * NSEC_PER_USEC;
+	s->resume_ns = p->resume_us * NSEC_PER_USEC;
 	s->nr_slots = max(1U, p->write_buffer_mb * 256);
 	s->nr_pages = m->capacity * SECTOR_SIZE / SSD_PAGE;
 	s->flash_pages = s->nr_pages * (100 + p->over_provisioning) / 100;
-	s->die_free = calloc(s->nr_dies, sizeof(*s->die_free));
+	s->die = calloc(s->nr_dies, sizeof(*s->die));
 	s->chan_free = calloc(p->channels, sizeof(*s->chan_free));
 	s->block_fill = calloc(s->nr_dies, sizeof(*s->block_fill));
 	s->slot_free = calloc(s->nr_slots, sizeof(*s->slot_free));
 	s->valid = calloc(DIV_ROUND_UP(s->nr_pages, 64) + 1, sizeof(uint64_t));
-	if (!s->die_free || !s->chan_free || !s->block_fill ||
+	if (!s->die || !s->chan_free || !s->block_fill ||
 	    !s->slot_free || !s->valid)
 		return -ENOMEM;		/* the caller calls ->exit */
 	return 0;
@@ -258,7 +367,7 @@ static void ssd_exit(struct sim_model *m)
 
 	if (!s)
 		return;
-	free(s->die_free);
+	free(s->die);
 	free(s->chan_free);
 	free(s->block_fill);
 	free(s->slot_free);
@@ -272,11 +381,11 @@ static void ssd_show(struct sim_model *m, FILE *out)
 	struct ssd *s = ssd_of(m);
 
 	fprintf(out, "  sim ssd: dies=%u valid_pages=%llu flash_pages=%llu "
-		"fill=%llu%% gc_copies_per_block=%u\n", s->nr_dies,
-		(unsigned long long)s->nr_valid,
+		"fill=%llu%% gc_copies_per_block=%u suspends=%llu\n",
+		s->nr_dies, (unsigned long long)s->nr_valid,
 		(unsigned long long)s->flash_pages,
 		(unsigned long long)(s->nr_valid * 100 / s->flash_pages),
-		ssd_gc_copies(m));
+		ssd_gc_copies(m), (unsigned long long)m->st.suspends);
 }
 
 const struct sim_model_ops sim_ssd_ops = {

@@ -53,6 +53,13 @@ struct sim_params {
 	unsigned int write_buffer_mb;
 	unsigned int gc_threshold;	/* % of flash full before GC copies */
 	unsigned int over_provisioning;	/* % spare flash beyond the size */
+	unsigned int dynamic_alloc;	/* programs go to the die free first */
+	/* a read may suspend the program or erase its die is doing */
+	unsigned int suspend;		/* 0: reads wait the operation out */
+	unsigned int program_suspend_us; /* until a program stops for it */
+	unsigned int erase_suspend_us;	/* until an erase stops for it */
+	unsigned int resume_us;		/* the operation's cost to resume */
+	unsigned int max_suspends;	/* per operation, then it finishes */
 };
 
 void sim_params_default(struct sim_params *p, enum sim_model_kind model);
@@ -76,6 +83,7 @@ struct sim_model_stats {
 	uint64_t flash_reads, flash_programs, erases;	/* ssd */
 	uint64_t gc_runs, gc_copies, gc_ns;	/* ssd garbage collection */
 	uint64_t buffer_stalls, buffer_stall_ns;	/* ssd write buffer full */
+	uint64_t suspends;			/* ssd program/erase suspends */
 };
 
 struct sim_model;

@@ -12,6 +12,9 @@
  *  - ssd: random reads at queue depth 32 get many times the IOPS of
  *    depth 1 (dies in parallel); writes slow down once the flash is
  *    past gc_threshold (garbage collection) and a TRIM brings it back;
+ *    a read suspends the program or erase its die is doing (not work
+ *    queued before it), up to max_suspends times; new pages pass over
+ *    a busy die;
  *  - the same seed gives the same times, another seed other times;
  *  - the device: data written and read back through the block layer
  *    (verify, concurrent I/O), latencies reported in model time while
@@ -310,6 +313,119 @@ static void test_ssd_gc(void)
 		CHECK_EQ_U64(m.st.gc_runs, runs);
 	}
 	sim_model_exit(&m);
+}
+
+/*
+ * One die (program_kb=4: a page's program is the whole program_us), a
+ * block of 8 pages: what a read arriving at @at after @pages written at
+ * 0 waits for, with @params on top.
+ */
+static uint64_t ssd_read_after(const char *params, unsigned int pages,
+			       uint64_t at, struct sim_model *m)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof(buf), "model=ssd,size=1G,channels=1,"
+		 "dies_per_channel=1,program_kb=4,pages_per_block=8,%s",
+		 params);
+	if (!model_make(m, buf))
+		return 0;
+	serve(m, REQ_OP_WRITE, 0, pages * 4096, 0);
+	return serve(m, REQ_OP_READ, 1024, 4096, at) - at;
+}
+
+static void test_ssd_suspend(void)
+{
+	struct sim_model m;
+	uint64_t on, off, t;
+
+	test_begin("ssd: a read suspends the program or erase in progress", 10);
+	/* one program (0..~0.7 ms), a read at 0.1 ms */
+	on = ssd_read_after("", 1, 100 * NSEC_PER_USEC, &m);
+	CHECK_EQ_U64(m.st.suspends, 1);
+	sim_model_exit(&m);
+	off = ssd_read_after("suspend=0", 1, 100 * NSEC_PER_USEC, &m);
+	sim_model_exit(&m);
+	/* 10 us command + 40 us to suspend + 70 us tR + transfers */
+	CHECK_MSG(on > 120 * NSEC_PER_USEC && on < 150 * NSEC_PER_USEC,
+		  "suspended program: read %llu ns", (unsigned long long)on);
+	CHECK_MSG(off > 650 * NSEC_PER_USEC, "waited program: read %llu ns",
+		  (unsigned long long)off);
+
+	/* 8 programs fill the block: an erase (~5.6..9.1 ms), read at 7 ms */
+	on = ssd_read_after("", 8, 7 * NSEC_PER_MSEC, &m);
+	CHECK_EQ_U64(m.st.erases, 1);
+	CHECK_EQ_U64(m.st.suspends, 1);
+	CHECK_MSG(on > 180 * NSEC_PER_USEC && on < 210 * NSEC_PER_USEC,
+		  "suspended erase: read %llu ns", (unsigned long long)on);
+	/* a second read while the first is served waits only for it */
+	t = serve(&m, REQ_OP_READ, 2048, 4096, 7 * NSEC_PER_MSEC + 50000);
+	CHECK_EQ_U64(m.st.suspends, 1);
+	CHECK_MSG(t - (7 * NSEC_PER_MSEC + on) < 100 * NSEC_PER_USEC,
+		  "read during the suspension ends %llu ns after the first",
+		  (unsigned long long)(t - 7 * NSEC_PER_MSEC - on));
+	sim_model_exit(&m);
+	off = ssd_read_after("suspend=0", 8, 7 * NSEC_PER_MSEC, &m);
+	sim_model_exit(&m);
+	CHECK_MSG(off > 2 * NSEC_PER_MSEC, "waited erase: read %llu ns",
+		  (unsigned long long)off);
+
+	/* max_suspends=1: the erase, suspended once, is then waited out */
+	ssd_read_after("max_suspends=1", 8, 7 * NSEC_PER_MSEC, &m);
+	t = serve(&m, REQ_OP_READ, 2048, 4096, 8 * NSEC_PER_MSEC);
+	CHECK_EQ_U64(m.st.suspends, 1);
+	/* the erase ends ~9.1 ms + what the suspension cost it */
+	CHECK_MSG(t > 9200 * NSEC_PER_USEC, "second read ends at %llu ns",
+		  (unsigned long long)t);
+	sim_model_exit(&m);
+
+	/* a read does not overtake programs queued before it */
+	off = ssd_read_after("", 3, 100 * NSEC_PER_USEC, &m);
+	CHECK_EQ_U64(m.st.suspends, 0);
+	CHECK_MSG(off > 1200 * NSEC_PER_USEC, "read behind 2 queued programs "
+		  "%llu ns", (unsigned long long)off);
+	sim_model_exit(&m);
+}
+
+/*
+ * Two dies: 50 reads queued on die 0 (3.5 ms of tR), then a FUA write
+ * whose page has die 0's turn: when its program ends.
+ */
+static uint64_t ssd_fua_after_reads(const char *params)
+{
+	struct sim_io fua = { .op = REQ_OP_WRITE, .fua = true, .bytes = 4096 };
+	struct sim_model m;
+	char buf[256];
+	unsigned int n = 0;
+	uint64_t t = 100 * NSEC_PER_USEC;
+
+	snprintf(buf, sizeof(buf), "model=ssd,size=1G,channels=2,"
+		 "dies_per_channel=1,program_kb=4,%s", params);
+	if (!model_make(&m, buf))
+		return 0;
+	/* the model's map: page -> die (seed 1) */
+	for (uint64_t lpn = 0; n < 50; lpn++)
+		if (splitmix64(lpn ^ 1) % 2 == 0) {
+			serve(&m, REQ_OP_READ, lpn * 8, 4096, 0);
+			n++;
+		}
+	t = m.ops->service(&m, &fua, t) - t;
+	sim_model_exit(&m);
+	return t;
+}
+
+static void test_ssd_dynamic_alloc(void)
+{
+	uint64_t dyn, rr;
+
+	test_begin("ssd: programs pass over a busy die (dynamic_alloc)", 5);
+	dyn = ssd_fua_after_reads("");
+	rr = ssd_fua_after_reads("dynamic_alloc=0");
+	/* command + transfers + 700 us program, or the reads first */
+	CHECK_MSG(dyn < NSEC_PER_MSEC, "dynamic: FUA write %llu ns",
+		  (unsigned long long)dyn);
+	CHECK_MSG(rr > 3 * NSEC_PER_MSEC, "round robin: FUA write %llu ns",
+		  (unsigned long long)rr);
 }
 
 /* ---- determinism ---- */
@@ -638,6 +754,8 @@ static void test_bad_params(void)
 	bad("time_scale=1/2", "time_scale=1/2", NULL);
 	bad("hw_queue_depth=64", "hw_queue_depth=64", "ncq_depth");
 	bad("seed=-1", "seed=-1", NULL);
+	bad("model=ssd,suspend=2", "suspend=2", "0..1");
+	bad("model=hdd,resume_us=5", "resume_us", "model=ssd");
 }
 
 int main(void)
@@ -648,6 +766,8 @@ int main(void)
 	test_hdd_flush();
 	test_ssd_parallelism();
 	test_ssd_gc();
+	test_ssd_suspend();
+	test_ssd_dynamic_alloc();
 	test_determinism();
 	test_bad_params();
 	test_device_data();
