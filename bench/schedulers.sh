@@ -172,7 +172,9 @@ fi
 # at iodepth 32 outrun the flash's programs (the host, at time_scale
 # 0.2, sends ~1M writes/s of model time against ~730k pages/s of
 # programs), the write buffer fills and a read waits behind each die's
-# queued programs and erases (3.5 ms). The device is large (64 GiB) to
+# queued programs (~5.6 ms); a program or erase in progress alone it
+# suspends (docs/sim.md), so fewer writes in flight shorten its wait.
+# The device is large (64 GiB) to
 # stay clear of garbage collection, whose ~30 ms stalls would sink every
 # scheduler alike. Kyber judges reads about once a wall second and
 # scales the writes' depth each time: STORM_RAMP (default 10 s) lets it
