@@ -102,8 +102,9 @@ struct blk_acct_batch {
 	uint64_t nsecs;
 };
 
-static inline void blk_acct_batch_flush(struct blk_acct_batch *b,
-					uint64_t now)
+/* always inline: the batch then lives in registers, not on the stack */
+static __always_inline void blk_acct_batch_flush(struct blk_acct_batch *b,
+						 uint64_t now)
 {
 	struct disk_stats *st;
 	struct thread_slot *ts;

@@ -8,9 +8,10 @@
  */
 #include "blk.h"
 
-/* deadlines are rounded up so bursts of requests share one timer */
-#define BLK_TIMEOUT_SLACK_NS	(250 * NSEC_PER_MSEC)
-
+/*
+ * Deadlines are rounded up to BLK_TIMEOUT_SLACK_NS (blk.h) so bursts of
+ * requests share one timer.
+ */
 void blk_arm_timeout(struct request_queue *q, uint64_t expiry)
 {
 	uint64_t next = atomic_load_explicit(&q->timeout_next_ns,

@@ -779,6 +779,9 @@ void blk_queue_apply_limits(struct request_queue *q);
 void blk_arm_timeout(struct request_queue *q, uint64_t expiry);
 
 /* Start @rq's time-out; inline: every request is timed. */
+/* time-outs are armed at multiples of this (the kernel rounds to jiffies) */
+#define BLK_TIMEOUT_SLACK_NS	(250 * NSEC_PER_MSEC)
+
 static inline void blk_add_timer(struct request *rq)
 {
 	struct request_queue *q = rq->q;
@@ -787,9 +790,15 @@ static inline void blk_add_timer(struct request *rq)
 
 	rq->rq_flags &= ~RQF_TIMED_OUT;
 	rq->deadline = rq->io_start_time_ns + (uint64_t)timeout * NSEC_PER_MSEC;
-	/* armed no later than our rounded-up deadline: the common case */
+	/*
+	 * Armed no later than our deadline rounded up to the slack: the
+	 * common case. The armed time is such a multiple, so "next <=
+	 * roundup(deadline)" is "next < deadline + slack", without a
+	 * division (and without a call for every request of the slack
+	 * window whose deadline is below that armed time).
+	 */
 	next = atomic_load_explicit(&q->timeout_next_ns, memory_order_relaxed);
-	if (next && next <= rq->deadline)
+	if (next && next < rq->deadline + BLK_TIMEOUT_SLACK_NS)
 		return;
 	blk_arm_timeout(q, rq->deadline);
 }

@@ -580,9 +580,9 @@ static bool null_every(struct nullb *nullb, unsigned int interval,
  * ->queue_rq, and each request of ->queue_rqs, which passes @iob: what
  * irqmode=0 completes then is ended as one batch when the list is done.
  */
-static blk_status_t null_queue_rq_iob(struct blk_mq_hw_ctx *hctx,
-				      const struct blk_mq_queue_data *bd,
-				      struct io_comp_batch *iob)
+static __always_inline blk_status_t
+null_queue_rq_iob(struct blk_mq_hw_ctx *hctx,
+		  const struct blk_mq_queue_data *bd, struct io_comp_batch *iob)
 {
 	struct request *rq = bd->rq;
 	/* built with the core: the fields, not the exported accessors */

@@ -18,6 +18,10 @@
 #define __maybe_unused	__attribute__((unused))
 #define __cold		__attribute__((cold))
 #define noinline	__attribute__((noinline))
+/* for a hot helper the compiler would outline (and spill its state) */
+#ifndef __always_inline	/* glibc's <sys/cdefs.h> has the same */
+#define __always_inline	inline __attribute__((always_inline))
+#endif
 #define __noreturn	__attribute__((noreturn))
 
 #ifndef container_of
