@@ -32,7 +32,7 @@ static unsigned long depot_nr;
 static pthread_key_t bio_cache_key;
 static pthread_once_t bio_cache_once = PTHREAD_ONCE_INIT;
 
-static void bio_cache_to_depot(struct bio_cache *c, unsigned int nr)
+static noinline void bio_cache_to_depot(struct bio_cache *c, unsigned int nr)
 {
 	struct bio *head = c->free, *tail = head;
 
@@ -62,14 +62,15 @@ static void bio_cache_key_init(void)
 	BUG_ON(pthread_key_create(&bio_cache_key, bio_cache_exit));
 }
 
-static void bio_cache_register(struct bio_cache *c)
+/* out of line, as the other slow paths: the fast ones then save no registers */
+static noinline void bio_cache_register(struct bio_cache *c)
 {
 	pthread_once(&bio_cache_once, bio_cache_key_init);
 	pthread_setspecific(bio_cache_key, c);
 	c->registered = true;
 }
 
-static void bio_cache_refill(struct bio_cache *c)
+static noinline void bio_cache_refill(struct bio_cache *c)
 {
 	pthread_mutex_lock(&depot_lock);
 	while (depot && c->nr < BIO_CACHE_BATCH) {
@@ -137,8 +138,9 @@ static inline void bio_init(struct bio *bio, struct gendisk *disk, blk_opf_t opf
 	bio->bi_issue_ns = 0;
 }
 
-struct bio *bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
-		      blk_opf_t opf)
+static noinline struct bio *bio_alloc_slow(struct gendisk *disk,
+					   unsigned short nr_vecs,
+					   blk_opf_t opf)
 {
 	struct bio *bio = bio_cache_get();
 	struct bio_vec *table = NULL;
@@ -156,6 +158,21 @@ struct bio *bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 		}
 	}
 	bio_init(bio, disk, opf, table, nr_vecs);
+	return bio;
+}
+
+struct bio *bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
+		      blk_opf_t opf)
+{
+	struct bio_cache *c = &bio_cache;
+	struct bio *bio = c->free;
+
+	/* a bio in the cache means the cache is registered */
+	if (unlikely(!bio || nr_vecs > BIO_INLINE_VECS))
+		return bio_alloc_slow(disk, nr_vecs, opf);
+	c->free = bio->bi_next;
+	c->nr--;
+	bio_init(bio, disk, opf, bio->bi_inline_vecs, BIO_INLINE_VECS);
 	return bio;
 }
 
