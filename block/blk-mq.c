@@ -364,7 +364,7 @@ static void blk_mq_use_cached_rq(struct request *rq, struct blk_plug *plug,
 	rq->rq_next = NULL;
 	rq->cmd_flags = bio->bi_opf;
 	rq->start_time_ns = blk_time_get_ns();
-	INIT_LIST_HEAD(&rq->queuelist);
+	/* ->queuelist: still empty from blk_mq_rq_ctx_init() */
 }
 
 /* ---- completion ---- */
@@ -1574,13 +1574,69 @@ static inline bool blk_mq_may_sched_merge(struct request_queue *q,
  * blk_mq_submit_bio()). The caller (__submit_bio) has not entered the
  * queue; we do, and the reference stays with the request.
  */
+/*
+ * No cached request fits: allocate one, and as many more into the plug's
+ * cache as the plug expects I/Os (the kernel's blk_mq_get_new_requests()).
+ */
+static noinline struct request *
+blk_mq_get_new_requests(struct request_queue *q, struct blk_plug *plug,
+			struct bio *bio, struct blk_mq_ctx *ctx)
+{
+	struct blk_mq_alloc_data data = {
+		.q = q,
+		.ctx = ctx,
+		.cmd_flags = bio->bi_opf,
+	};
+	unsigned int want = 0;
+	struct request *rq;
+
+	if (plug && plug->nr_ios > 1) {
+		want = min_t(unsigned int, plug->nr_ios, BLK_MAX_REQUEST_COUNT);
+		data.nr_tags = want;
+		data.cached_rq = &plug->cached_rq;
+	}
+	rq = __blk_mq_alloc_requests(&data);
+	if (want) {
+		/* count what was made against what the plug expects */
+		unsigned int got = max(want - data.nr_tags, 1U);
+
+		plug->nr_ios -= (unsigned short)min_t(unsigned int, got,
+						      plug->nr_ios - 1U);
+	}
+	if (unlikely(!rq)) {
+		bio->bi_status = (bio->bi_opf & REQ_NOWAIT) ? BLK_STS_AGAIN :
+							      BLK_STS_IOERR;
+		bio_endio(bio);
+	}
+	return rq;
+}
+
+/* Not plugged: issue @rq now, or queue it and run the queue. */
+static void blk_mq_submit_unplugged(struct request_queue *q,
+				    struct request *rq, bool is_sync)
+{
+	struct blk_mq_hw_ctx *hctx = rq->mq_hctx;
+
+	if ((rq->rq_flags & RQF_USE_SCHED) ||
+	    (atomic_load_explicit(&hctx->dispatch_busy, memory_order_relaxed) &&
+	     (q->nr_hw_queues == 1 || !is_sync))) {
+		blk_mq_insert_request(rq, false, false, false);
+		blk_mq_run_hw_queue(hctx, true);
+	} else {
+		blk_mq_try_issue_directly(hctx, rq);
+	}
+}
+
+/*
+ * Turn @bio into a request and send it on (the kernel's
+ * blk_mq_submit_bio()). The caller (__submit_bio) has not entered the
+ * queue; we do, and the reference stays with the request.
+ */
 void blk_mq_submit_bio(struct bio *bio)
 {
 	struct request_queue *q = bio->bi_disk->queue;
 	struct blk_plug *plug = blk_current_plug();
-	const bool is_sync = op_is_sync(bio->bi_opf);
-	struct blk_mq_hw_ctx *hctx;
-	struct blk_mq_alloc_data data = { .q = q };
+	struct blk_mq_ctx *ctx;
 	unsigned int nr_segs = 1;
 	struct request *rq;
 
@@ -1598,37 +1654,17 @@ void blk_mq_submit_bio(struct bio *bio)
 	    blk_plug_may_merge(plug, q, bio) &&
 	    blk_attempt_plug_merge(q, bio, nr_segs))
 		goto queue_exit;
-	data.ctx = rq ? rq->mq_ctx : blk_mq_get_ctx(q);
-	if (blk_mq_may_sched_merge(q, bio, data.ctx) &&
-	    blk_mq_sched_bio_merge(q, bio, nr_segs, data.ctx))
+	ctx = rq ? rq->mq_ctx : blk_mq_get_ctx(q);
+	if (blk_mq_may_sched_merge(q, bio, ctx) &&
+	    blk_mq_sched_bio_merge(q, bio, nr_segs, ctx))
 		goto queue_exit;
 
 	if (rq) {
 		blk_mq_use_cached_rq(rq, plug, bio);
 	} else {
-		data.cmd_flags = bio->bi_opf;
-		unsigned int want = 0;
-
-		if (plug && plug->nr_ios > 1) {
-			want = min_t(unsigned int, plug->nr_ios,
-				     BLK_MAX_REQUEST_COUNT);
-			data.nr_tags = want;
-			data.cached_rq = &plug->cached_rq;
-		}
-		rq = __blk_mq_alloc_requests(&data);
-		if (want) {
-			/* count what was made against what the plug expects */
-			unsigned int got = max(want - data.nr_tags, 1U);
-
-			plug->nr_ios -= (unsigned short)min_t(unsigned int, got,
-							      plug->nr_ios - 1U);
-		}
-		if (unlikely(!rq)) {
-			bio->bi_status = (bio->bi_opf & REQ_NOWAIT) ?
-					 BLK_STS_AGAIN : BLK_STS_IOERR;
-			bio_endio(bio);
+		rq = blk_mq_get_new_requests(q, plug, bio, ctx);
+		if (unlikely(!rq))
 			goto queue_exit;
-		}
 	}
 	trace_block_getrq(bio);
 	blk_mq_bio_to_request(rq, bio, nr_segs);
@@ -1642,15 +1678,7 @@ void blk_mq_submit_bio(struct bio *bio)
 		blk_add_rq_to_plug(plug, rq);
 		return;
 	}
-	hctx = rq->mq_hctx;
-	if ((rq->rq_flags & RQF_USE_SCHED) ||
-	    (atomic_load_explicit(&hctx->dispatch_busy, memory_order_relaxed) &&
-	     (q->nr_hw_queues == 1 || !is_sync))) {
-		blk_mq_insert_request(rq, false, false, false);
-		blk_mq_run_hw_queue(hctx, true);
-	} else {
-		blk_mq_try_issue_directly(hctx, rq);
-	}
+	blk_mq_submit_unplugged(q, rq, op_is_sync(bio->bi_opf));
 	return;
 
 queue_exit:
