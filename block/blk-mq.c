@@ -87,8 +87,8 @@ static uint32_t blk_mq_alloc_rq_flags(const struct blk_mq_alloc_data *data)
  * (->ioc, ->state, the flush fields).
  */
 static inline struct request *
-blk_mq_rq_ctx_init(struct blk_mq_alloc_data *data, struct blk_mq_tags *tags,
-		   unsigned int tag, uint32_t rq_flags)
+blk_mq_rq_ctx_init(const struct blk_mq_alloc_data *data,
+		   struct blk_mq_tags *tags, unsigned int tag, uint32_t rq_flags)
 {
 	struct request *rq = tags->static_rqs[tag];
 
@@ -154,28 +154,35 @@ static struct request *
 __blk_mq_alloc_requests_batch(struct blk_mq_alloc_data *data)
 {
 	struct blk_mq_tags *tags = data->hctx->tags;
+	struct blk_mq_alloc_data d;
 	unsigned long tag_mask;
 	unsigned int tag_offset, i, nr = 0;
 	uint32_t rq_flags;
-	struct request *rq;
+	struct request *rq, *list;
 
 	tag_mask = blk_mq_get_tags(data, (int)data->nr_tags, &tag_offset);
 	if (!tag_mask)
 		return NULL;
 	rq_flags = blk_mq_alloc_rq_flags(data);
+	/*
+	 * Locals, which the stores into the requests cannot alias: the
+	 * loop then keeps them in registers instead of reloading them.
+	 */
+	d = *data;
+	list = *data->cached_rq;
 	do {
 		i = (unsigned int)__builtin_ctzl(tag_mask);
 		tag_mask &= tag_mask - 1;
-		rq = blk_mq_rq_ctx_init(data, tags, tag_offset + i, rq_flags);
-		rq->rq_next = *data->cached_rq;
-		*data->cached_rq = rq;
+		rq = blk_mq_rq_ctx_init(&d, tags, tag_offset + i, rq_flags);
+		rq->rq_next = list;
+		list = rq;
 		nr++;
 	} while (tag_mask);
 	if (nr > 1)
 		percpu_ref_get_many(&data->q->q_usage_counter, (long)nr - 1);
 	data->nr_tags -= min(nr, data->nr_tags);
-	rq = *data->cached_rq;
-	*data->cached_rq = rq->rq_next;
+	*data->cached_rq = list->rq_next;
+	rq = list;
 	rq->rq_next = NULL;
 	rq->start_time_ns = blk_time_get_ns();
 	return rq;
