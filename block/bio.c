@@ -198,8 +198,7 @@ void bio_get(struct bio *bio)
 	atomic_fetch_add_explicit(&bio->__bi_cnt, 1, memory_order_relaxed);
 }
 
-/* A bio nobody took an extra reference on is freed without an atomic. */
-void bio_put(struct bio *bio)
+static noinline void bio_put_slow(struct bio *bio)
 {
 	int old;
 
@@ -213,6 +212,25 @@ void bio_put(struct bio *bio)
 	BUG_ON(old <= 0);
 	if (old == 1)
 		bio_free(bio);
+}
+
+/* A bio nobody took an extra reference on is freed without an atomic. */
+void bio_put(struct bio *bio)
+{
+	struct bio_cache *c = &bio_cache;
+
+	/* the common bio: inline vectors, back to a cache with room */
+	if (likely(!bio_flagged(bio, BIO_REFFED) &&
+		   bio->bi_io_vec == bio->bi_inline_vecs &&
+		   c->registered && c->nr < BIO_CACHE_MAX)) {
+		BUG_ON(atomic_load_explicit(&bio->__bi_cnt,
+					    memory_order_relaxed) != 1);
+		bio->bi_next = c->free;
+		c->free = bio;
+		c->nr++;
+		return;
+	}
+	bio_put_slow(bio);
 }
 
 unsigned int bio_add_buf(struct bio *bio, void *buf, unsigned int len)
@@ -280,7 +298,7 @@ static bool bio_remaining_done(struct bio *bio)
  * Completing a chain child completes a step of its parent. Done as a loop
  * rather than recursion so deep split chains cannot overflow the stack.
  */
-void bio_endio(struct bio *bio)
+static noinline void __bio_endio(struct bio *bio)
 {
 again:
 	if (!bio_remaining_done(bio))
@@ -294,6 +312,18 @@ again:
 		bio_put(bio);
 		bio = parent;
 		goto again;
+	}
+	if (bio->bi_end_io)
+		bio->bi_end_io(bio);
+}
+
+void bio_endio(struct bio *bio)
+{
+	/* neither counting children nor a child: straight to ->bi_end_io */
+	if (unlikely(bio_flagged(bio, BIO_CHAIN) ||
+		     bio->bi_end_io == bio_chain_endio)) {
+		__bio_endio(bio);
+		return;
 	}
 	if (bio->bi_end_io)
 		bio->bi_end_io(bio);
