@@ -97,6 +97,7 @@ static inline void blk_account_io_done(struct request *rq, uint64_t now)
  */
 struct blk_acct_batch {
 	struct gendisk *disk;
+	unsigned int op;	/* of the run: sgrp and dir follow from it */
 	int sgrp, dir;
 	unsigned long nr, sectors;
 	uint64_t nsecs;
@@ -132,18 +133,19 @@ static inline void blk_acct_batch_add(struct blk_acct_batch *b,
 				      uint64_t now)
 {
 	struct gendisk *disk = rq->q->disk;
-	int sgrp, dir;
+	unsigned int op = req_op(rq);
 
-	if (!(rq->rq_flags & RQF_IO_STAT) || (rq->rq_flags & RQF_FLUSH_SEQ) ||
+	if ((rq->rq_flags & (RQF_IO_STAT | RQF_FLUSH_SEQ)) != RQF_IO_STAT ||
 	    !disk)
 		return;
-	sgrp = op_stat_group(rq->cmd_flags);
-	dir = rq_data_dir(rq);
-	if (b->nr && (b->disk != disk || b->sgrp != sgrp || b->dir != dir))
+	/* the same disk and op as the run so far: the same counters */
+	if (!b->nr || b->disk != disk || b->op != op) {
 		blk_acct_batch_flush(b, now);
-	b->disk = disk;
-	b->sgrp = sgrp;
-	b->dir = dir;
+		b->disk = disk;
+		b->op = op;
+		b->sgrp = op_stat_group(op);
+		b->dir = op_is_write(op);
+	}
 	b->nr++;
 	b->sectors += bytes >> SECTOR_SHIFT;
 	b->nsecs += now > rq->start_time_ns ? now - rq->start_time_ns : 0;
