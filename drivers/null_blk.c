@@ -589,25 +589,29 @@ null_queue_rq_iob(struct blk_mq_hw_ctx *hctx,
 	struct nullb_queue *nq = hctx->driver_data;
 	struct nullb *nullb = nq->nullb;
 	struct nullb_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	/* read once: after the call below it would be read again */
+	const bool faults = nullb->p.requeue | nullb->p.timeout |
+			    nullb->p.resource;
 	unsigned long n = 0;
 
 	/* a counter shared by all queues costs a contended atomic: only
 	 * fault injection needs it */
-	if (unlikely(nullb->p.requeue | nullb->p.timeout | nullb->p.resource))
+	if (unlikely(faults))
 		n = atomic_fetch_add_explicit(&nullb->nr_requests, 1,
 					      memory_order_relaxed);
 
-	if (null_every(nullb, nullb->p.resource, n))
+	if (unlikely(faults) && null_every(nullb, nullb->p.resource, n))
 		return BLK_STS_RESOURCE;
 	blk_mq_start_request(rq);
-	if (null_every(nullb, nullb->p.requeue, n)) {
+	if (unlikely(faults) && null_every(nullb, nullb->p.requeue, n)) {
 		atomic_fetch_add(&nullb->requeues, 1);
 		blk_mq_requeue_request(rq, true);
 		return BLK_STS_OK;
 	}
 	cmd->rq = rq;
 	cmd->bio = NULL;
-	cmd->fake_timeout = null_every(nullb, nullb->p.timeout, n);
+	cmd->fake_timeout = unlikely(faults) &&
+			    null_every(nullb, nullb->p.timeout, n);
 	if (cmd->fake_timeout) {
 		atomic_fetch_add(&nullb->timeouts, 1);
 		return BLK_STS_OK;	/* never completes: the timer fires */
