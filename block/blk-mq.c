@@ -603,15 +603,7 @@ int blk_mq_poll_hctx(struct blk_mq_hw_ctx *hctx)
 
 void blk_mq_start_request(struct request *rq)
 {
-	uint64_t now = blk_time_get_ns();
-
-	rq->io_start_time_ns = now;
-	rq->stats_sectors = blk_rq_sectors(rq);
-	trace_block_rq_issue(rq);
-	WARN_ON_ONCE(blk_mq_rq_state(rq) != MQ_RQ_IDLE);
-	blk_add_timer(rq);
-	atomic_store_explicit(&rq->state, MQ_RQ_IN_FLIGHT,
-			      memory_order_release);
+	__blk_mq_start_request(rq);
 }
 
 static void __blk_mq_requeue_request(struct request *rq)

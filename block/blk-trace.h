@@ -137,6 +137,22 @@ static inline void trace_block_rq_issue(struct request *rq)
 		blk_add_trace_rq(rq, 0, blk_rq_bytes(rq), BLK_TA_ISSUE);
 }
 
+/*
+ * blk_mq_start_request(), inline for the drivers built with the core
+ * (null_blk starts each request of a batch): here, beside the issue
+ * tracepoint it fires.
+ */
+static __always_inline void __blk_mq_start_request(struct request *rq)
+{
+	rq->io_start_time_ns = blk_time_get_ns();
+	rq->stats_sectors = blk_rq_sectors(rq);
+	trace_block_rq_issue(rq);
+	WARN_ON_ONCE(blk_mq_rq_state(rq) != MQ_RQ_IDLE);
+	blk_add_timer(rq);
+	atomic_store_explicit(&rq->state, MQ_RQ_IN_FLIGHT,
+			      memory_order_release);
+}
+
 static inline void trace_block_rq_requeue(struct request *rq)
 {
 	if (blk_traced(rq->q))

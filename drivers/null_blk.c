@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "block/blk.h"
+#include "block/blk-trace.h"
 #include "drivers/null_blk.h"
 
 extern const struct blk_driver null_blk_driver;
@@ -602,7 +603,7 @@ null_queue_rq_iob(struct blk_mq_hw_ctx *hctx,
 
 	if (unlikely(faults) && null_every(nullb, nullb->p.resource, n))
 		return BLK_STS_RESOURCE;
-	blk_mq_start_request(rq);
+	__blk_mq_start_request(rq);	/* inline: we are built with the core */
 	if (unlikely(faults) && null_every(nullb, nullb->p.requeue, n)) {
 		atomic_fetch_add(&nullb->requeues, 1);
 		blk_mq_requeue_request(rq, true);
