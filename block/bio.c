@@ -138,9 +138,8 @@ static inline void bio_init(struct bio *bio, struct gendisk *disk, blk_opf_t opf
 	bio->bi_issue_ns = 0;
 }
 
-static noinline struct bio *bio_alloc_slow(struct gendisk *disk,
-					   unsigned short nr_vecs,
-					   blk_opf_t opf)
+static noinline struct bio *
+bio_alloc_slow(struct gendisk *disk, unsigned short nr_vecs, blk_opf_t opf)
 {
 	struct bio *bio = bio_cache_get();
 	struct bio_vec *table = NULL;
@@ -221,8 +220,8 @@ void bio_put(struct bio *bio)
 
 	/* the common bio: inline vectors, back to a cache with room */
 	if (likely(!bio_flagged(bio, BIO_REFFED) &&
-		   bio->bi_io_vec == bio->bi_inline_vecs &&
-		   c->registered && c->nr < BIO_CACHE_MAX)) {
+		   bio->bi_io_vec == bio->bi_inline_vecs && c->registered &&
+		   c->nr < BIO_CACHE_MAX)) {
 		BUG_ON(atomic_load_explicit(&bio->__bi_cnt,
 					    memory_order_relaxed) != 1);
 		bio->bi_next = c->free;

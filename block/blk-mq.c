@@ -88,7 +88,8 @@ static uint32_t blk_mq_alloc_rq_flags(const struct blk_mq_alloc_data *data)
  */
 static inline struct request *
 blk_mq_rq_ctx_init(const struct blk_mq_alloc_data *data,
-		   struct blk_mq_tags *tags, unsigned int tag, uint32_t rq_flags)
+		   struct blk_mq_tags *tags, unsigned int tag,
+		   uint32_t rq_flags)
 {
 	struct request *rq = tags->static_rqs[tag];
 

@@ -603,7 +603,8 @@ null_queue_rq_iob(struct blk_mq_hw_ctx *hctx,
 
 	if (unlikely(faults) && null_every(nullb, nullb->p.resource, n))
 		return BLK_STS_RESOURCE;
-	__blk_mq_start_request(rq);	/* inline: we are built with the core */
+	/* inline: we are built with the core */
+	__blk_mq_start_request(rq);
 	if (unlikely(faults) && null_every(nullb, nullb->p.requeue, n)) {
 		atomic_fetch_add(&nullb->requeues, 1);
 		blk_mq_requeue_request(rq, true);
