@@ -109,7 +109,14 @@ static void nbd_build_reply(struct nbd_req *req, uint16_t type)
 
 	if (req->error) {
 		nbd_build_error(req);
-	} else if (!req->conn->structured) {
+	} else if (!req->conn->structured ||
+		   (type == NBD_REPLY_TYPE_NONE && !req->conn->extended)) {
+		/*
+		 * A success without data may be a simple reply even with
+		 * structured replies (only READ may not): 16 bytes that
+		 * libnbd takes in one recv(), where a NONE chunk costs it
+		 * two (16 + 4), and nbdkit and qemu-nbd do the same.
+		 */
 		put_be32(req->hdr, NBD_SIMPLE_REPLY_MAGIC);
 		put_be32(req->hdr + 4, 0);
 		put_be64(req->hdr + 8, req->cookie);
