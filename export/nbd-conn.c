@@ -10,7 +10,10 @@
  * for the block layer and one sendmsg() of replies. Before anything that
  * can block (a payload still on the wire, a full request pool, the next
  * recv) the plug is finished and the queue uncorked: held requests must
- * never wait on the reader.
+ * never wait on the reader. The reader of a busy connection polls the
+ * socket for a while before it sleeps (the next requests, a payload
+ * behind its header), unless it has to wait for a CPU: see
+ * nbd_wait_requests().
  *
  * Errors the protocol defines (range, alignment, read-only, unknown
  * flags) are replied and the connection lives; what makes the byte
@@ -20,13 +23,16 @@
  * after it can be trusted to be a header.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "block/blk.h"
 #include "export/nbd-internal.h"
 #include "lib/log.h"
+#include "lib/time.h"
 
 /* Data-less bios (trim, zeroes, cache) cover at most this much each. */
 #define NBD_BIO_CHUNK		(1ULL << 30)
@@ -403,6 +409,104 @@ static uint32_t nbd_check(struct nbd_conn *conn, struct nbd_req *req)
 	return nbd_check_range(conn, req);
 }
 
+/* ---- waiting for requests ---- */
+
+/* How long a busy connection's reader polls before it sleeps. */
+#define NBD_SPIN_NS		(50 * NSEC_PER_USEC)
+/* How often it looks whether polling takes a CPU others want ... */
+#define NBD_SPIN_WINDOW_NS	(10 * NSEC_PER_MSEC)
+/* ... which it does if it waited for one over 1/10 of the window */
+#define NBD_SPIN_DELAY_DIV	10
+/* and then it does not poll for this long. */
+#define NBD_SPIN_OFF_NS		(100 * NSEC_PER_MSEC)
+
+static void nbd_spin_init(struct nbd_conn *conn)
+{
+	conn->spin.hot = false;
+	conn->spin.since = conn->spin.delay = conn->spin.off_until = 0;
+	/* no schedstat (no /proc): no polling, for want of a brake */
+	conn->spin.stat_fd = open("/proc/thread-self/schedstat",
+				  O_RDONLY | O_CLOEXEC);
+}
+
+static void nbd_spin_exit(struct nbd_conn *conn)
+{
+	if (conn->spin.stat_fd >= 0)
+		close(conn->spin.stat_fd);
+	conn->spin.stat_fd = -1;
+}
+
+/* Nanoseconds this thread has spent runnable but not running; < 0: ? */
+static int64_t nbd_run_delay(int fd)
+{
+	unsigned long long run, delay;
+	char buf[96];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu %llu", &run, &delay) != 2)
+		return -1;
+	return (int64_t)delay;
+}
+
+/*
+ * Whether to poll before sleeping: only if the last wait was short (a
+ * client with requests queued; an idle one costs one poll at most), and
+ * not while this thread waits for a CPU: then others want the CPU --
+ * the clients themselves, when there are more of them than cores -- and
+ * polling would take the time from them.
+ */
+static bool nbd_spin_allowed(struct nbd_conn *conn, uint64_t now)
+{
+	int64_t delay;
+	bool contended;
+
+	if (!conn->spin.hot || conn->spin.stat_fd < 0 ||
+	    now < conn->spin.off_until)
+		return false;
+	if (now - conn->spin.since < NBD_SPIN_WINDOW_NS)
+		return true;
+	delay = nbd_run_delay(conn->spin.stat_fd);
+	if (delay < 0) {
+		nbd_spin_exit(conn);
+		return false;
+	}
+	contended = (uint64_t)(delay - (int64_t)conn->spin.delay) *
+		    NBD_SPIN_DELAY_DIV > now - conn->spin.since;
+	conn->spin.since = now;
+	conn->spin.delay = (uint64_t)delay;
+	if (contended)
+		conn->spin.off_until = now + NBD_SPIN_OFF_NS;
+	return !contended;
+}
+
+/*
+ * Wait for more requests: bytes, 0 at EOF, or -errno. A client that
+ * keeps its queue full sends again within microseconds of our replies;
+ * a reader asleep in recv() then costs it a wake-up per batch (an IPI,
+ * dear on a virtual machine), and the scheduler tends to pull the woken
+ * reader onto the client's CPU, where the two take turns. So a busy
+ * connection's reader polls the socket for up to NBD_SPIN_NS first.
+ */
+static ssize_t nbd_wait_requests(struct nbd_conn *conn)
+{
+	uint64_t start = ktime_get_ns();
+	ssize_t n;
+
+	if (nbd_spin_allowed(conn, start)) {
+		do {
+			n = nbd_rx_fill_nowait(&conn->rx);
+			if (n != -EAGAIN)
+				return n;
+		} while (ktime_get_ns() - start < NBD_SPIN_NS);
+	}
+	n = nbd_rx_fill(&conn->rx);
+	conn->spin.hot = ktime_get_ns() - start < NBD_SPIN_NS;
+	return n;
+}
+
 /* ---- reading requests ---- */
 
 static int nbd_violation(struct nbd_conn *conn, const char *fmt, ...)
@@ -473,7 +577,10 @@ static int nbd_read_payload(struct nbd_conn *conn, struct nbd_req *req,
 		}
 		return nbd_rx_skip(&conn->rx, len) ? -EPIPE : 0;
 	}
-	if (nbd_rx_read(&conn->rx, req->buf, len)) {
+	/* the payload follows its header at once: worth polling for */
+	if (nbd_rx_read_spin(&conn->rx, req->buf, len,
+			     nbd_spin_allowed(conn, ktime_get_ns()) ?
+			     NBD_SPIN_NS : 0)) {
 		pr_info("nbd: %s: gone inside the payload of %s", conn->peer,
 			nbd_cmd_name(req->type));
 		return -EPIPE;
@@ -546,6 +653,7 @@ void nbd_conn_transmit(struct nbd_conn *conn)
 	int ret = 0;
 
 	nbd_conn_setup(conn);
+	nbd_spin_init(conn);
 	pr_debug("nbd: %s: export %s, %s replies", conn->peer, conn->exp->name,
 		 conn->extended ? "extended" : conn->structured ? "structured" :
 		 "simple");
@@ -572,7 +680,7 @@ void nbd_conn_transmit(struct nbd_conn *conn)
 					       nbd_rx_peek(&conn->rx));
 			break;
 		}
-		n = nbd_rx_fill(&conn->rx);
+		n = nbd_wait_requests(conn);
 		if (n == 0 && nbd_rx_avail(&conn->rx))
 			nbd_violation(conn, "connection closed inside a "
 				      "request header");
@@ -582,4 +690,5 @@ void nbd_conn_transmit(struct nbd_conn *conn)
 	nbd_unplug(conn);
 	/* replies of requests in flight still go out, then we close */
 	nbd_conn_drain(conn);
+	nbd_spin_exit(conn);
 }

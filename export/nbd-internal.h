@@ -123,8 +123,13 @@ static inline void nbd_rx_consume(struct nbd_rx *rx, size_t n)
 
 /* One recv() of whatever the socket has: bytes, 0 at EOF, or -errno. */
 ssize_t nbd_rx_fill(struct nbd_rx *rx);
+/* The same without waiting: -EAGAIN if the socket has nothing. */
+ssize_t nbd_rx_fill_nowait(struct nbd_rx *rx);
 /* Exactly @len bytes (buffered first, then straight into @dst). */
 int nbd_rx_read(struct nbd_rx *rx, void *dst, size_t len);
+/* The same, polling the socket for up to @spin_ns before it sleeps. */
+int nbd_rx_read_spin(struct nbd_rx *rx, void *dst, size_t len,
+		     uint64_t spin_ns);
 /* Read and drop @len bytes. */
 int nbd_rx_skip(struct nbd_rx *rx, uint64_t len);
 /* Send all of @iov (MSG_NOSIGNAL); @iov is consumed. 0 or -errno. */
@@ -224,6 +229,14 @@ struct nbd_conn {
 
 	struct nbd_rx rx;
 	struct blk_plug *plug;		/* the reader's plug while batching */
+	/* polling before the reader sleeps (nbd-conn.c); the reader's own */
+	struct {
+		bool hot;		/* the last wait was short */
+		int stat_fd;		/* /proc/thread-self/schedstat, or -1 */
+		uint64_t since;		/* the preemption window began (ns) */
+		uint64_t delay;		/* run delay at its start (ns) */
+		uint64_t off_until;	/* no polling before this (ns) */
+	} spin;
 
 	/* request pool and reply queue, under @lock */
 	pthread_mutex_t lock;

@@ -3,8 +3,9 @@
  * Socket I/O for the NBD server: a buffered reader that takes everything
  * the socket has in one recv() (so a burst of pipelined requests costs one
  * system call), reads the rest of a payload straight into its destination
- * (and what follows it into the buffer, in the same recvmsg()), and
- * a sender that writes whole iovec arrays with sendmsg(MSG_NOSIGNAL).
+ * (and what follows it into the buffer, in the same recvmsg()), either
+ * of them without sleeping for the reader's polling, and a sender that
+ * writes whole iovec arrays with sendmsg(MSG_NOSIGNAL).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "export/nbd-internal.h"
 #include "lib/compiler.h"
+#include "lib/time.h"
 
 int nbd_rx_init(struct nbd_rx *rx, int fd, size_t size)
 {
@@ -29,10 +31,10 @@ void nbd_rx_free(struct nbd_rx *rx)
 	rx->buf = NULL;
 }
 
-static ssize_t nbd_recv(int fd, void *buf, size_t len)
+static ssize_t nbd_recv(int fd, void *buf, size_t len, int flags)
 {
 	for (;;) {
-		ssize_t n = recv(fd, buf, len, 0);
+		ssize_t n = recv(fd, buf, len, flags);
 
 		if (n >= 0)
 			return n;
@@ -41,7 +43,7 @@ static ssize_t nbd_recv(int fd, void *buf, size_t len)
 	}
 }
 
-ssize_t nbd_rx_fill(struct nbd_rx *rx)
+static ssize_t nbd_rx_fill_flags(struct nbd_rx *rx, int flags)
 {
 	ssize_t n;
 
@@ -51,10 +53,20 @@ ssize_t nbd_rx_fill(struct nbd_rx *rx)
 		rx->end -= rx->start;
 		rx->start = 0;
 	}
-	n = nbd_recv(rx->fd, rx->buf + rx->end, rx->size - rx->end);
+	n = nbd_recv(rx->fd, rx->buf + rx->end, rx->size - rx->end, flags);
 	if (n > 0)
 		rx->end += (size_t)n;
 	return n;
+}
+
+ssize_t nbd_rx_fill(struct nbd_rx *rx)
+{
+	return nbd_rx_fill_flags(rx, 0);
+}
+
+ssize_t nbd_rx_fill_nowait(struct nbd_rx *rx)
+{
+	return nbd_rx_fill_flags(rx, MSG_DONTWAIT);
 }
 
 /*
@@ -62,7 +74,8 @@ ssize_t nbd_rx_fill(struct nbd_rx *rx)
  * on the socket (the next requests) going into the empty buffer: the
  * payload is not copied, and the next requests cost no recv of their own.
  */
-static ssize_t nbd_rx_recv_into(struct nbd_rx *rx, void *dst, size_t len)
+static ssize_t nbd_rx_recv_into(struct nbd_rx *rx, void *dst, size_t len,
+				int flags)
 {
 	struct iovec iov[2] = {
 		{ .iov_base = dst, .iov_len = len },
@@ -71,7 +84,7 @@ static ssize_t nbd_rx_recv_into(struct nbd_rx *rx, void *dst, size_t len)
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
 
 	for (;;) {
-		ssize_t n = recvmsg(rx->fd, &msg, 0);
+		ssize_t n = recvmsg(rx->fd, &msg, flags);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -85,9 +98,11 @@ static ssize_t nbd_rx_recv_into(struct nbd_rx *rx, void *dst, size_t len)
 	}
 }
 
-int nbd_rx_read(struct nbd_rx *rx, void *dst, size_t len)
+int nbd_rx_read_spin(struct nbd_rx *rx, void *dst, size_t len,
+		     uint64_t spin_ns)
 {
 	size_t have = min(nbd_rx_avail(rx), len);
+	uint64_t end = spin_ns ? ktime_get_ns() + spin_ns : 0;
 	uint8_t *p = dst;
 
 	memcpy(p, nbd_rx_peek(rx), have);
@@ -96,8 +111,12 @@ int nbd_rx_read(struct nbd_rx *rx, void *dst, size_t len)
 	len -= have;
 	/* the buffer is empty now if anything is left to read */
 	while (len) {
-		ssize_t n = nbd_rx_recv_into(rx, p, len);
+		bool spin = end && ktime_get_ns() < end;
+		ssize_t n = nbd_rx_recv_into(rx, p, len,
+					     spin ? MSG_DONTWAIT : 0);
 
+		if (n == -EAGAIN && spin)
+			continue;
 		if (n == 0)
 			return -EPIPE;
 		if (n < 0)
@@ -108,6 +127,11 @@ int nbd_rx_read(struct nbd_rx *rx, void *dst, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int nbd_rx_read(struct nbd_rx *rx, void *dst, size_t len)
+{
+	return nbd_rx_read_spin(rx, dst, len, 0);
 }
 
 int nbd_rx_skip(struct nbd_rx *rx, uint64_t len)
