@@ -544,6 +544,64 @@ static void test_violations(void)
 	witness_check("abrupt disconnects");
 }
 
+/* ---- structured replies: which replies are chunks ---- */
+
+/* A structured chunk header for @cookie of @type; its length, or -1. */
+static long chunk_hdr(int fd, uint64_t cookie, uint16_t type)
+{
+	uint8_t h[20];
+
+	if (!CHECK_MSG(get(fd, h, 20), "no chunk"))
+		return -1;
+	if (!CHECK_EQ_U64(get_be32(h), NBD_STRUCTURED_REPLY_MAGIC) ||
+	    !CHECK_EQ_INT(get_be16(h + 6), type))
+		return -1;
+	CHECK(get_be16(h + 4) & NBD_REPLY_FLAG_DONE);
+	CHECK_EQ_U64(get_be64(h + 8), cookie);
+	return get_be32(h + 16);
+}
+
+/*
+ * Successes without data are simple replies (one recv for libnbd),
+ * errors and reads are chunks: what the protocol allows, as nbdkit.
+ */
+static void test_structured(void)
+{
+	long len;
+	int fd;
+
+	test_begin("structured replies: data-less successes are simple", 20);
+	fd = raw_connect();
+	REQUIRE(fd >= 0);
+	if (!CHECK(greet(fd, NBD_FLAG_C_FIXED_NEWSTYLE |
+			 NBD_FLAG_C_NO_ZEROES)) ||
+	    !opt_expect(fd, NBD_OPT_STRUCTURED_REPLY, NULL, 0, NBD_REP_ACK) ||
+	    !CHECK(opt_go(fd, "mem"))) {
+		close(fd);
+		return;
+	}
+	test_fill(buf, 4096, 21, 8192);
+	CHECK(send_req(fd, false, 0, NBD_CMD_WRITE, 1, 8192, 4096, buf, 4096));
+	CHECK_EQ_INT(simple_reply(fd, 1), 0);
+	CHECK(send_req(fd, false, 0, NBD_CMD_FLUSH, 2, 0, 0, NULL, 0));
+	CHECK_EQ_INT(simple_reply(fd, 2), 0);
+	/* an error: a chunk with the error and a message */
+	CHECK(send_req(fd, false, 0, NBD_CMD_WRITE, 3, 64 * MiB, 4096, buf,
+		       4096));
+	len = chunk_hdr(fd, 3, NBD_REPLY_TYPE_ERROR);
+	if (CHECK(len >= 6 && len < 4096) && CHECK(get(fd, buf2, len)))
+		CHECK_EQ_INT(get_be32(buf2), NBD_ENOSPC);
+	/* a read: one OFFSET_DATA chunk */
+	CHECK(send_req(fd, false, 0, NBD_CMD_READ, 4, 8192, 4096, NULL, 0));
+	len = chunk_hdr(fd, 4, NBD_REPLY_TYPE_OFFSET_DATA);
+	if (CHECK_EQ_INT(len, 8 + 4096) && CHECK(get(fd, buf2, 8 + 4096))) {
+		CHECK_EQ_U64(get_be64(buf2), 8192);
+		CHECK(test_verify(buf2 + 8, 4096, 21, 8192) == -1);
+	}
+	close(fd);
+	witness_check("structured replies");
+}
+
 /* ---- extended headers, with a client of our own ---- */
 
 struct ext_reply {
@@ -740,6 +798,7 @@ int main(void)
 	CHECK(nbd_export_add(srv, "big", big, false) == 0);
 	test_bad_requests();
 	test_violations();
+	test_structured();
 	test_extended();
 
 	/* every misbehaving connection is gone; the witness remains */
