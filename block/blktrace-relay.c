@@ -17,6 +17,10 @@
  * that stamped an event just before the pass and publishes it just after
  * still lands in order; one preempted for longer than that has its event
  * written with its CPU's last time (it stays in order, a little late).
+ * The horizon only has to cover the few instructions between a
+ * producer's clock read and its publish, so it is short; a ring more than
+ * half full is emptied regardless, or small buffers would drop what
+ * waits out the horizon.
  * Sequence numbers are given per CPU in time order, as blkparse checks
  * them.
  */
@@ -34,7 +38,7 @@
 #include "lib/clock.h"
 
 #define BT_DRAIN_MS 10
-#define BT_HORIZON_NS (1 * NSEC_PER_MSEC)
+#define BT_HORIZON_NS (100 * NSEC_PER_USEC)
 
 /* ---- rings ---- */
 
@@ -388,10 +392,14 @@ out:
 
 /* ---- the consumer ---- */
 
-/* Where one ring's pass stands: entries [pos, end) are to be read. */
+/*
+ * Where one ring's pass stands: entries [pos, end) are to be read, those
+ * stamped before @limit in this pass.
+ */
 struct bt_cursor {
 	struct bt_ring *r;
 	uint64_t pos, end;
+	uint64_t limit;
 };
 
 /* Give the entries read so far back to the producer, every so often. */
@@ -404,8 +412,8 @@ static inline bool bt_before(const struct bt_event *x,
 	return x->time < y->time || (x->time == y->time && x->cpu < y->cpu);
 }
 
-/* The cursor whose next event is oldest and older than @limit, or -1. */
-static int bt_pick(struct bt_cursor *c, unsigned int *nr, uint64_t limit)
+/* The cursor whose next event is oldest and older than its limit, or -1. */
+static int bt_pick(struct bt_cursor *c, unsigned int *nr)
 {
 	const struct bt_event *best_ev = NULL;
 	int best = -1;
@@ -414,7 +422,7 @@ static int bt_pick(struct bt_cursor *c, unsigned int *nr, uint64_t limit)
 		const struct bt_event *ev =
 			&c[k].r->ev[c[k].pos & c[k].r->mask];
 
-		if (c[k].pos == c[k].end || ev->time >= limit) {
+		if (c[k].pos == c[k].end || ev->time >= c[k].limit) {
 			/* done for this pass: its events come in order */
 			atomic_store_explicit(&c[k].r->tail, c[k].pos,
 					      memory_order_release);
@@ -475,12 +483,21 @@ static void bt_drain(struct blk_trace *bt, bool all)
 						   memory_order_relaxed);
 		cur[nr].end = atomic_load_explicit(&r->head,
 						   memory_order_acquire);
+		/*
+		 * A ring more than half full is emptied whatever its
+		 * events' age: holding them would cost drops, which are
+		 * worse than an event of another ring written a little
+		 * late (with its CPU's last time).
+		 */
+		cur[nr].limit = cur[nr].end - cur[nr].pos > r->mask / 2
+					? UINT64_MAX
+					: limit;
 		if (cur[nr].pos != cur[nr].end)
 			nr++;
 	}
 	pthread_mutex_lock(&bt->msg_lock);
 	pthread_mutex_lock(&bt->stats_lock);
-	while ((k = bt_pick(cur, &nr, limit)) >= 0) {
+	while ((k = bt_pick(cur, &nr)) >= 0) {
 		struct bt_cursor *c = &cur[k];
 		const struct bt_event *ev = &c->r->ev[c->pos & c->r->mask];
 
