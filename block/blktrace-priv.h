@@ -100,6 +100,7 @@ struct blk_trace {
 	pthread_cond_t cons_done; /* a drain pass finished */
 	bool cons_stop;
 	uint64_t flush_req, flush_done; /* drain-everything requests */
+	_Atomic bool kicked; /* a producer asked for a pass */
 	uint64_t last_time[BLK_MAX_CPUS]; /* per-CPU order kept */
 	uint32_t noted[64]; /* pids named already, by pid % 64 */
 	uint32_t sequence[BLK_MAX_CPUS];

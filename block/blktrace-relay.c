@@ -541,9 +541,12 @@ static void *bt_consumer_fn(void *arg)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		if (!bt->cons_stop && bt->flush_req == bt->flush_done)
+		/* a kick while the last pass ran is not lost: no wait */
+		if (!bt->cons_stop && bt->flush_req == bt->flush_done &&
+		    !atomic_load_explicit(&bt->kicked, memory_order_acquire))
 			pthread_cond_timedwait(&bt->cons_wake, &bt->cons_lock,
 					       &ts);
+		atomic_store_explicit(&bt->kicked, false, memory_order_relaxed);
 		want = bt->flush_req;
 		stop = bt->cons_stop;
 		bt->cur_live = bt->live;
@@ -631,9 +634,14 @@ void bt_consumer_end_stream(struct blk_trace *bt)
 	bt_stream_end(s);
 }
 
-/* A producer filled a quarter ring: drain now (lock-free; may be lost). */
+/*
+ * A producer filled a quarter ring, or found it full: drain now. Taking
+ * no lock, the signal may come while the reader is in a pass and find no
+ * waiter; the flag keeps it for the reader's next look.
+ */
 void bt_consumer_kick(struct blk_trace *bt)
 {
+	atomic_store_explicit(&bt->kicked, true, memory_order_release);
 	pthread_cond_signal(&bt->cons_wake);
 }
 

@@ -315,6 +315,8 @@ __blk_add_trace(struct blk_trace *bt, sector_t sector, unsigned int bytes,
 		if (pdu_len)
 			memcpy(ev->pdu, pdu, pdu_len);
 		bt_commit(bt, r);
+	} else if (!atomic_load_explicit(&bt->kicked, memory_order_relaxed)) {
+		bt_consumer_kick(bt); /* full: the reader may be asleep */
 	}
 	if (unlikely(ts->shared))
 		pthread_spin_unlock(&r->lock);
