@@ -23,6 +23,7 @@
  *
  * Output: CSV on stdout, "test,config,metric,value".
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -32,6 +33,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 #include <blkstack/blkdev.h>
 #include <blkstack/blktrace.h>
@@ -72,8 +75,8 @@ static uint64_t xorshift(uint64_t *s)
 	return *s;
 }
 
-static int trace_on(struct gendisk *disk, uint32_t buf_size, uint32_t buf_nr,
-		    char *dir, size_t len)
+static int trace_setup(struct gendisk *disk, uint32_t buf_size,
+		       uint32_t buf_nr, char *dir, size_t len)
 {
 	struct blk_trace_setup buts;
 	int ret;
@@ -86,9 +89,17 @@ static int trace_on(struct gendisk *disk, uint32_t buf_size, uint32_t buf_nr,
 	buts.buf_size = buf_size;
 	buts.buf_nr = buf_nr;
 	ret = blk_trace_setup(disk, &buts);
-	if (!ret)
-		ret = blk_trace_start(disk);
 	if (ret)
+		fprintf(stderr, "bench-blktrace: %s\n", blkstack_errmsg());
+	return ret;
+}
+
+static int trace_on(struct gendisk *disk, uint32_t buf_size, uint32_t buf_nr,
+		    char *dir, size_t len)
+{
+	int ret = trace_setup(disk, buf_size, buf_nr, dir, len);
+
+	if (!ret && (ret = blk_trace_start(disk)))
 		fprintf(stderr, "bench-blktrace: %s\n", blkstack_errmsg());
 	return ret;
 }
@@ -207,53 +218,70 @@ static void bench_cost(void)
 
 /* ---- uring on tmpfs, iodepth 32 ---- */
 
+#define URING_DEPTH 32
+
+/*
+ * The load runs on a thread of its own, as fio's does, while the main
+ * thread turns tracing on and off under it: submit up to the depth, then
+ * sleep until a completion makes room (fio's io_uring engine waits for
+ * one completion the same way). A spinning submitter would hold a core
+ * for nothing and make every other thread, the trace reader among them,
+ * look dearer than it is.
+ */
 struct uring_load {
 	struct gendisk *disk;
 	_Atomic unsigned int inflight;
 	_Atomic unsigned long done;
+	_Atomic bool stop;
 	char *bufs;
+	uint64_t seed;
 };
+
+static void futex_wait(_Atomic unsigned int *addr, unsigned int val)
+{
+	struct timespec ts = { 0, 1000000 };
+
+	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+static void futex_wake(_Atomic unsigned int *addr)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
 
 static void uring_done(void *priv, int err)
 {
 	struct uring_load *l = priv;
 
 	atomic_fetch_add(&l->done, 1);
-	atomic_fetch_sub(&l->inflight, 1);
+	/* only a full queue has the submitter asleep */
+	if (atomic_fetch_sub(&l->inflight, 1) == URING_DEPTH)
+		futex_wake(&l->inflight);
 }
 
-/* One run: IOPS, and the process's CPU ns per I/O in @cpu_ns. */
-static double uring_run(struct uring_load *l, double secs, uint64_t *seed,
-			double *cpu_ns)
+static void *uring_load_fn(void *arg)
 {
-	uint64_t end = clk(CLOCK_MONOTONIC) + (uint64_t)(secs * 1e9), t0, c0;
-	unsigned long d0 = atomic_load(&l->done), n;
+	struct uring_load *l = arg;
 	unsigned int slot = 0;
 
-	t0 = clk(CLOCK_MONOTONIC);
-	c0 = clk(CLOCK_PROCESS_CPUTIME_ID);
-	while (clk(CLOCK_MONOTONIC) < end) {
-		while (atomic_load(&l->inflight) < 32) {
-			off_t off = (off_t)(xorshift(seed) % (65536)) * BS;
+	pthread_setname_np(pthread_self(), "bt-load");
+	while (!atomic_load(&l->stop)) {
+		while (atomic_load(&l->inflight) < URING_DEPTH) {
+			off_t off = (off_t)(xorshift(&l->seed) % 65536) * BS;
 
 			atomic_fetch_add(&l->inflight, 1);
 			if (blkdev_submit(l->disk, REQ_OP_READ, off,
-					  l->bufs + (slot++ % 32) * BS, BS,
-					  uring_done, l)) {
+					  l->bufs + (slot++ % URING_DEPTH) * BS,
+					  BS, uring_done, l)) {
 				atomic_fetch_sub(&l->inflight, 1);
 				break;
 			}
 		}
-		sched_yield();
+		futex_wait(&l->inflight, URING_DEPTH);
 	}
 	while (atomic_load(&l->inflight))
-		sched_yield();
-	n = atomic_load(&l->done) - d0;
-	if (cpu_ns)
-		*cpu_ns = n ? (double)(clk(CLOCK_PROCESS_CPUTIME_ID) - c0) /
-				      (double)n
-			    : 0;
-	return (double)n * 1e9 / (double)(clk(CLOCK_MONOTONIC) - t0);
+		futex_wait(&l->inflight, atomic_load(&l->inflight));
+	return NULL;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -269,26 +297,124 @@ static double median(double *v, unsigned int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-#define URING_MAX_ROUNDS 64
+#define URING_MAX_PAIRS 256
+
+/* Who spends the process's CPU, by thread name (/proc/self/task). */
+enum uring_who { W_LOAD, W_CQ, W_IOWQ, W_READER, W_OTHER, W_NR };
+static const char *const uring_who_name[W_NR] = {
+	"submitter", "completion", "io-wq", "trace-reader", "other",
+};
+
+static enum uring_who uring_who_of(const char *comm)
+{
+	if (!strncmp(comm, "uring-cq", 8))
+		return W_CQ;
+	if (!strncmp(comm, "iou-wrk", 7))
+		return W_IOWQ;
+	if (!strncmp(comm, "blktrace", 8))
+		return W_READER;
+	if (!strncmp(comm, "bt-load", 7))
+		return W_LOAD;
+	return W_OTHER;
+}
+
+/* Add (@sign 1) or take away (-1) each thread's CPU ns to @ns. */
+static void uring_thread_cpu(double *ns, int sign)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		char path[300], comm[32] = "";
+		unsigned long long run = 0;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue; /* gone: its time is lost to both windows */
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%llu", &run) == 1)
+			ns[uring_who_of(comm)] += sign * (double)run;
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+}
+
+struct uring_window {
+	double iops, cpu_ns;
+	double who_ns[W_NR]; /* CPU ns per I/O by thread */
+};
 
 /*
- * Tracing off and on in pairs, the order swapped from pair to pair (so
- * that a drift of the machine between the two halves cancels), and the
- * medians reported: on two shared cores one run's IOPS moves by a third
- * (the submitter, the completion thread and io_uring's workers share
- * them), and a best-of pick lets one lucky run decide.
+ * One window of the running load, traced or not. A traced window starts
+ * the trace at its start and stops it at its end, and the stop writes
+ * out every event recorded: the reader's work is all inside the window
+ * that made it. Setup (the files, the reader thread) and teardown are
+ * outside: a user pays them once per trace, not per event.
+ */
+static struct uring_window uring_window(struct uring_load *l, bool on,
+					double secs)
+{
+	struct timespec nap = { (time_t)secs,
+				(long)((secs - (double)(time_t)secs) * 1e9) };
+	struct uring_window w = { 0 };
+	uint64_t t0, c0, t, c;
+	unsigned long d0, d;
+
+	uring_thread_cpu(w.who_ns, -1);
+	t0 = clk(CLOCK_MONOTONIC);
+	c0 = clk(CLOCK_PROCESS_CPUTIME_ID);
+	d0 = atomic_load(&l->done);
+	if (on && blk_trace_start(l->disk))
+		exit(1);
+	nanosleep(&nap, NULL);
+	if (on)
+		blk_trace_stop(l->disk);
+	d = atomic_load(&l->done) - d0;
+	t = clk(CLOCK_MONOTONIC) - t0;
+	c = clk(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	uring_thread_cpu(w.who_ns, 1);
+	w.iops = (double)d * 1e9 / (double)t;
+	w.cpu_ns = d ? (double)c / (double)d : 0;
+	for (int k = 0; k < W_NR; k++)
+		w.who_ns[k] = d ? w.who_ns[k] / (double)d : 0;
+	return w;
+}
+
+/*
+ * Traced and untraced windows in pairs, the order swapped from pair to
+ * pair so that a drift of the machine cancels, the medians reported: on
+ * two shared cores the load's IOPS move by a third from second to
+ * second (the submitter, the completion thread and io_uring's workers
+ * share them), and short windows in many pairs see through that better
+ * than a few long runs. Untraced windows run with no trace set up at
+ * all; the trace is set up before its window and torn down after.
  */
 static void bench_uring(void)
 {
-	struct uring_load l = { 0 };
+	struct uring_load l = { .seed = 1234567 };
 	struct blk_trace_stats st;
 	char path[256], params[512], dir[256];
-	double iops[2][URING_MAX_ROUNDS], cpu[2][URING_MAX_ROUNDS];
-	double lost[URING_MAX_ROUNDS];
-	unsigned int n = 2 * rounds < URING_MAX_ROUNDS ? 2 * rounds
-						       : URING_MAX_ROUNDS;
-	uint64_t seed = 1234567, dropped = 0, events = 0;
-	unsigned long ios = 0, d0;
+	double iops[2][URING_MAX_PAIRS], cpu[2][URING_MAX_PAIRS];
+	double lost[URING_MAX_PAIRS], secs = seconds / 8;
+	double who[2][W_NR][URING_MAX_PAIRS];
+	unsigned int n = 8 * rounds < URING_MAX_PAIRS ? 8 * rounds
+						      : URING_MAX_PAIRS;
+	uint64_t dropped = 0, events = 0;
+	unsigned long ios = 0;
+	pthread_t load;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/bench-blktrace-uring-XXXXXX",
@@ -307,26 +433,32 @@ static void bench_uring(void)
 		unlink(path);
 		return;
 	}
-	l.bufs = aligned_alloc(4096, 32 * BS);
-	uring_run(&l, seconds / 4, &seed, NULL); /* warm up */
+	l.bufs = aligned_alloc(4096, URING_DEPTH * BS);
+	pthread_create(&load, NULL, uring_load_fn, &l);
+	uring_window(&l, false, seconds / 2); /* warm up */
 	for (unsigned int r = 0; r < n; r++) {
 		for (int i = 0; i < 2; i++) {
 			int on = (int)(r % 2) ^ i;
+			struct uring_window w;
 
-			if (on && trace_on(l.disk, 0, 0, dir, sizeof(dir)))
+			if (on && trace_setup(l.disk, 0, 0, dir, sizeof(dir)))
 				exit(1);
-			d0 = atomic_load(&l.done);
-			iops[on][r] = uring_run(&l, seconds / 2, &seed,
-						&cpu[on][r]);
+			w = uring_window(&l, on, secs);
+			iops[on][r] = w.iops;
+			cpu[on][r] = w.cpu_ns;
+			for (int k = 0; k < W_NR; k++)
+				who[on][k][r] = w.who_ns[k];
 			if (on) {
 				trace_off(l.disk, dir, &st);
 				dropped += st.dropped;
 				events += st.events + st.dropped;
-				ios += atomic_load(&l.done) - d0;
+				ios += (unsigned long)(w.iops * secs);
 			}
 		}
 		lost[r] = 100.0 * (iops[0][r] - iops[1][r]) / iops[0][r];
 	}
+	atomic_store(&l.stop, true);
+	pthread_join(load, NULL);
 	printf("uring,tmpfs-4k-randread-qd32,iops_off,%.0f\n",
 	       median(iops[0], n));
 	printf("uring,tmpfs-4k-randread-qd32,iops_on,%.0f\n",
@@ -337,9 +469,16 @@ static void bench_uring(void)
 	       median(cpu[0], n));
 	printf("uring,tmpfs-4k-randread-qd32,cpu_ns_per_io_on,%.0f\n",
 	       median(cpu[1], n));
+	for (int k = 0; k < W_NR; k++)
+		for (int on = 0; on < 2; on++)
+			printf("uring,tmpfs-4k-randread-qd32,"
+			       "cpu_ns_per_io_%s_%s,%.0f\n",
+			       on ? "on" : "off", uring_who_name[k],
+			       median(who[on][k], n));
 	printf("uring,tmpfs-4k-randread-qd32,events_per_io,%.2f\n",
 	       ios ? (double)events / (double)ios : 0);
 	printf("uring,tmpfs-4k-randread-qd32,pairs,%u\n", n);
+	printf("uring,tmpfs-4k-randread-qd32,window_s,%.3f\n", secs);
 	printf("uring,tmpfs-4k-randread-qd32,dropped,%llu\n",
 	       (unsigned long long)dropped);
 	blkstack_dev_del("bturing");
