@@ -101,6 +101,8 @@ struct blk_trace {
 	bool cons_stop;
 	uint64_t flush_req, flush_done; /* drain-everything requests */
 	_Atomic bool kicked; /* a producer asked for a pass */
+	bool reader_may_idle; /* it can leave SCHED_IDLE again */
+	_Atomic bool reader_idle; /* it runs in idle time (SCHED_IDLE) */
 	uint64_t last_time[BLK_MAX_CPUS]; /* per-CPU order kept */
 	uint32_t noted[64]; /* pids named already, by pid % 64 */
 	uint32_t sequence[BLK_MAX_CPUS];
@@ -146,7 +148,7 @@ void bt_rings_free(struct blk_trace *bt);
 int bt_consumer_start(struct blk_trace *bt);
 void bt_consumer_stop(struct blk_trace *bt);
 void bt_consumer_flush(struct blk_trace *bt);
-void bt_consumer_kick(struct blk_trace *bt);
+void bt_consumer_kick(struct blk_trace *bt, const struct bt_ring *r);
 int bt_consumer_set_live(struct blk_trace *bt, blk_trace_live_fn *fn,
 			 void *arg);
 uint64_t bt_dropped(struct blk_trace *bt);

@@ -25,12 +25,17 @@
  * them.
  */
 #include <errno.h>
+#include <linux/capability.h>
+#include <pthread.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -519,6 +524,100 @@ static void bt_drain(struct blk_trace *bt, bool all)
 		bt_stream_push(bt->cur_stream);
 }
 
+/* ---- the reader's priority ---- */
+
+/*
+ * The reader runs in the machine's idle time (SCHED_IDLE) while the
+ * rings have room: then the traced load never waits for it, and on a
+ * load that keeps a core busy but leaves the other one idle at times the
+ * trace costs only the producers' stores. When a producer finds its ring
+ * more than a quarter full at a kick, idle time is too short, and the
+ * reader is raised to SCHED_OTHER until a pass leaves every ring below
+ * that again, so nothing is dropped that the normal priority would have
+ * kept. Control calls waiting for a pass (flush, stop) raise it too, or
+ * they would wait on a starved thread.
+ *
+ * Leaving SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE allowing nice
+ * 0; without either the reader stays at normal priority throughout.
+ */
+static bool bt_can_leave_idle(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+	struct rlimit rl;
+	int nice;
+
+	if (!syscall(SYS_capget, &hdr, data) &&
+	    (data[CAP_TO_INDEX(CAP_SYS_NICE)].effective &
+	     CAP_TO_MASK(CAP_SYS_NICE)))
+		return true;
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, 0);
+	return !errno && !getrlimit(RLIMIT_NICE, &rl) &&
+	       (rl.rlim_cur == RLIM_INFINITY ||
+		rl.rlim_cur >= (rlim_t)(20 - nice));
+}
+
+static uint64_t bt_ring_fill(const struct bt_ring *r)
+{
+	return atomic_load_explicit(&r->head, memory_order_relaxed) -
+	       atomic_load_explicit(&r->tail, memory_order_relaxed);
+}
+
+static bool bt_ring_behind(const struct bt_ring *r)
+{
+	return bt_ring_fill(r) > r->mask / 4;
+}
+
+static bool bt_reader_behind(struct blk_trace *bt)
+{
+	for (int s = 0; s < THREAD_SLOTS; s++) {
+		struct bt_ring *r = atomic_load_explicit(&bt->rings[s],
+							 memory_order_acquire);
+
+		if (r && bt_ring_behind(r))
+			return true;
+	}
+	return false;
+}
+
+static void bt_reader_policy(pthread_t t, int policy)
+{
+	struct sched_param sp = { 0 };
+
+	pthread_setschedparam(t, policy, &sp);
+}
+
+/* Raise the reader to normal priority, if it is in idle time. */
+static void bt_reader_boost(struct blk_trace *bt)
+{
+	if (bt->reader_may_idle && atomic_exchange(&bt->reader_idle, false))
+		bt_reader_policy(bt->consumer, SCHED_OTHER);
+}
+
+/*
+ * The reader, after a pass: back to idle time if it has caught up,
+ * normal priority if not. The flag goes up before the policy changes, so
+ * a producer finding a ring behind in between raises it again; and if
+ * that raise came before the lowering, the flag says so afterwards.
+ */
+static void bt_reader_rest(struct blk_trace *bt)
+{
+	if (!bt->reader_may_idle)
+		return;
+	if (bt_reader_behind(bt)) {
+		atomic_store(&bt->reader_idle, false);
+		bt_reader_policy(pthread_self(), SCHED_OTHER);
+	} else if (!atomic_load(&bt->reader_idle)) {
+		atomic_store(&bt->reader_idle, true);
+		bt_reader_policy(pthread_self(), SCHED_IDLE);
+		if (!atomic_load(&bt->reader_idle))
+			bt_reader_policy(pthread_self(), SCHED_OTHER);
+	}
+}
+
 static void *bt_consumer_fn(void *arg)
 {
 	struct blk_trace *bt = arg;
@@ -561,6 +660,8 @@ static void *bt_consumer_fn(void *arg)
 		pthread_cond_broadcast(&bt->cons_done);
 		if (stop)
 			break;
+		if (bt->flush_req == bt->flush_done && !bt->cons_stop)
+			bt_reader_rest(bt);
 	}
 	pthread_mutex_unlock(&bt->cons_lock);
 	return NULL;
@@ -568,7 +669,10 @@ static void *bt_consumer_fn(void *arg)
 
 int bt_consumer_start(struct blk_trace *bt)
 {
-	int ret = pthread_create(&bt->consumer, NULL, bt_consumer_fn, bt);
+	int ret;
+
+	bt->reader_may_idle = bt_can_leave_idle();
+	ret = pthread_create(&bt->consumer, NULL, bt_consumer_fn, bt);
 
 	if (ret)
 		return blk_err(-ret,
@@ -586,6 +690,7 @@ void bt_consumer_flush(struct blk_trace *bt)
 
 	pthread_mutex_lock(&bt->cons_lock);
 	want = ++bt->flush_req;
+	bt_reader_boost(bt);
 	pthread_cond_signal(&bt->cons_wake);
 	while (bt->flush_done < want)
 		pthread_cond_wait(&bt->cons_done, &bt->cons_lock);
@@ -635,14 +740,16 @@ void bt_consumer_end_stream(struct blk_trace *bt)
 }
 
 /*
- * A producer filled a quarter ring, or found it full: drain now. Taking
- * no lock, the signal may come while the reader is in a pass and find no
- * waiter; the flag keeps it for the reader's next look.
+ * A producer wrote another quarter of @r, or found it full: drain now.
+ * Taking no lock, the signal may come while the reader is in a pass and
+ * find no waiter; the flag keeps it for the reader's next look.
  */
-void bt_consumer_kick(struct blk_trace *bt)
+void bt_consumer_kick(struct blk_trace *bt, const struct bt_ring *r)
 {
 	atomic_store_explicit(&bt->kicked, true, memory_order_release);
 	pthread_cond_signal(&bt->cons_wake);
+	if (bt_ring_behind(r))
+		bt_reader_boost(bt);
 }
 
 void bt_consumer_stop(struct blk_trace *bt)
@@ -651,6 +758,7 @@ void bt_consumer_stop(struct blk_trace *bt)
 		return;
 	pthread_mutex_lock(&bt->cons_lock);
 	bt->cons_stop = true;
+	bt_reader_boost(bt);
 	pthread_cond_signal(&bt->cons_wake);
 	pthread_mutex_unlock(&bt->cons_lock);
 	pthread_join(bt->consumer, NULL);

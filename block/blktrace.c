@@ -221,7 +221,7 @@ static inline void bt_commit(struct blk_trace *bt, struct bt_ring *r)
 	__builtin_prefetch(&r->ev[(head + 4) & r->mask], 1);
 	atomic_store_explicit(&r->head, head, memory_order_release);
 	if (unlikely(!(head & r->kick_mask)))
-		bt_consumer_kick(bt);
+		bt_consumer_kick(bt, r);
 }
 
 /* The kernel's act_log_check(): true if the event is filtered out. */
@@ -316,7 +316,7 @@ __blk_add_trace(struct blk_trace *bt, sector_t sector, unsigned int bytes,
 			memcpy(ev->pdu, pdu, pdu_len);
 		bt_commit(bt, r);
 	} else if (!atomic_load_explicit(&bt->kicked, memory_order_relaxed)) {
-		bt_consumer_kick(bt); /* full: the reader may be asleep */
+		bt_consumer_kick(bt, r); /* full: the reader may be asleep */
 	}
 	if (unlikely(ts->shared))
 		pthread_spin_unlock(&r->lock);
