@@ -7,10 +7,12 @@
  *         CPU ns per I/O of the submitting thread (CLOCK_THREAD_CPUTIME_ID,
  *         best of the rounds) and of the whole process (the reader thread
  *         too), divided by the events each I/O records.
- *  uring  the uring driver on a tmpfs file, 4k random reads, iodepth 32:
- *         2 x rounds pairs of runs (seconds / 2 each), off and on, the
- *         order swapped from pair to pair: median IOPS of each, median
- *         loss of the pairs, median process CPU ns per I/O, the drops.
+ *  uring  the uring driver on a tmpfs file, 4k random reads, iodepth 32,
+ *         from a load thread that runs throughout: 8 x rounds pairs of
+ *         windows (seconds / 8 each), tracing off and on, the order
+ *         swapped from pair to pair: median IOPS of each, median loss of
+ *         the pairs, median CPU ns per I/O of the process and of each
+ *         kind of thread, the drops.
  *  drops  two threads of unlimited null_blk load for a while, at the
  *         default buffers and at small ones: drops per million events.
  *         Then, at each buffer setting, the same load paced (a rate

@@ -6,11 +6,13 @@
 #   - null_blk irqmode=0, 4k random reads, one thread: extra CPU ns of the
 #     submitting thread per traced event (target <= 25 ns), tracing off and
 #     on in the same run, best of the rounds;
-#   - the uring driver on a tmpfs file, 4k random reads at iodepth 32: IOPS
-#     lost (target <= 3%) and dropped events (target 0); 2 x rounds pairs
-#     of runs, off and on in an order swapped from pair to pair, the
-#     median loss of the pairs (one run's IOPS moves by a third on two
-#     shared cores), with the process's CPU ns per I/O off and on;
+#   - the uring driver on a tmpfs file, 4k random reads at iodepth 32
+#     from a load thread that runs throughout: IOPS lost (target <= 3%)
+#     and dropped events (target 0); 8 x rounds pairs of short windows,
+#     tracing off and on in an order swapped from pair to pair, the
+#     median loss of the pairs (the load's IOPS move by a third from
+#     second to second on two shared cores), with CPU ns per I/O off and
+#     on, for the process and for each kind of thread;
 #   - two threads of unlimited null_blk load: drops per million events at
 #     the default buffers (512 KiB x 4) and at small ones (4 KiB x 2);
 #   - the same load paced (as blkbench's/fio's rate_iops) and stepped from
