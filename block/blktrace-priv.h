@@ -72,7 +72,8 @@ struct bt_comm {
 };
 
 struct blk_trace {
-	_Atomic int trace_state;
+	/* what every event reads: one cache line (bt_alloc aligns it) */
+	_Atomic int trace_state ____cacheline_aligned;
 	/* filters: the sysfs path may change them while running */
 	_Atomic uint16_t act_mask;
 	_Atomic uint64_t start_lba;
