@@ -10,6 +10,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -999,6 +1003,116 @@ static void test_concurrent_control(void)
 	rmdir_all(dir);
 }
 
+/* ---- the reader's priority ---- */
+
+/* The scheduling policy of this process's thread named @comm, or -1. */
+static int thread_policy(const char *comm)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int policy = -1;
+
+	while (d && policy < 0 && (e = readdir(d))) {
+		char path[300], name[32] = "", stat[1024];
+		const char *p;
+		FILE *f;
+		int field = 2;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(name, sizeof(name), f))
+			name[0] = '\0';
+		fclose(f);
+		name[strcspn(name, "\n")] = '\0';
+		if (strcmp(name, comm))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(stat, sizeof(stat), f)) {
+			/* field 41 is the policy; the name may hold spaces */
+			p = strrchr(stat, ')');
+			while (p && field < 41 && (p = strchr(p + 1, ' ')))
+				field++;
+			if (p)
+				policy = atoi(p + 1);
+		}
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return policy;
+}
+
+static _Atomic bool hogs_stop;
+
+static void *hog_fn(void *arg)
+{
+	while (!atomic_load_explicit(&hogs_stop, memory_order_relaxed))
+		;
+	return NULL;
+}
+
+/*
+ * The reader works in idle time, and when every CPU is busy a producer
+ * whose ring fills raises it: with a busy loop per CPU at normal
+ * priority (an idle-class reader alone would then get almost nothing),
+ * a steady load loses no event.
+ */
+static void test_reader_priority(void)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct blk_trace_setup buts;
+	struct blk_trace_stats st;
+	struct gendisk *disk;
+	pthread_t hogs[8];
+	int nhogs = ncpu > 8 ? 8 : (int)ncpu, policy;
+
+	test_begin("the reader in idle time, raised when a ring fills", 30);
+	disk = test_null_add("bt10", "size=64,irqmode=0");
+	MUST(disk);
+	blk_trace_setup_init(&buts);
+	buts.buf_size = 0; /* the default rings: 32768 entries */
+	buts.buf_nr = 0;
+	MUST(blk_trace_setup(disk, &buts) == 0);
+	MUST(blk_trace_start(disk) == 0);
+	test_bio_sync(disk, REQ_OP_READ, 0, buf, BLK);
+	usleep(100 * 1000); /* a few passes of the reader */
+	policy = thread_policy("blktrace");
+	if (geteuid() == 0)
+		CHECK_EQ_INT(policy, SCHED_IDLE);
+	else
+		CHECK(policy == SCHED_IDLE || policy == SCHED_OTHER);
+	atomic_store(&hogs_stop, false);
+	for (int i = 0; i < nhogs; i++)
+		MUST(pthread_create(&hogs[i], NULL, hog_fn, NULL) == 0);
+	/*
+	 * 4 events per read, bursts of 2000 events every 10 ms: a ring is
+	 * a quarter full in 40 ms, and a reader in idle time alone would
+	 * fall behind by more than a ring within the second.
+	 */
+	for (int i = 0; i < 50000; i++) {
+		test_bio_sync(disk, REQ_OP_READ, (sector_t)(i % 64) * 8, buf,
+			      BLK);
+		if (!(i % 500))
+			usleep(10 * 1000);
+	}
+	atomic_store(&hogs_stop, true);
+	for (int i = 0; i < nhogs; i++)
+		pthread_join(hogs[i], NULL);
+	CHECK(blk_trace_stop(disk) == 0);
+	MUST(blk_trace_get_stats(disk, &st) == 0);
+	CHECK_EQ_U64(st.dropped, 0);
+	CHECK(st.events >= 4 * 50000);
+	CHECK(blk_trace_teardown(disk) == 0);
+	test_dev_del(disk);
+}
+
 int main(void)
 {
 	test_init(0);
@@ -1010,6 +1124,7 @@ int main(void)
 	test_drops();
 	test_stream_live_stats();
 	test_stream_stalled();
+	test_reader_priority();
 	test_control_orders();
 	test_concurrent_control();
 	return test_report();
