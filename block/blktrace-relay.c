@@ -598,16 +598,18 @@ static void bt_reader_boost(struct blk_trace *bt)
 }
 
 /*
- * The reader, after a pass: back to idle time if it has caught up,
- * normal priority if not. The flag goes up before the policy changes, so
- * a producer finding a ring behind in between raises it again; and if
- * that raise came before the lowering, the flag says so afterwards.
+ * The reader, after a pass, under cons_lock: back to idle time if it has
+ * caught up, normal priority if not, or if someone watches the live
+ * text (a person waits for each line). The flag goes up before the
+ * policy changes, so a producer finding a ring behind in between raises
+ * it again; and if that raise came before the lowering, the flag says so
+ * afterwards.
  */
 static void bt_reader_rest(struct blk_trace *bt)
 {
 	if (!bt->reader_may_idle)
 		return;
-	if (bt_reader_behind(bt)) {
+	if (bt->live || bt_reader_behind(bt)) {
 		atomic_store(&bt->reader_idle, false);
 		bt_reader_policy(pthread_self(), SCHED_OTHER);
 	} else if (!atomic_load(&bt->reader_idle)) {
@@ -713,6 +715,8 @@ int bt_consumer_set_live(struct blk_trace *bt, blk_trace_live_fn *fn, void *arg)
 	}
 	bt->live = fn;
 	bt->live_arg = arg;
+	if (fn)
+		bt_reader_boost(bt);
 	pthread_mutex_unlock(&bt->cons_lock);
 	if (!fn)
 		bt_consumer_flush(bt);
