@@ -47,6 +47,7 @@
 static const char *trace_dir = "/dev/shm";
 static unsigned int rounds = 5;
 static bool no_files; /* trace without output files (reader cost only) */
+static bool uring_aa; /* --aa: neither window of a uring pair traced */
 static unsigned long cost_ios = 200000;
 static double seconds = 2.0;
 static const char *only; /* cost, uring or drops; NULL = all */
@@ -441,16 +442,18 @@ static void bench_uring(void)
 	for (unsigned int r = 0; r < n; r++) {
 		for (int i = 0; i < 2; i++) {
 			int on = (int)(r % 2) ^ i;
+			bool traced = on && !uring_aa;
 			struct uring_window w;
 
-			if (on && trace_setup(l.disk, 0, 0, dir, sizeof(dir)))
+			if (traced &&
+			    trace_setup(l.disk, 0, 0, dir, sizeof(dir)))
 				exit(1);
-			w = uring_window(&l, on, secs);
+			w = uring_window(&l, traced, secs);
 			iops[on][r] = w.iops;
 			cpu[on][r] = w.cpu_ns;
 			for (int k = 0; k < W_NR; k++)
 				who[on][k][r] = w.who_ns[k];
-			if (on) {
+			if (traced) {
 				trace_off(l.disk, dir, &st);
 				dropped += st.dropped;
 				events += st.events + st.dropped;
@@ -664,11 +667,15 @@ int main(int argc, char **argv)
 			trace_dir = argv[++i];
 		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
 			only = argv[++i];
+		else if (!strcmp(argv[i], "--aa"))
+			uring_aa = true;
 		else {
 			fprintf(stderr,
 				"usage: bench-blktrace [--rounds N] "
 				"[--ios N] [--seconds S] [--dir TMPFS_DIR] "
-				"[--only cost|uring|drops|sweep]\n");
+				"[--only cost|uring|drops|sweep] [--aa]\n"
+				"  --aa  uring: trace neither window of a pair "
+				"(the method's own noise)\n");
 			return 2;
 		}
 	}
