@@ -356,6 +356,7 @@ static void uring_thread_cpu(double *ns, int sign)
 }
 
 struct uring_window {
+	unsigned long ios;
 	double iops, cpu_ns;
 	double who_ns[W_NR]; /* CPU ns per I/O by thread */
 };
@@ -389,6 +390,7 @@ static struct uring_window uring_window(struct uring_load *l, bool on,
 	t = clk(CLOCK_MONOTONIC) - t0;
 	c = clk(CLOCK_PROCESS_CPUTIME_ID) - c0;
 	uring_thread_cpu(w.who_ns, 1);
+	w.ios = d;
 	w.iops = (double)d * 1e9 / (double)t;
 	w.cpu_ns = d ? (double)c / (double)d : 0;
 	for (int k = 0; k < W_NR; k++)
@@ -457,7 +459,7 @@ static void bench_uring(void)
 				trace_off(l.disk, dir, &st);
 				dropped += st.dropped;
 				events += st.events + st.dropped;
-				ios += (unsigned long)(w.iops * secs);
+				ios += w.ios;
 			}
 		}
 		lost[r] = 100.0 * (iops[0][r] - iops[1][r]) / iops[0][r];
