@@ -17,9 +17,9 @@
  * idles up to slice_idle for its next request (the issuer is thinking),
  * which keeps a sequential reader sequential and makes weights hold for
  * issuers with one request in flight. Idling is skipped where it only
- * costs throughput: non-rotational devices with deep queues (unless
- * weights differ, or strict_guarantees), seeky queues on such devices,
- * and issuers whose think time exceeds slice_idle.
+ * costs throughput (unless weights differ, or strict_guarantees): deep
+ * queues on flash, seeky queues on flash and on disks with NCQ, and
+ * issuers whose think time exceeds slice_idle.
  *
  * low_latency raises the weight of interactive queues (new ones, and ones
  * back after a long idle period) and of soft real-time ones (that come
@@ -932,14 +932,23 @@ static void bfq_bfqq_expire(struct bfq_data *bfqd, struct bfq_queue *bfqq,
 
 /*
  * Keep the device idle for @bfqq's next request? Only sync queues of
- * issuers that think briefly; on a non-rotational device with a deep
- * queue only where weights differ (else idling costs throughput and
- * buys nothing), and never for a seeky queue there. strict_guarantees
- * always idles.
+ * issuers that think briefly (strict_guarantees always idles), and only
+ * where idling pays (the kernel's idling_boosts_thr_without_issues() and
+ * idling_needed_for_service_guarantees()):
+ *  - a disk without a command queue: anything it is sent next costs a
+ *    seek, so waiting for the queue's next nearby request pays;
+ *  - a sequential queue on a disk, or on flash without a deep queue;
+ *  - otherwise only where weights or classes differ (service
+ *    guarantees), never for a seeky queue on flash. A seeky queue on a
+ *    disk with NCQ gains nothing from idling: the drive orders the
+ *    commands of every queue by position itself, and an idle drive has
+ *    nothing to order.
+ * hw_tag is -1 until sampled, which counts as a deep queue (as the
+ * kernel's !bfqd->hw_tag).
  */
 static bool bfq_better_to_idle(struct bfq_data *bfqd, struct bfq_queue *bfqq)
 {
-	bool nonrot_deep = bfqd->nonrot && bfqd->hw_tag;
+	bool seeky = BFQQ_SEEKY(bfqq);
 
 	if (!bfqd->bfq_slice_idle || !bfq_bfqq_sync(bfqq))
 		return false;
@@ -947,9 +956,11 @@ static bool bfq_better_to_idle(struct bfq_data *bfqd, struct bfq_queue *bfqq)
 		return true;
 	if (!bfqq->short_ttime)
 		return false;
-	if (!nonrot_deep && !(bfqd->nonrot && BFQQ_SEEKY(bfqq)))
+	if (!bfqd->nonrot && !bfqd->hw_tag)
 		return true;
-	return bfq_asymmetric_scenario(bfqd) && !BFQQ_SEEKY(bfqq);
+	if ((!bfqd->nonrot || !bfqd->hw_tag) && !seeky)
+		return true;
+	return bfq_asymmetric_scenario(bfqd) && (!bfqd->nonrot || !seeky);
 }
 
 /* Caller holds bfqd->lock. */

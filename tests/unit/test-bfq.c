@@ -470,6 +470,67 @@ static void test_nonrot_deep(void)
 
 /* ---- low_latency ---- */
 
+
+/*
+ * Two seeky readers of equal weight on a disk: with NCQ (hw_tag found)
+ * idling is off, as the drive orders every queue's commands itself;
+ * on a disk taking one command at a time (hw_tag 0) it stays on.
+ * Returns the idle waits after hw_tag was sampled, or -1.
+ */
+static long seeky_disk_idle_waits(const char *null_args, long want_hw_tag)
+{
+	struct gendisk *disk = bfq_null(null_args);
+	struct reader r[2];
+	_Atomic bool stop = false;
+	long waits;
+
+	if (!disk)
+		return -1;
+	/* raised (new) queues make weights differ for a while */
+	bfq_set(disk, "low_latency", "0");
+	/*
+	 * A queue of depth 1 gets 2 scheduler tags: too few requests to
+	 * sample hw_tag (as a SCSI disk at queue_depth 1 keeps its host's
+	 * tags, the scheduler is given more)
+	 */
+	test_attr_store(disk, "nr_requests", "64");
+	memset(r, 0, sizeof(r));
+	for (unsigned int i = 0; i < 2; i++) {
+		r[i].ioc = ioc_create(600 + (pid_t)i, IOPRIO_DEFAULT, 0, "disk");
+		r[i].seeky = true;
+		r[i].depth = 8;
+	}
+	readers_start(r, 2, disk, &stop);
+	test_sleep_ms(300);
+	for (int i = 0; i < 100 &&
+	     dump_counter(disk, "bfq:", "hw_tag") != want_hw_tag; i++)
+		test_sleep_ms(50);
+	waits = dump_counter(disk, "bfq:", "idle_waits");
+	test_sleep_ms(300);
+	readers_stop(r, 2, &stop);
+	test_wait_idle(disk, 3000);
+	CHECK_EQ_U64(dump_counter(disk, "bfq:", "hw_tag"), want_hw_tag);
+	waits = dump_counter(disk, "bfq:", "idle_waits") - waits;
+	for (unsigned int i = 0; i < 2; i++)
+		put_io_context(r[i].ioc);
+	test_dev_del(disk);
+	return waits;
+}
+
+static void test_rot_ncq(void)
+{
+	long waits;
+
+	test_begin("disk with NCQ: no idling for seeky queues", 20);
+	waits = seeky_disk_idle_waits("rotational=1,completion_nsec=100000", 1);
+	CHECK_MSG(waits == 0, "%ld idle waits after hw_tag was found", waits);
+
+	test_begin("disk without a queue: idling for seeky queues", 20);
+	waits = seeky_disk_idle_waits("rotational=1,hw_queue_depth=1,"
+				      "completion_nsec=100000", 0);
+	CHECK_MSG(waits > 0, "%ld idle waits with hw_tag 0", waits);
+}
+
 /* A reader of one 4 KiB block every @ms, for @n periods. */
 static void periodic_reader(struct gendisk *disk, struct io_context *ioc,
 			    unsigned int n, unsigned int ms)
@@ -801,6 +862,7 @@ int main(void)
 	test_budget_timeout();
 	test_idling();
 	test_nonrot_deep();
+	test_rot_ncq();
 	test_low_latency();
 	test_raising_rules();
 	test_preemption();
