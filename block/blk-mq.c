@@ -154,7 +154,8 @@ static void blk_mq_rq_sched_prepare(struct request *rq)
 static struct request *
 __blk_mq_alloc_requests_batch(struct blk_mq_alloc_data *data)
 {
-	struct blk_mq_tags *tags = data->hctx->tags;
+	struct blk_mq_tags *tags = data->q->elevator ? data->hctx->sched_tags :
+						       data->hctx->tags;
 	struct blk_mq_alloc_data d;
 	unsigned long tag_mask;
 	unsigned int tag_offset, i, nr = 0;
@@ -215,11 +216,16 @@ retry:
 			e->type->ops.limit_depth(data->cmd_flags, data);
 	} else {
 		blk_mq_tag_busy(data->hctx);
-		if (data->nr_tags > 1) {
-			rq = __blk_mq_alloc_requests_batch(data);
-			if (rq)
-				return rq;
-		}
+	}
+	/*
+	 * Scheduler tags too, as the kernel's: blk_mq_get_tags() refuses
+	 * a batch when the elevator limited the depth (async requests),
+	 * so only those the scheduler lets take every tag come in batches.
+	 */
+	if (data->nr_tags > 1) {
+		rq = __blk_mq_alloc_requests_batch(data);
+		if (rq)
+			return rq;
 	}
 	tag = blk_mq_get_tag(data);
 	if (tag == BLK_MQ_NO_TAG) {

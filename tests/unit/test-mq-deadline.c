@@ -436,6 +436,55 @@ static void writes_past_read(struct rec_dev *d, struct tio *t, unsigned int n,
 	}
 }
 
+
+static unsigned int plug_cached(const struct blk_plug *plug)
+{
+	unsigned int n = 0;
+
+	for (struct request *rq = plug->cached_rq; rq; rq = rq->rq_next)
+		n++;
+	return n;
+}
+
+/*
+ * A plug expecting several I/Os takes scheduler tags for them in one
+ * go when the scheduler lets the first take any tag (a read), as the
+ * kernel's blk_mq_get_tags(); async_depth (a write) allocates one by
+ * one, so that the limit is applied to each.
+ */
+static void test_plug_batch(void)
+{
+	struct rec_dev *d = dd_dev();
+	struct blk_plug plug;
+	struct tio t;
+
+	test_begin("a plug takes scheduler tags for reads in a batch", 10);
+	if (!d)
+		return;
+	tio_init(&t);
+	dd_plug(d, &t);
+	blk_start_plug_nr_ios(&plug, 8);
+	dd_submit(d, &t, REQ_OP_READ, 1024);
+	CHECK_EQ_U64(plug_cached(&plug), 7);
+	for (unsigned int i = 1; i < 8; i++)
+		dd_submit(d, &t, REQ_OP_READ, 1024 + 64 * i);
+	CHECK_EQ_U64(plug_cached(&plug), 0);
+	blk_finish_plug(&plug);
+
+	blk_start_plug_nr_ios(&plug, 8);
+	dd_submit(d, &t, REQ_OP_WRITE, 4096);
+	CHECK_EQ_U64(plug_cached(&plug), 0);
+	blk_finish_plug(&plug);
+
+	for (unsigned int i = 0; i < 3000 && tio_done(&t) < t.nr; i++) {
+		rec_complete_all(d);
+		test_sleep_ms(1);
+	}
+	CHECK(tio_wait(&t, t.nr, 3000));
+	CHECK_EQ_U64(t.errors, 0);
+	rec_destroy(d);
+}
+
 /*
  * End everything the driver holds until @n I/Os of @t have ended, not
  * once: rec_wait_ios() returns when a request is logged, and the driver
@@ -657,6 +706,7 @@ int main(void)
 	test_prio();
 	test_merges();
 	test_async_depth();
+	test_plug_batch();
 	test_disk_writes();
 	test_write_cap();
 	test_attributes();
