@@ -11,8 +11,8 @@
  * goes before them. Asynchronous requests (writes, async reads) may use
  * only async_depth of the scheduler tags, so synchronous reads always
  * find one. On a rotational device, writes wait while reads are in
- * flight, and at most fifo_batch of them are in the device at once
- * (dd_hold_writes()).
+ * flight, and at most fifo_batch of them are in the device at once,
+ * fewer for a while after a slow read (dd_hold_writes()).
  *
  * One instance per queue; its lock (dd->lock) serialises insertion,
  * merging and dispatch from every hctx. The elevator's merge callbacks
@@ -82,6 +82,8 @@ struct deadline_data {
 	unsigned int starved;		/* read batches that passed writes */
 	/* rotational: dispatched, not yet finished (rq->elv.priv[1]) */
 	_Atomic unsigned int in_flight[DD_DIR_COUNT];
+	/* rotational: when the last slow read ended (dd_write_depth()) */
+	_Atomic uint64_t last_delayed_read;
 	unsigned long writes_held;	/* dispatches that held writes back */
 	/* tunables (iosched/ attributes) */
 	uint64_t fifo_expire[DD_DIR_COUNT];	/* ns */
@@ -376,15 +378,41 @@ static unsigned int dd_in_flight(struct deadline_data *dd,
  *    cfq_may_dispatch()) -- unless the oldest write's deadline passed;
  *  - at most fifo_batch writes are in the device: a read that comes
  *    waits for one batch of writes at most, as on a drive without a
- *    queue.
+ *    queue;
+ *  - fewer after a slow read (dd_write_depth()).
  * Completions that lift either limit run the queue (dd_finish_request()).
  */
+
+/*
+ * The first rule does not help a reader with one read at a time: between
+ * its reads nothing is in flight, and the writes fill the drive. So after
+ * a read that took over a quarter of read_expire, writes go one at a
+ * time, and one more may be in the device per fifth of read_expire
+ * since, up to fifo_batch: CFQ's ramp of async depth after a delayed
+ * sync request (cfq_may_dispatch(), last_delayed_sync), whose 125 ms
+ * (fifo_expire_sync) and 100 ms (slice_sync) these are at the default
+ * read_expire. Returns 0 while only one write may go.
+ */
+static unsigned int dd_write_depth(struct deadline_data *dd, uint64_t now)
+{
+	unsigned int depth = max(1U, READ_ONCE(dd->fifo_batch));
+	uint64_t last = atomic_load_explicit(&dd->last_delayed_read,
+					     memory_order_relaxed);
+	uint64_t slice = READ_ONCE(dd->fifo_expire[DD_READ]) / 5;
+	uint64_t ramp;
+
+	if (!last || !slice)
+		return depth;
+	ramp = now > last ? (now - last) / slice : 0;
+	return ramp < depth ? (unsigned int)ramp : depth;
+}
+
 static bool dd_hold_writes(struct deadline_data *dd,
 			   struct dd_per_prio *per_prio, uint64_t now)
 {
 	unsigned int writes = dd_in_flight(dd, DD_WRITE);
 
-	if (writes && writes >= max(1U, READ_ONCE(dd->fifo_batch)))
+	if (writes && writes >= dd_write_depth(dd, now))
 		return true;
 	if (!dd_in_flight(dd, DD_READ))
 		return false;
@@ -606,18 +634,26 @@ static void dd_prepare_request(struct request *rq)
 
 /*
  * The last read in flight, or a write below the limit of writes in
- * flight: writes held back may go now (dd_hold_writes()).
+ * flight: writes held back may go now (dd_hold_writes()). A slow read
+ * restarts the ramp of writes in flight (dd_write_depth()).
  */
 static void dd_finish_in_flight(struct deadline_data *dd, struct request *rq)
 {
 	enum dd_data_dir dir = (enum dd_data_dir)((uintptr_t)rq->elv.priv[1] - 1);
 	unsigned int was = atomic_fetch_sub_explicit(&dd->in_flight[dir], 1,
 						     memory_order_relaxed);
-	unsigned int lift = dir == DD_READ ? 1 :
-			    max(1U, READ_ONCE(dd->fifo_batch));
+	bool lift = dir == DD_READ ? was == 1 :
+		    was <= max(1U, READ_ONCE(dd->fifo_batch));
 
-	if (was == lift &&
-	    atomic_load_explicit(&dd->nr_queued, memory_order_relaxed))
+	if (dir == DD_READ) {
+		uint64_t now = blk_time_get_ns();
+
+		if (now - rq->start_time_ns >=
+		    READ_ONCE(dd->fifo_expire[DD_READ]) / 4)
+			atomic_store_explicit(&dd->last_delayed_read, now,
+					      memory_order_relaxed);
+	}
+	if (lift && atomic_load_explicit(&dd->nr_queued, memory_order_relaxed))
 		blk_mq_run_hw_queues(rq->q, true);
 }
 
@@ -784,11 +820,13 @@ static void dd_show(struct elevator_queue *e, FILE *out)
 
 	pthread_spin_lock(&dd->lock);
 	fprintf(out, "  mq-deadline: batching=%u starved=%u last_dir=%s "
-		"async_depth=%u in_flight=%u/%u writes_held=%lu\n",
+		"async_depth=%u in_flight=%u/%u writes_held=%lu "
+		"write_depth=%u\n",
 		dd->batching, dd->starved,
 		dd->last_dir == DD_READ ? "read" : "write",
 		READ_ONCE(dd->async_depth), dd_in_flight(dd, DD_READ),
-		dd_in_flight(dd, DD_WRITE), dd->writes_held);
+		dd_in_flight(dd, DD_WRITE), dd->writes_held,
+		max(1U, dd_write_depth(dd, blk_time_get_ns())));
 	for (int prio = 0; prio <= DD_PRIO_MAX; prio++) {
 		struct dd_per_prio *pp = &dd->per_prio[prio];
 		struct dd_stats *st = &pp->stats;

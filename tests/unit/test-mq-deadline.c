@@ -509,6 +509,8 @@ static void test_disk_writes(void)
 	d = dd_disk_dev(true);
 	if (!d)
 		return;
+	/* the read is not slow (a quarter of read_expire): no ramp after */
+	dd_set(d, "read_expire", "20000");
 	tio_init(&t);
 	writes_past_read(d, &t, 4, 100, 0);
 	/* the read completes: the writes go, no later run needed */
@@ -538,6 +540,40 @@ static void test_disk_writes(void)
 	tio_init(&t);
 	writes_past_read(d, &t, 4, 3000, 4);
 	dd_complete_until(d, &t, 5);
+	tio_destroy(&t);
+	rec_destroy(d);
+}
+
+/*
+ * A read that took over a quarter of read_expire: for a fifth of
+ * read_expire after it ends one write at a time goes to the disk, then
+ * one more per fifth (CFQ's ramp after a delayed sync request).
+ */
+static void test_write_ramp(void)
+{
+	struct rec_dev *d;
+	unsigned int got;
+	struct tio t;
+
+	test_begin("rotational: after a slow read, writes go one at a time", 10);
+	d = dd_disk_dev(true);
+	if (!d)
+		return;
+	dd_set(d, "read_expire", "400");	/* slow: 100 ms; steps: 80 ms */
+	tio_init(&t);
+	tio_submit(&t, rec_disk(d), REQ_OP_READ, 0, zbuf, KB(4));
+	CHECK(rec_wait_held(d, 1, 3000));
+	test_sleep_ms(150);
+	rec_complete_n(d, 1);
+	CHECK(tio_wait(&t, 1, 3000));
+	for (unsigned int i = 0; i < 6; i++)
+		dd_submit(d, &t, REQ_OP_WRITE, 1000 + i * 100);
+	rec_wait_ios(d, 3, 30);
+	got = rec_count_op(d, REQ_OP_WRITE);
+	CHECK_MSG(got == 1, "%u of 6 writes in the driver after a slow read",
+		  got);
+	/* and the ramp lets them all through in time */
+	dd_complete_until(d, &t, 7);
 	tio_destroy(&t);
 	rec_destroy(d);
 }
@@ -709,6 +745,7 @@ int main(void)
 	test_plug_batch();
 	test_disk_writes();
 	test_write_cap();
+	test_write_ramp();
 	test_attributes();
 	test_default();
 	test_counters();
