@@ -1737,6 +1737,7 @@ static int bfq_class_stats(struct elevator_queue *e,
 
 struct elevator_type iosched_bfq_mq = {
 	.elevator_name = "bfq",
+	.uses_ioc = true,
 	.ops = {
 		.init_sched		= bfq_init_sched,
 		.exit_sched		= bfq_exit_sched,

@@ -1315,8 +1315,9 @@ static void blk_mq_bio_to_request(struct request *rq, struct bio *bio,
 		rq->cmd_flags |= REQ_FAILFAST_MASK;
 	rq->__sector = bio->bi_iter.bi_sector;
 	rq->ioprio = bio->bi_ioprio;
-	/* schedulers keep per-issuer state: only they need the reference */
-	if (bio->bi_ioc && (rq->rq_flags & RQF_USE_SCHED)) {
+	/* only a scheduler keeping per-issuer state needs the reference */
+	if (bio->bi_ioc && (rq->rq_flags & RQF_USE_SCHED) &&
+	    rq->q->elevator->type->uses_ioc) {
 		get_io_context(bio->bi_ioc);
 		rq->ioc = bio->bi_ioc;
 	}

@@ -200,6 +200,12 @@ struct elevator_type {
 	const char *elevator_alias;
 	struct elevator_mq_ops ops;
 	const struct elv_fs_entry *elevator_attrs;	/* NULL-name ended */
+	/*
+	 * Keeps per-issuer state: its requests hold a reference on their
+	 * issuer's io_context (rq->ioc), as the kernel assigns an icq only
+	 * to the requests of an elevator with an icq_cache (bfq).
+	 */
+	bool uses_ioc;
 	struct list_head list;
 };
 

@@ -485,6 +485,56 @@ static void test_plug_batch(void)
 	rec_destroy(d);
 }
 
+
+/*
+ * A request holds its issuer's io_context only under a scheduler that
+ * keeps per-issuer state (bfq), as the kernel attaches an icq only for
+ * an elevator with an icq_cache: under mq-deadline or kyber the
+ * reference would be two atomic operations per request for nothing.
+ * Returns the references the held request (and its scheduler) took.
+ */
+static int ioc_refs_taken(const char *sched)
+{
+	struct io_context *ioc = ioc_create(7, IOPRIO_DEFAULT, 0, "refs");
+	struct rec_config cfg;
+	struct rec_dev *d;
+	struct tio t;
+	int before, taken = -1;
+
+	rec_config_init(&cfg);
+	cfg.capacity = 1ULL << 24;
+	cfg.mode = REC_HELD;
+	d = rec_create(&cfg);
+	if (!CHECK(d && ioc))
+		goto out;
+	if (!CHECK_EQ_INT(test_attr_store(rec_disk(d), "scheduler", sched), 0))
+		goto out;
+	tio_init(&t);
+	before = atomic_load(&ioc->refcount);
+	blk_set_current_ioc(ioc);
+	dd_submit(d, &t, REQ_OP_READ, 0);
+	blk_set_current_ioc(NULL);
+	CHECK(rec_wait_held(d, 1, 3000));
+	taken = atomic_load(&ioc->refcount) - before;
+	rec_complete_all(d);
+	CHECK(tio_wait(&t, 1, 3000));
+	tio_destroy(&t);
+out:
+	if (d)
+		rec_destroy(d);
+	if (ioc)
+		put_io_context(ioc);
+	return taken;
+}
+
+static void test_ioc_refs(void)
+{
+	test_begin("only bfq's requests hold their io_context", 10);
+	CHECK_EQ_INT(ioc_refs_taken("mq-deadline"), 0);
+	CHECK_EQ_INT(ioc_refs_taken("kyber"), 0);
+	CHECK_MSG(ioc_refs_taken("bfq") > 0, "bfq took no reference");
+}
+
 /*
  * End everything the driver holds until @n I/Os of @t have ended, not
  * once: rec_wait_ios() returns when a request is logged, and the driver
@@ -743,6 +793,7 @@ int main(void)
 	test_merges();
 	test_async_depth();
 	test_plug_batch();
+	test_ioc_refs();
 	test_disk_writes();
 	test_write_cap();
 	test_write_ramp();
