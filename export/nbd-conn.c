@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 
 #include "block/blk.h"
 #include "export/nbd-internal.h"
@@ -63,13 +65,93 @@ static const uint16_t nbd_cmd_flags[] = {
 
 /* ---- plugging ---- */
 
+/* Submit what is plugged and send every reply queued (or held). */
 static void nbd_unplug(struct nbd_conn *conn)
 {
-	if (!conn->plug)
+	if (!conn->plug && !conn->hold.on)
 		return;
-	blk_finish_plug(conn->plug);
+	if (conn->plug)
+		blk_finish_plug(conn->plug);
 	conn->plug = NULL;
+	conn->hold.on = false;
 	nbd_uncork(conn);
+}
+
+/*
+ * Replies held while the reader polls for the next requests, so that
+ * several leave in one sendmsg(): the client then reads them out of one
+ * socket buffer (on a unix socket one skb to free instead of one per
+ * reply) and we make one system call, not one per request. Held only
+ * while the client has replies of ours still unread (SIOCOUTQ of a unix
+ * socket: bytes sent and not yet read), so it never waits for one we
+ * hold: a lone request's reply goes out at the first look. At most
+ * NBD_HOLD_MAX replies or NBD_HOLD_NS, and never while the reader
+ * sleeps or waits for a slot.
+ */
+#define NBD_HOLD_MAX		8
+#define NBD_HOLD_NS		(50 * NSEC_PER_USEC)
+
+/* Submit what is plugged, keep the replies corked: the reader polls. */
+static void nbd_hold(struct nbd_conn *conn)
+{
+	if (conn->plug)
+		blk_finish_plug(conn->plug);
+	conn->plug = NULL;
+	if (!conn->hold.on)
+		conn->hold.since = ktime_get_ns();
+	conn->hold.on = true;
+}
+
+static bool nbd_hold_over(struct nbd_conn *conn)
+{
+	unsigned int n = atomic_load_explicit(&conn->nr_queued,
+					      memory_order_relaxed);
+	int unread;
+
+	if (!n) {
+		/* the time counts from the first reply held */
+		conn->hold.since = ktime_get_ns();
+		return false;
+	}
+	if (n >= NBD_HOLD_MAX ||
+	    ktime_get_ns() - conn->hold.since >= NBD_HOLD_NS) {
+		conn->hold.dry = false;
+		return true;
+	}
+	if (ioctl(conn->fd, SIOCOUTQ, &unread) || unread == 0) {
+		conn->hold.dry = true;
+		return true;
+	}
+	return false;
+}
+
+/* While polling (@sleeping false) and before sleeping: release? */
+static void nbd_hold_check(struct nbd_conn *conn, bool sleeping)
+{
+	if (conn->hold.on && (sleeping || nbd_hold_over(conn)))
+		nbd_unplug(conn);
+}
+
+static void nbd_rx_idle(struct nbd_rx *rx, bool sleeping)
+{
+	nbd_hold_check(container_of(rx, struct nbd_conn, rx), sleeping);
+}
+
+/*
+ * The reader is about to poll (@spin) or sleep on the socket. A client
+ * found without unread replies the last time (one request at a time?)
+ * gets its next reply at once, without the look at the socket that
+ * would cost it a system call's time, unless several replies are ready
+ * together: then it has a deeper queue again.
+ */
+static void nbd_unplug_wait(struct nbd_conn *conn, bool spin)
+{
+	if (spin && conn->hold.ok &&
+	    (!conn->hold.dry ||
+	     atomic_load_explicit(&conn->nr_queued, memory_order_relaxed) > 1))
+		nbd_hold(conn);
+	else
+		nbd_unplug(conn);
 }
 
 static void nbd_plug(struct nbd_conn *conn, struct blk_plug *plug,
@@ -490,18 +572,20 @@ static bool nbd_spin_allowed(struct nbd_conn *conn, uint64_t now)
  * reader onto the client's CPU, where the two take turns. So a busy
  * connection's reader polls the socket for up to NBD_SPIN_NS first.
  */
-static ssize_t nbd_wait_requests(struct nbd_conn *conn)
+static ssize_t nbd_wait_requests(struct nbd_conn *conn, bool spin)
 {
 	uint64_t start = ktime_get_ns();
 	ssize_t n;
 
-	if (nbd_spin_allowed(conn, start)) {
+	if (spin) {
 		do {
+			nbd_hold_check(conn, false);
 			n = nbd_rx_fill_nowait(&conn->rx);
 			if (n != -EAGAIN)
 				return n;
 		} while (ktime_get_ns() - start < NBD_SPIN_NS);
 	}
+	nbd_hold_check(conn, true);
 	n = nbd_rx_fill(&conn->rx);
 	conn->spin.hot = ktime_get_ns() - start < NBD_SPIN_NS;
 	return n;
@@ -563,24 +647,31 @@ static uint64_t nbd_payload_len(struct nbd_conn *conn, struct nbd_req *req)
 static int nbd_read_payload(struct nbd_conn *conn, struct nbd_req *req,
 			    uint64_t len)
 {
+	bool skip = req->type != NBD_CMD_WRITE, spin = false;
+
 	if (len > NBD_MAX_PAYLOAD)
 		return nbd_violation(conn, "%s with a %llu-byte payload "
 				     "(at most %u)", nbd_cmd_name(req->type),
 				     (unsigned long long)len, NBD_MAX_PAYLOAD);
-	/* about to block on the socket: nothing may stay held */
-	if (nbd_rx_avail(&conn->rx) < len)
-		nbd_unplug(conn);
-	if (req->type != NBD_CMD_WRITE || nbd_req_buf(req, len)) {
-		if (req->type == NBD_CMD_WRITE) {
-			req->error = NBD_ENOMEM;
-			req->msg = "out of memory";
-		}
-		return nbd_rx_skip(&conn->rx, len) ? -EPIPE : 0;
+	if (!skip && nbd_req_buf(req, len)) {
+		req->error = NBD_ENOMEM;
+		req->msg = "out of memory";
+		skip = true;
 	}
+	/*
+	 * About to wait on the socket: nothing may stay held, but for
+	 * replies while we poll for a payload (nbd_rx_idle() sends them
+	 * before we sleep).
+	 */
+	if (nbd_rx_avail(&conn->rx) < len) {
+		spin = !skip && nbd_spin_allowed(conn, ktime_get_ns());
+		nbd_unplug_wait(conn, spin);
+	}
+	if (skip)
+		return nbd_rx_skip(&conn->rx, len) ? -EPIPE : 0;
 	/* the payload follows its header at once: worth polling for */
 	if (nbd_rx_read_spin(&conn->rx, req->buf, len,
-			     nbd_spin_allowed(conn, ktime_get_ns()) ?
-			     NBD_SPIN_NS : 0)) {
+			     spin ? NBD_SPIN_NS : 0)) {
 		pr_info("nbd: %s: gone inside the payload of %s", conn->peer,
 			nbd_cmd_name(req->type));
 		return -EPIPE;
@@ -649,11 +740,18 @@ void nbd_conn_transmit(struct nbd_conn *conn)
 						NBD_REQUEST_LEN;
 	struct blk_plug plug;
 	unsigned int batch = 0;
+	bool spin;
 	ssize_t n;
 	int ret = 0;
 
 	nbd_conn_setup(conn);
 	nbd_spin_init(conn);
+	/* TCP wakes a reader for write space only after a full send buffer */
+	conn->rx.poll_wait = !conn->srv->is_tcp;
+	/* TCP's SIOCOUTQ counts bytes not yet acknowledged, not unread */
+	conn->hold.ok = !conn->srv->is_tcp;
+	conn->hold.on = conn->hold.dry = false;
+	conn->rx.idle = nbd_rx_idle;
 	pr_debug("nbd: %s: export %s, %s replies", conn->peer, conn->exp->name,
 		 conn->extended ? "extended" : conn->structured ? "structured" :
 		 "simple");
@@ -670,7 +768,8 @@ void nbd_conn_transmit(struct nbd_conn *conn)
 			continue;
 		}
 		batch = 0;
-		nbd_unplug(conn);
+		spin = nbd_spin_allowed(conn, ktime_get_ns());
+		nbd_unplug_wait(conn, spin);
 		if (atomic_load(&conn->closing))
 			break;
 		/* a wrong magic needs no more bytes to be refused */
@@ -680,7 +779,7 @@ void nbd_conn_transmit(struct nbd_conn *conn)
 					       nbd_rx_peek(&conn->rx));
 			break;
 		}
-		n = nbd_wait_requests(conn);
+		n = nbd_wait_requests(conn, spin);
 		if (n == 0 && nbd_rx_avail(&conn->rx))
 			nbd_violation(conn, "connection closed inside a "
 				      "request header");

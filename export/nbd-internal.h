@@ -99,6 +99,19 @@ struct nbd_rx {
 	uint8_t *buf;
 	size_t size;
 	size_t start, end;	/* unread bytes are buf[start, end) */
+	/*
+	 * Sleep in poll(POLLIN), not in recv(): on a unix socket a reader
+	 * asleep in recv() is woken each time the peer frees one of our
+	 * replies (the write-space wake-up of the same wait queue), and
+	 * the peer pays for each of those wake-ups; poll() waits for input
+	 * only. Not in the handshake (its timeout is SO_RCVTIMEO's).
+	 */
+	bool poll_wait;
+	/*
+	 * Called on each try while nbd_rx_read_spin() polls (false) and
+	 * before it sleeps (true); NULL: nothing to do.
+	 */
+	void (*idle)(struct nbd_rx *rx, bool sleeping);
 };
 
 int nbd_rx_init(struct nbd_rx *rx, int fd, size_t size);
@@ -229,6 +242,13 @@ struct nbd_conn {
 
 	struct nbd_rx rx;
 	struct blk_plug *plug;		/* the reader's plug while batching */
+	/* replies held corked while the reader polls (nbd-conn.c) */
+	struct {
+		bool ok;		/* the socket tells what is unread */
+		bool on;		/* holding now */
+		bool dry;		/* the last hold found nothing unread */
+		uint64_t since;		/* ns */
+	} hold;
 	/* polling before the reader sleeps (nbd-conn.c); the reader's own */
 	struct {
 		bool hot;		/* the last wait was short */
@@ -249,6 +269,7 @@ struct nbd_conn {
 	bool sending;			/* a thread is draining the queue */
 	unsigned int unplug_pending;	/* nbd_reply_unplug() still to run */
 	bool corked;			/* the reader batches: queue only */
+	_Atomic unsigned int nr_queued;	/* replies in the queue */
 	bool broken;			/* sending failed: drop replies */
 
 	_Atomic bool closing;		/* stop reading (stop, export removal) */

@@ -5,9 +5,12 @@
  * system call), reads the rest of a payload straight into its destination
  * (and what follows it into the buffer, in the same recvmsg()), either
  * of them without sleeping for the reader's polling, and a sender that
- * writes whole iovec arrays with sendmsg(MSG_NOSIGNAL).
+ * writes whole iovec arrays with sendmsg(MSG_NOSIGNAL). In transmission
+ * a unix socket's reader sleeps in poll(), not in recv(): see
+ * struct nbd_rx.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,6 +24,8 @@ int nbd_rx_init(struct nbd_rx *rx, int fd, size_t size)
 	rx->fd = fd;
 	rx->size = size;
 	rx->start = rx->end = 0;
+	rx->poll_wait = false;
+	rx->idle = NULL;
 	rx->buf = malloc(size);
 	return rx->buf ? 0 : -ENOMEM;
 }
@@ -31,10 +36,10 @@ void nbd_rx_free(struct nbd_rx *rx)
 	rx->buf = NULL;
 }
 
-static ssize_t nbd_recv(int fd, void *buf, size_t len, int flags)
+static ssize_t nbd_recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	for (;;) {
-		ssize_t n = recv(fd, buf, len, flags);
+		ssize_t n = recvmsg(fd, msg, flags);
 
 		if (n >= 0)
 			return n;
@@ -43,8 +48,40 @@ static ssize_t nbd_recv(int fd, void *buf, size_t len, int flags)
 	}
 }
 
+/* Until the socket is readable (bytes, EOF or an error): 0 or -errno. */
+static int nbd_rx_wait(struct nbd_rx *rx)
+{
+	struct pollfd pfd = { .fd = rx->fd, .events = POLLIN };
+
+	while (poll(&pfd, 1, -1) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+/* One recvmsg(); unless MSG_DONTWAIT, asleep in poll() if @rx->poll_wait. */
+static ssize_t nbd_rx_recvmsg(struct nbd_rx *rx, struct msghdr *msg,
+			      int flags)
+{
+	ssize_t n;
+	int ret;
+
+	if (!rx->poll_wait || flags & MSG_DONTWAIT)
+		return nbd_recvmsg(rx->fd, msg, flags);
+	while ((n = nbd_recvmsg(rx->fd, msg, flags | MSG_DONTWAIT)) ==
+	       -EAGAIN) {
+		ret = nbd_rx_wait(rx);
+		if (ret)
+			return ret;
+	}
+	return n;
+}
+
 static ssize_t nbd_rx_fill_flags(struct nbd_rx *rx, int flags)
 {
+	struct iovec iov;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
 	/* keep a partial message at the front so the tail has room */
@@ -53,7 +90,9 @@ static ssize_t nbd_rx_fill_flags(struct nbd_rx *rx, int flags)
 		rx->end -= rx->start;
 		rx->start = 0;
 	}
-	n = nbd_recv(rx->fd, rx->buf + rx->end, rx->size - rx->end, flags);
+	iov.iov_base = rx->buf + rx->end;
+	iov.iov_len = rx->size - rx->end;
+	n = nbd_rx_recvmsg(rx, &msg, flags);
 	if (n > 0)
 		rx->end += (size_t)n;
 	return n;
@@ -82,20 +121,13 @@ static ssize_t nbd_rx_recv_into(struct nbd_rx *rx, void *dst, size_t len,
 		{ .iov_base = rx->buf, .iov_len = rx->size },
 	};
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+	ssize_t n = nbd_rx_recvmsg(rx, &msg, flags);
 
-	for (;;) {
-		ssize_t n = recvmsg(rx->fd, &msg, flags);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if ((size_t)n > len) {
-			rx->start = 0;
-			rx->end = (size_t)n - len;
-		}
-		return n;
+	if (n > 0 && (size_t)n > len) {
+		rx->start = 0;
+		rx->end = (size_t)n - len;
 	}
+	return n;
 }
 
 int nbd_rx_read_spin(struct nbd_rx *rx, void *dst, size_t len,
@@ -112,8 +144,11 @@ int nbd_rx_read_spin(struct nbd_rx *rx, void *dst, size_t len,
 	/* the buffer is empty now if anything is left to read */
 	while (len) {
 		bool spin = end && ktime_get_ns() < end;
-		ssize_t n = nbd_rx_recv_into(rx, p, len,
-					     spin ? MSG_DONTWAIT : 0);
+		ssize_t n;
+
+		if (rx->idle)
+			rx->idle(rx, !spin);
+		n = nbd_rx_recv_into(rx, p, len, spin ? MSG_DONTWAIT : 0);
 
 		if (n == -EAGAIN && spin)
 			continue;

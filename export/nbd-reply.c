@@ -289,6 +289,8 @@ static void __nbd_send_queued(struct nbd_conn *conn)
 		int ret = 0;
 
 		conn->reply_head = conn->reply_tail = NULL;
+		atomic_store_explicit(&conn->nr_queued, 0,
+				      memory_order_relaxed);
 		pthread_mutex_unlock(&conn->lock);
 		if (!broken)
 			ret = nbd_send_list(conn, list);
@@ -369,6 +371,7 @@ void nbd_reply(struct nbd_req *req)
 	else
 		conn->reply_head = req;
 	conn->reply_tail = req;
+	atomic_fetch_add_explicit(&conn->nr_queued, 1, memory_order_relaxed);
 	/*
 	 * A thread completing a batch under a plug (a driver's completion
 	 * thread) sends once, when its plug ends. The connection lives

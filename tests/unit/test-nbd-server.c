@@ -6,7 +6,8 @@
  * structured and simple replies, base:allocation block status after
  * writes and trims, read-only exports, out-of-range and misaligned
  * requests, many connections at once, multi-conn flush, hundreds of
- * pipelined requests answered out of order, the connection's io context
+ * pipelined requests answered out of order, replies held for a deep
+ * queue and never for a lone request, the connection's io context
  * on each bio, export removal and server stop with I/O in flight.
  */
 #include <errno.h>
@@ -525,6 +526,90 @@ static void test_pipeline(struct gendisk *slow)
 	nbd_close(h);
 }
 
+/*
+ * Replies held while the reader polls (nbd-conn.c): a deep queue gets
+ * every reply, right, also when the client stops sending; one request
+ * at a time (nothing else unread, nothing else to come) is answered at
+ * once, never left waiting for company.
+ */
+#define HOLD_NR		1024	/* 4 KiB requests: 4 MiB, wbuf's size */
+#define HOLD_DEPTH	32
+
+/* @write ? write : read blocks 0..HOLD_NR-1 keeping HOLD_DEPTH in flight */
+static bool hold_pass(struct nbd_handle *h, bool write, struct pio *p,
+		      _Atomic unsigned int *seq)
+{
+	uint64_t end = test_now_ns() + 30ULL * 1000000000;
+	unsigned int next = 0;
+
+	while (next < HOLD_NR || nbd_aio_in_flight(h) > 0) {
+		while (next < HOLD_NR && nbd_aio_in_flight(h) < HOLD_DEPTH) {
+			nbd_completion_callback cb = { .callback = pio_done,
+						       .user_data = &p[next] };
+			uint64_t off = (uint64_t)next * 4096;
+
+			p[next] = (struct pio){ .seq = seq };
+			if (!CHECK((write ?
+				    nbd_aio_pwrite(h, wbuf + off, 4096, off,
+						   cb, 0) :
+				    nbd_aio_pread(h, rbuf + off, 4096, off,
+						  cb, 0)) > 0))
+				return false;
+			next++;
+		}
+		if (!CHECK_MSG(test_now_ns() < end && nbd_poll(h, 1000) != -1,
+			       "%s stuck: %d in flight",
+			       write ? "writes" : "reads",
+			       nbd_aio_in_flight(h)))
+			return false;
+	}
+	for (unsigned int i = 0; i < HOLD_NR; i++) {
+		if (!CHECK_MSG(p[i].finished && !p[i].err,
+			       "request %u: finished %d, error %d", i,
+			       p[i].finished, p[i].err))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Replies held while the reader polls (nbd-conn.c): a client keeping
+ * its queue full, as fio does, gets every reply, right, also the last
+ * ones after it stops sending; one request at a time (nothing else
+ * unread, nothing else to come) is answered at once, never left waiting
+ * for company.
+ */
+static void test_held_replies(void)
+{
+	static struct pio p[HOLD_NR];
+	_Atomic unsigned int seq = 0;
+	struct nbd_handle *h = client("mem", NULL);
+	uint64_t t, worst = 0;
+	unsigned int i;
+
+	test_begin("held replies: full queue, lone requests", 60);
+	REQUIRE(h);
+	test_fill(wbuf, HOLD_NR * 4096, 7, 0);
+	memset(rbuf, 0, HOLD_NR * 4096);
+	if (hold_pass(h, true, p, &seq) && hold_pass(h, false, p, &seq))
+		CHECK(test_verify(rbuf, HOLD_NR * 4096, 7, 0) == -1);
+
+	/* one at a time: a held reply would stall each of these */
+	for (i = 0; i < test_scale(2000); i++) {
+		t = test_now_ns();
+		if (!CHECK_EQ_INT(NBD_ERR(nbd_pread(h, rbuf, 4096,
+						    (i % HOLD_NR) * 4096, 0)),
+				  0))
+			break;
+		worst = max(worst, test_now_ns() - t);
+	}
+	CHECK(test_verify(rbuf, 4096, 7, ((i - 1) % HOLD_NR) * 4096) == -1);
+	/* a hold is bounded by 50 us; this allows for a loaded machine */
+	CHECK_MSG(worst < 1000000000ULL, "a lone read took %llu us",
+		  (unsigned long long)(worst / 1000));
+	nbd_close(h);
+}
+
 /* ---- the connection's io context ---- */
 
 static struct {
@@ -815,6 +900,7 @@ int main(void)
 	test_many_conns();
 	test_multi_conn_flush(cache);
 	test_pipeline(slow);
+	test_held_replies();
 	test_ioc();
 	test_export_removal();
 	test_stop_in_flight();
