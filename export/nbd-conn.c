@@ -89,7 +89,7 @@ static void nbd_unplug(struct nbd_conn *conn)
  * sleeps or waits for a slot.
  */
 #define NBD_HOLD_MAX		8
-#define NBD_HOLD_NS		(50 * NSEC_PER_USEC)
+#define NBD_HOLD_NS		(100 * NSEC_PER_USEC)
 
 /* Submit what is plugged, keep the replies corked: the reader polls. */
 static void nbd_hold(struct nbd_conn *conn)
