@@ -100,11 +100,12 @@ struct nbd_rx {
 	size_t size;
 	size_t start, end;	/* unread bytes are buf[start, end) */
 	/*
-	 * Sleep in poll(POLLIN), not in recv(): on a unix socket a reader
-	 * asleep in recv() is woken each time the peer frees one of our
-	 * replies (the write-space wake-up of the same wait queue), and
-	 * the peer pays for each of those wake-ups; poll() waits for input
-	 * only. Not in the handshake (its timeout is SO_RCVTIMEO's).
+	 * Sleep in poll(POLLIN), then recv(MSG_DONTWAIT), not in recv():
+	 * on a unix socket the client then wakes the reader 5x less often
+	 * (each wake-up is the client's cost), measured; most likely
+	 * because the way back through poll() is longer and finds more
+	 * (a write's payload behind its header) -- see docs/nbd-server.md.
+	 * Not in the handshake (its timeout is SO_RCVTIMEO's).
 	 */
 	bool poll_wait;
 	/*
