@@ -746,8 +746,7 @@ void nbd_conn_transmit(struct nbd_conn *conn)
 
 	nbd_conn_setup(conn);
 	nbd_spin_init(conn);
-	/* measured on unix sockets only */
-	conn->rx.poll_wait = !conn->srv->is_tcp;
+	conn->rx.poll_wait = true;
 	/* TCP's SIOCOUTQ counts bytes not yet acknowledged, not unread */
 	conn->hold.ok = !conn->srv->is_tcp;
 	conn->hold.on = conn->hold.dry = false;

@@ -102,7 +102,8 @@ struct nbd_rx {
 	/*
 	 * Sleep in poll(POLLIN), then recv(MSG_DONTWAIT), not in recv():
 	 * on a unix socket the client then wakes the reader 5x less often
-	 * (each wake-up is the client's cost), measured; most likely
+	 * (each wake-up is the client's cost), measured, and over TCP it
+	 * costs the client less per I/O too; most likely
 	 * because the way back through poll() is longer and finds more
 	 * (a write's payload behind its header) -- see docs/nbd-server.md.
 	 * Not in the handshake (its timeout is SO_RCVTIMEO's).

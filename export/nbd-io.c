@@ -6,8 +6,7 @@
  * (and what follows it into the buffer, in the same recvmsg()), either
  * of them without sleeping for the reader's polling, and a sender that
  * writes whole iovec arrays with sendmsg(MSG_NOSIGNAL). In transmission
- * a unix socket's reader sleeps in poll(), not in recv(): see
- * struct nbd_rx.
+ * the reader sleeps in poll(), not in recv(): see struct nbd_rx.
  */
 #include <errno.h>
 #include <poll.h>
