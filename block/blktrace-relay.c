@@ -603,15 +603,16 @@ static void bt_reader_boost(struct blk_trace *bt)
  * text (a person waits for each line). The flag goes up before the
  * policy changes, so a producer finding a ring behind in between raises
  * it again; and if that raise came before the lowering, the flag says so
- * afterwards.
+ * afterwards, and the reader raises itself. So the flag is down exactly
+ * when the reader runs at normal priority, and staying there needs no
+ * system call.
  */
 static void bt_reader_rest(struct blk_trace *bt)
 {
 	if (!bt->reader_may_idle)
 		return;
 	if (bt->live || bt_reader_behind(bt)) {
-		atomic_store(&bt->reader_idle, false);
-		bt_reader_policy(pthread_self(), SCHED_OTHER);
+		bt_reader_boost(bt); /* bt->consumer is this thread */
 	} else if (!atomic_load(&bt->reader_idle)) {
 		atomic_store(&bt->reader_idle, true);
 		bt_reader_policy(pthread_self(), SCHED_IDLE);
