@@ -246,7 +246,7 @@ void bt_output_close(struct blk_trace *bt)
  * Room for one record in @cpu's file buffer, or NULL when there are no
  * files (or the file could not be made: the first error is kept).
  */
-static struct blk_io_trace *bt_out_reserve(struct blk_trace *bt,
+static inline struct blk_io_trace *bt_out_reserve(struct blk_trace *bt,
 					   unsigned int cpu, size_t len)
 {
 	struct bt_out *o = bt->cpu_out[cpu];
@@ -262,23 +262,10 @@ static struct blk_io_trace *bt_out_reserve(struct blk_trace *bt,
 	return (struct blk_io_trace *)(o->buf + o->len - len);
 }
 
-/*
- * One record with its payload to the CPU's file, the stream and the live
- * listener; built where it is written (the file buffer when there is
- * one).
- */
-static void bt_emit_record(struct blk_trace *bt, const struct bt_event *ev,
-			   uint64_t time, uint32_t sequence, const void *pdu)
+static void bt_fill_record(struct blk_trace *bt, struct blk_io_trace *t,
+			   const struct bt_event *ev, uint64_t time,
+			   uint32_t sequence, const void *pdu)
 {
-	union {
-		struct blk_io_trace t;
-		char bytes[sizeof(struct blk_io_trace) + BLK_TN_MAX_MSG];
-	} local;
-	struct blk_io_trace *t;
-
-	t = bt_out_reserve(bt, ev->cpu, sizeof(*t) + ev->pdu_len);
-	if (!t)
-		t = &local.t;
 	t->magic = BLK_IO_TRACE_MAGIC | BLK_IO_TRACE_VERSION;
 	t->sequence = sequence;
 	t->time = time;
@@ -292,13 +279,54 @@ static void bt_emit_record(struct blk_trace *bt, const struct bt_event *ev,
 	t->pdu_len = ev->pdu_len;
 	if (ev->pdu_len)
 		memcpy(t + 1, pdu, ev->pdu_len);
-	if (unlikely(ev->cpu > bt->max_cpu_seen))
-		bt->max_cpu_seen = ev->cpu;
+}
+
+/* The record to the stream and the live listener, if they are there. */
+static void bt_emit_others(struct blk_trace *bt, const struct blk_io_trace *t,
+			   const void *pdu)
+{
 	if (bt->cur_stream && !bt_stream_put(bt->cur_stream, t, pdu))
 		atomic_fetch_add_explicit(&bt->stream_dropped, 1,
 					  memory_order_relaxed);
-	if (unlikely(bt->cur_live))
+	if (bt->cur_live)
 		bt_emit_live(bt, t, pdu);
+}
+
+/* No file to build the record in: build it on the stack. */
+static noinline void
+bt_emit_unfiled(struct blk_trace *bt, const struct bt_event *ev,
+		uint64_t time, uint32_t sequence, const void *pdu)
+{
+	union {
+		struct blk_io_trace t;
+		char bytes[sizeof(struct blk_io_trace) + BLK_TN_MAX_MSG];
+	} local;
+
+	bt_fill_record(bt, &local.t, ev, time, sequence, pdu);
+	bt_emit_others(bt, &local.t, pdu);
+}
+
+/*
+ * One record with its payload to the CPU's file, the stream and the live
+ * listener; built where it is written (the file buffer when there is
+ * one). Inline, as it runs for every event the reader writes.
+ */
+static inline void bt_emit_record(struct blk_trace *bt,
+				  const struct bt_event *ev, uint64_t time,
+				  uint32_t sequence, const void *pdu)
+{
+	struct blk_io_trace *t;
+
+	if (unlikely(ev->cpu > bt->max_cpu_seen))
+		bt->max_cpu_seen = ev->cpu;
+	t = bt_out_reserve(bt, ev->cpu, sizeof(*t) + ev->pdu_len);
+	if (unlikely(!t)) {
+		bt_emit_unfiled(bt, ev, time, sequence, pdu);
+		return;
+	}
+	bt_fill_record(bt, t, ev, time, sequence, pdu);
+	if (unlikely(bt->cur_stream || bt->cur_live))
+		bt_emit_others(bt, t, pdu);
 }
 
 /* The kernel's trace_note_tsk(): name a pid before its first event. */
@@ -417,10 +445,15 @@ static inline bool bt_before(const struct bt_event *x,
 	return x->time < y->time || (x->time == y->time && x->cpu < y->cpu);
 }
 
-/* The cursor whose next event is oldest and older than its limit, or -1. */
-static int bt_pick(struct bt_cursor *c, unsigned int *nr)
+/*
+ * The cursor whose next event is oldest and older than its limit, or -1;
+ * @next is set to the next event of the others (NULL if none), which
+ * the picked ring's events may run up to.
+ */
+static int bt_pick(struct bt_cursor *c, unsigned int *nr,
+		   const struct bt_event **next)
 {
-	const struct bt_event *best_ev = NULL;
+	const struct bt_event *best_ev = NULL, *second = NULL;
 	int best = -1;
 
 	for (unsigned int k = 0; k < *nr;) {
@@ -435,11 +468,15 @@ static int bt_pick(struct bt_cursor *c, unsigned int *nr)
 			continue;
 		}
 		if (!best_ev || bt_before(ev, best_ev)) {
+			second = best_ev;
 			best_ev = ev;
 			best = (int)k;
+		} else if (!second || bt_before(ev, second)) {
+			second = ev;
 		}
 		k++;
 	}
+	*next = second;
 	return best;
 }
 
@@ -474,6 +511,7 @@ static void bt_drain(struct blk_trace *bt, bool all)
 			 : now > BT_HORIZON_NS ? now - BT_HORIZON_NS
 					       : 0;
 	struct bt_cursor cur[THREAD_SLOTS];
+	const struct bt_event *next;
 	unsigned int nr = 0, m = 0;
 	int k;
 
@@ -502,16 +540,25 @@ static void bt_drain(struct blk_trace *bt, bool all)
 	}
 	pthread_mutex_lock(&bt->msg_lock);
 	pthread_mutex_lock(&bt->stats_lock);
-	while ((k = bt_pick(cur, &nr)) >= 0) {
+	while ((k = bt_pick(cur, &nr, &next)) >= 0) {
 		struct bt_cursor *c = &cur[k];
-		const struct bt_event *ev = &c->r->ev[c->pos & c->r->mask];
+		const struct bt_event *ev;
 
-		for (; m < bt->nr_msgs && bt->msgs[m].time <= ev->time; m++)
-			bt_emit_note(bt, &bt->msgs[m], bt->msg_text[m]);
-		bt_emit_event(bt, ev);
-		if (!(++c->pos % BT_TAIL_BATCH))
-			atomic_store_explicit(&c->r->tail, c->pos,
-					      memory_order_release);
+		/* a run of this ring's events, up to the others' next */
+		do {
+			ev = &c->r->ev[c->pos & c->r->mask];
+			for (; m < bt->nr_msgs && bt->msgs[m].time <= ev->time;
+			     m++)
+				bt_emit_note(bt, &bt->msgs[m],
+					     bt->msg_text[m]);
+			bt_emit_event(bt, ev);
+			if (!(++c->pos % BT_TAIL_BATCH))
+				atomic_store_explicit(&c->r->tail, c->pos,
+						      memory_order_release);
+			if (c->pos == c->end)
+				break;
+			ev = &c->r->ev[c->pos & c->r->mask];
+		} while (ev->time < c->limit && (!next || bt_before(ev, next)));
 	}
 	for (; m < bt->nr_msgs && bt->msgs[m].time < limit; m++)
 		bt_emit_note(bt, &bt->msgs[m], bt->msg_text[m]);
