@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -734,6 +735,26 @@ static void nbd_conn_setup(struct nbd_conn *conn)
 	conn->native_zeroes = lim->max_write_zeroes_sectors != 0;
 }
 
+/*
+ * The reader is woken by its client's requests, and a client's send is a
+ * synchronous wake-up: when the reader's own CPU is busy the scheduler
+ * puts it on the client's CPU, and there wake-up preemption switches the
+ * client out after every request it sends, while it still has replies of
+ * ours to read (fio at queue depth 32: 0.2-0.4 preemptions per I/O on a
+ * loaded 2-core machine). As SCHED_BATCH the reader does not preempt on
+ * waking: it runs when the client blocks, its slice ends or another CPU
+ * takes it, and then finds the requests sent meanwhile together. A
+ * client that waits for its reply blocks at once, so it waits no longer.
+ * Only from SCHED_OTHER: a real-time policy someone set is kept.
+ */
+static void nbd_reader_batch(void)
+{
+	struct sched_param sp = { 0 };
+
+	if (sched_getscheduler(0) == SCHED_OTHER)
+		sched_setscheduler(0, SCHED_BATCH, &sp);
+}
+
 void nbd_conn_transmit(struct nbd_conn *conn)
 {
 	unsigned int hdr_len = conn->extended ? NBD_EXT_REQUEST_LEN :
@@ -746,6 +767,7 @@ void nbd_conn_transmit(struct nbd_conn *conn)
 
 	nbd_conn_setup(conn);
 	nbd_spin_init(conn);
+	nbd_reader_batch();
 	conn->rx.poll_wait = true;
 	/* TCP's SIOCOUTQ counts bytes not yet acknowledged, not unread */
 	conn->hold.ok = !conn->srv->is_tcp;

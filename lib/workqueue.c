@@ -5,6 +5,7 @@
  * list sorted by due time, and idle workers sleep until the first is due.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "bug.h"
@@ -34,6 +35,18 @@ static void pool_start(void)
 	pthread_condattr_destroy(&attr);
 	pthread_attr_init(&tattr);
 	pthread_attr_setdetachstate(&tattr, PTHREAD_CREATE_DETACHED);
+	/*
+	 * The first thread to queue work starts the pool, and its policy
+	 * would be inherited: an NBD reader runs SCHED_BATCH (it must not
+	 * preempt its client), which the workers have no reason to share.
+	 */
+	if (sched_getscheduler(0) == SCHED_BATCH) {
+		struct sched_param sp = { 0 };
+
+		pthread_attr_setinheritsched(&tattr, PTHREAD_EXPLICIT_SCHED);
+		pthread_attr_setschedpolicy(&tattr, SCHED_OTHER);
+		pthread_attr_setschedparam(&tattr, &sp);
+	}
 	for (int i = 0; i < KBLOCKD_THREADS; i++) {
 		pthread_t t;
 
