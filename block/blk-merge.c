@@ -453,11 +453,16 @@ static struct request *attempt_merge(struct request_queue *q,
 				     struct request *req,
 				     struct request *next)
 {
+	/*
+	 * The same tests as the kernel's, the cheapest first: an insert
+	 * merge tries the last merged request whatever its position, and
+	 * for random I/O the position alone says no.
+	 */
+	if (blk_rq_pos(req) + blk_rq_sectors(req) != blk_rq_pos(next))
+		return NULL;
 	if (!rq_mergeable(req) || !rq_mergeable(next))
 		return NULL;
 	if (req_op(req) != req_op(next) || req->ioprio != next->ioprio)
-		return NULL;
-	if (blk_rq_pos(req) + blk_rq_sectors(req) != blk_rq_pos(next))
 		return NULL;
 	if (!ll_merge_requests_fn(q, req, next))
 		return NULL;
