@@ -299,9 +299,9 @@ static inline int sb_get_hinted_word(struct sbitmap *sb, unsigned int depth,
 {
 	unsigned int index = hint >> sb->shift;
 	struct sbitmap_word *map = &sb->map[index];
-	unsigned long avail = ~atomic_load_explicit(&map->word,
-						    memory_order_relaxed) &
-			      sb_low_mask(sb_word_depth(sb, depth, index));
+	unsigned long avail =
+		~atomic_load_explicit(&map->word, memory_order_relaxed) &
+		sb_low_mask(sb_word_depth(sb, depth, index));
 	unsigned long bit;
 	int nr;
 
