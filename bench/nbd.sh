@@ -22,7 +22,8 @@
 # and nbdkit-memory. Target: blkstackd >= 1.3x the best peer on 4k IOPS,
 # >= 1.0x on 1 MiB bandwidth.
 #
-# Writes bench/results/nbd.csv (workload,server,rep,iops,bw_bytes,lat_p99_us),
+# Writes bench/results/nbd.csv (workload,server,rep,iops,bw_bytes,lat_p99_us,
+# client_cpu),
 # bench/results/nbd-summary.csv (medians and the ratio to the best peer of
 # the same workload and transport) and, with gnuplot, bench/results/nbd.png.
 # A memory-backed null device has done its work (the copy) by the time
@@ -39,6 +40,14 @@
 # every run is also counted with perf stat on the server process, written
 # to bench/results/nbd-stat.csv per I/O: CPU time, context switches and
 # system calls (less noisy than IOPS on a loaded machine).
+#
+# PIN=1: the client's ceiling. fio runs on CPU 0 and every server on CPU 1,
+# so no server's thread takes CPU time from fio or wakes onto its CPU; with
+# one job fio then saturates its CPU (client_cpu near 100%) and the IOPS are
+# what this client can drive, less whatever the server makes it wait.
+# Writes nbd-pinned.csv and nbd-pinned-summary.csv instead (no plot).
+# Every row has fio's CPU use (client_cpu: usr + sys in %, as fio's
+# group report sums it over the jobs).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -50,12 +59,25 @@ TCP=${TCP:-1}
 PROFILE=${PROFILE:-0}
 STAT=${STAT:-0}
 NULL_IRQMODE=${NULL_IRQMODE:-0}
+PIN=${PIN:-0}
+case $PIN in 0|1) ;; *) echo "nbd.sh: PIN=$PIN: must be 0 or 1" >&2; exit 2 ;; esac
 case $NULL_IRQMODE in 0|1|2) ;; *) echo "nbd.sh: NULL_IRQMODE=$NULL_IRQMODE: must be 0, 1 or 2" >&2; exit 2 ;; esac
 daemon=$BUILD/daemon/blkstackd
 py=/usr/bin/python3
 out=$top/bench/results
 csv=$out/nbd.csv
 sum=$out/nbd-summary.csv
+# on_server / on_client: run a command where PIN=1 puts servers / fio
+on_server=()
+on_client=()
+if [ "$PIN" = 1 ]; then
+	[ "$(nproc)" -ge 2 ] || { echo "nbd.sh: PIN=1 needs 2 CPUs" >&2; exit 1; }
+	command -v taskset >/dev/null || { echo "nbd.sh: PIN=1 needs taskset" >&2; exit 1; }
+	on_server=(taskset -c 1)
+	on_client=(taskset -c 0)
+	csv=$out/nbd-pinned.csv
+	sum=$out/nbd-pinned-summary.csv
+fi
 tmp=$(mktemp -d)
 shm=$(mktemp -d "${BENCH_DIR:-/dev/shm}/blkstack-nbd-bench.XXXXXX")
 pids=()
@@ -116,7 +138,7 @@ start_blkstackd() {
 	local d=$1
 	mkdir -p "$d/state"
 	printf '%s\n' "$3" >"$d/blkstackd.conf"
-	"$daemon" --config "$d/blkstackd.conf" --state-dir "$d/state" \
+	"${on_server[@]}" "$daemon" --config "$d/blkstackd.conf" --state-dir "$d/state" \
 		--socket "$d/ctl.sock" --nbd-listen "$2" --log-level warn \
 		2>>"$d/blkstackd.log" &
 	blkstackd_pid=$!
@@ -132,12 +154,12 @@ export nbd disk0"
 bsd_pid=$blkstackd_pid
 wait_for -S "$tmp/bsd/nbd.sock" "$bsd_pid" blkstackd
 
-nbdkit -f --exit-with-parent -U "$tmp/nbdkit.sock" memory 1G &
+"${on_server[@]}" nbdkit -f --exit-with-parent -U "$tmp/nbdkit.sock" memory 1G &
 pids+=($!)
 nbdkit_pid=$!
 wait_for -S "$tmp/nbdkit.sock" "$!" nbdkit
 
-qemu-nbd -t -k "$tmp/qemu.sock" -f raw --aio=io_uring --shared=8 -x disk "$shm/qemu.img" &
+"${on_server[@]}" qemu-nbd -t -k "$tmp/qemu.sock" -f raw --aio=io_uring --shared=8 -x disk "$shm/qemu.img" &
 pids+=($!)
 qemu_pid=$!
 wait_for -S "$tmp/qemu.sock" "$!" qemu-nbd
@@ -155,7 +177,7 @@ servers=(blkstackd-null blkstackd-uring nbdkit-memory qemu-nbd)
 peers=(nbdkit-memory qemu-nbd)
 
 if [ "$QSD" = 1 ]; then
-	qemu-storage-daemon \
+	"${on_server[@]}" qemu-storage-daemon \
 		--blockdev "driver=file,node-name=f0,filename=$shm/qsd.img,aio=io_uring" \
 		--blockdev driver=raw,node-name=d0,file=f0 \
 		--nbd-server "addr.type=unix,addr.path=$tmp/qsd.sock,max-connections=8" \
@@ -183,7 +205,7 @@ if [ "$TCP" = 1 ]; then
 export nbd nullb0"
 	wait_tcp "$p1" nullb0
 	p2=$(free_tcp_port)
-	nbdkit -f --exit-with-parent -i 127.0.0.1 -p "$p2" memory 1G &
+	"${on_server[@]}" nbdkit -f --exit-with-parent -i 127.0.0.1 -p "$p2" memory 1G &
 	pids+=($!)
 	wait_tcp "$p2" ""
 	uri[blkstackd-null-tcp]="nbd://127.0.0.1:$p1/nullb0"
@@ -205,7 +227,7 @@ workloads=(randread-j1 randread-j2 randwrite-j1 randwrite-j2 read-1m)
 # fio_run WORKLOAD SERVER JSON [RUNTIME]
 fio_run() {
 	# shellcheck disable=SC2086
-	fio --name="$1" --ioengine=nbd --uri="${uri[$2]}" ${wargs[$1]} \
+	"${on_client[@]}" fio --name="$1" --ioengine=nbd --uri="${uri[$2]}" ${wargs[$1]} \
 		--group_reporting --time_based --runtime="${4:-$RUNTIME}" \
 		--output-format=json --output="$3" >"$3.err" 2>&1 ||
 		{ echo "nbd.sh: fio $1 on $2 failed:" >&2; cat "$3.err" >&2; exit 1; }
@@ -241,7 +263,8 @@ print(f'{sys.argv[3]},{ios},{v.get("task-clock", 0) * 1000 / ios:.2f},'
 EOF
 }
 
-# iops bw_bytes lat_p99_us of the direction the workload does
+# iops bw_bytes lat_p99_us of the direction the workload does, and
+# fio's CPU use (usr + sys, %)
 fio_figures() {
 	"$py" - "$1" <<'EOF'
 import json, sys
@@ -249,11 +272,11 @@ d = json.load(open(sys.argv[1]))
 j = d["jobs"][0]
 s = j["write"] if j["write"]["io_bytes"] > j["read"]["io_bytes"] else j["read"]
 p99 = s["clat_ns"].get("percentile", {}).get("99.000000", 0) / 1000
-print(f'{s["iops"]:.0f},{s["bw_bytes"]},{p99:.0f}')
+print(f'{s["iops"]:.0f},{s["bw_bytes"]},{p99:.0f},{j["usr_cpu"] + j["sys_cpu"]:.1f}')
 EOF
 }
 
-echo "workload,server,rep,iops,bw_bytes,lat_p99_us" >"$csv"
+echo "workload,server,rep,iops,bw_bytes,lat_p99_us,client_cpu" >"$csv"
 stat_csv=$out/nbd-stat.csv
 if [ "$STAT" = 1 ]; then
 	command -v perf >/dev/null || { echo "nbd.sh: STAT=1 needs perf" >&2; exit 1; }
@@ -290,9 +313,9 @@ peers = sys.argv[3].split()
 med = {}
 for k in dict.fromkeys((r["workload"], r["server"]) for r in rows):
     rs = [r for r in rows if (r["workload"], r["server"]) == k]
-    med[k] = {f: statistics.median(float(r[f]) for r in rs) for f in ("iops", "bw_bytes", "lat_p99_us")}
+    med[k] = {f: statistics.median(float(r[f]) for r in rs) for f in ("iops", "bw_bytes", "lat_p99_us", "client_cpu")}
 with open(sys.argv[2], "w") as o:
-    o.write("workload,server,transport,iops,bw_bytes,lat_p99_us,metric,best_peer,ratio_vs_best_peer,target,met\n")
+    o.write("workload,server,transport,iops,bw_bytes,lat_p99_us,client_cpu,metric,best_peer,ratio_vs_best_peer,target,met\n")
     for (w, s), m in med.items():
         tcp = s.endswith("-tcp")
         metric = "bw_bytes" if w == "read-1m" else "iops"
@@ -302,14 +325,14 @@ with open(sys.argv[2], "w") as o:
         ratio = m[metric] / best
         target = 1.0 if w == "read-1m" else 1.3
         isbsd = s.startswith("blkstackd")
-        o.write(f'{w},{s},{"tcp" if tcp else "unix"},{m["iops"]:.0f},{m["bw_bytes"]:.0f},{m["lat_p99_us"]:.0f},'
+        o.write(f'{w},{s},{"tcp" if tcp else "unix"},{m["iops"]:.0f},{m["bw_bytes"]:.0f},{m["lat_p99_us"]:.0f},{m["client_cpu"]:.1f},'
                 f'{metric},{bp},{ratio:.2f},{target if isbsd else ""},{("yes" if ratio >= target else "no") if isbsd else ""}\n')
 EOF
 echo "wrote $csv and $sum"
 [ "$STAT" = 1 ] && echo "wrote $stat_csv"
 column -s, -t "$sum"
 
-if command -v gnuplot >/dev/null; then
+if [ "$PIN" = 0 ] && command -v gnuplot >/dev/null; then
 	# one cluster per workload, one bar per server: the median normalised
 	# to the best peer of the workload (1.0 = the best peer)
 	"$py" - "$sum" "$tmp/plot.dat" <<'EOF'
