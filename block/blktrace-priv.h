@@ -49,6 +49,7 @@ struct bt_ring {
 		uint64_t cached_tail;
 		_Atomic uint64_t dropped;
 		pthread_spinlock_t lock; /* shared slot only */
+		uint32_t noted_pid; /* the owner's pid named last, for notes */
 	} ____cacheline_aligned;
 	_Atomic uint64_t tail ____cacheline_aligned; /* next to read */
 	uint64_t mask;
