@@ -305,6 +305,71 @@ static void test_record_format(void)
 	rmdir_all(dir);
 }
 
+/*
+ * One thread issuing for two processes in turn (A, B, A, B) names each
+ * of them once per trace, and a second trace on the same device names
+ * them again: the pid a thread named last is kept per ring, and a new
+ * trace has new rings.
+ */
+static void test_process_notes(void)
+{
+	struct io_context *ioc[2];
+	struct gendisk *disk;
+	struct recs rs = { 0 };
+	char dir[64];
+
+	test_begin("process notes, issuers in turn, two traces", 12);
+	tmpdir(dir, sizeof(dir));
+	disk = test_null_add("bt0", "size=64,irqmode=0");
+	ioc[0] = ioc_create(5151, IOPRIO_DEFAULT, 0, "fio");
+	ioc[1] = ioc_create(5252, IOPRIO_DEFAULT, 0, "dd");
+	MUST(disk && ioc[0] && ioc[1]);
+	for (int trace = 0; trace < 2; trace++) {
+		unsigned int notes[2] = { 0, 0 }, queues[2] = { 0, 0 };
+
+		MUST(setup_dir(disk, dir, 0) == 0);
+		MUST(blk_trace_start(disk) == 0);
+		for (int i = 0; i < 8; i++) {
+			blk_set_current_ioc(ioc[i % 2]);
+			CHECK(test_bio_sync(disk, REQ_OP_READ, 8 * i, buf,
+					    BLK) == 0);
+		}
+		blk_set_current_ioc(NULL);
+		CHECK(blk_trace_teardown(disk) == 0);
+		recs_read_dir(&rs, dir, "bt0");
+		for (unsigned int i = 0; i < rs.n; i++) {
+			const struct blk_io_trace *t = &rs.r[i].t;
+			int k = t->pid == 5151 ? 0 : t->pid == 5252 ? 1 : -1;
+
+			if (k < 0)
+				continue;
+			if (t->action == BLK_TN_PROCESS)
+				notes[k]++;
+			else if ((t->action & 0xffff) == __BLK_TA_QUEUE)
+				queues[k]++;
+		}
+		CHECK_MSG(notes[0] == 1 && notes[1] == 1,
+			  "trace %d: notes %u, %u (want 1, 1)", trace,
+			  notes[0], notes[1]);
+		CHECK_MSG(queues[0] == 4 && queues[1] == 4,
+			  "trace %d: Q %u, %u (want 4, 4)", trace, queues[0],
+			  queues[1]);
+		CHECK(recs_note_pid(&rs, 5151) &&
+		      !strcmp((const char *)recs_note_pid(&rs, 5151)->pdu,
+			      "fio"));
+		CHECK(recs_note_pid(&rs, 5252) &&
+		      !strcmp((const char *)recs_note_pid(&rs, 5252)->pdu,
+			      "dd"));
+		recs_free(&rs);
+		rmdir_all(dir);
+		tmpdir(dir, sizeof(dir));
+	}
+	put_io_context(ioc[0]);
+	put_io_context(ioc[1]);
+	test_dev_del(disk);
+	rmdir_all(dir);
+}
+
 /* ---- categories ---- */
 
 static uint32_t traced_action(struct gendisk *disk, const char *dir,
@@ -1117,6 +1182,7 @@ int main(void)
 {
 	test_init(0);
 	test_record_format();
+	test_process_notes();
 	test_categories();
 	test_filters();
 	test_plug_merge_split_remap();
