@@ -23,6 +23,8 @@ enum {
 };
 
 #define BT_PDU_MAX 28
+/* Pids a ring remembers having named (process notes). */
+#define BT_NOTED 4
 
 /* One event as a producer records it: 64 bytes, one ring entry. */
 struct bt_event {
@@ -49,7 +51,8 @@ struct bt_ring {
 		uint64_t cached_tail;
 		_Atomic uint64_t dropped;
 		pthread_spinlock_t lock; /* shared slot only */
-		uint32_t noted_pid; /* the owner's pid named last, for notes */
+		unsigned int noted_next; /* noted[] entry made last */
+		uint32_t noted[BT_NOTED]; /* pids its producers named lately */
 	} ____cacheline_aligned;
 	_Atomic uint64_t tail ____cacheline_aligned; /* next to read */
 	uint64_t mask;

@@ -93,7 +93,8 @@ struct bt_ring *bt_ring_alloc(struct blk_trace *bt, int slot)
 					       ? bt->ring_entries / 4 - 1
 					       : 0;
 			pthread_spin_init(&r->lock, PTHREAD_PROCESS_PRIVATE);
-			r->noted_pid = UINT32_MAX; /* no pid named yet */
+			for (int i = 0; i < BT_NOTED; i++)
+				r->noted[i] = UINT32_MAX; /* none named yet */
 			atomic_store_explicit(&bt->rings[slot], r,
 					      memory_order_release);
 		}

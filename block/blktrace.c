@@ -154,36 +154,37 @@ out:
 	pthread_mutex_unlock(&bt->comm_lock);
 }
 
-/* The last few (trace, pid) this thread announced: the common case. */
-#define BT_SEEN 4
-static _Thread_local struct {
-	uint64_t gen;
-	uint32_t pid;
-} bt_seen[BT_SEEN];
-static _Thread_local unsigned int bt_seen_next;
-
-static inline void bt_check_comm(struct blk_trace *bt,
+/*
+ * Name @ioc's process before its first event in this trace. A ring is
+ * its trace's and remembers the last few pids its producers named, in
+ * its header, a line the event writes anyway: under a load that enters
+ * the kernel between events, a line of thread-local names read per
+ * event was another cache miss (10-25% of the event's time, timed in
+ * place under the uring load of bench/blktrace.sh). On the shared slot
+ * the caller holds the ring's lock, and a first sight names the pid
+ * under it (once per pid and trace).
+ */
+static inline void bt_check_comm(struct blk_trace *bt, struct bt_ring *r,
 				 const struct io_context *ioc)
 {
-	unsigned int i = bt_seen_next % BT_SEEN;
+	uint32_t pid = (uint32_t)ioc->pid;
+	unsigned int i = r->noted_next % BT_NOTED;
 
 	/* the entry made last is the one that hits, nearly always */
-	if (likely(bt_seen[i].gen == bt->gen &&
-		   bt_seen[i].pid == (uint32_t)ioc->pid))
+	if (likely(r->noted[i] == pid))
 		return;
-	for (i = 0; i < BT_SEEN; i++)
-		if (bt_seen[i].gen == bt->gen &&
-		    bt_seen[i].pid == (uint32_t)ioc->pid)
+	for (i = 0; i < BT_NOTED; i++)
+		if (r->noted[i] == pid)
 			return;
 	bt_note_comm(bt, ioc);
-	i = ++bt_seen_next % BT_SEEN;
-	bt_seen[i].gen = bt->gen;
-	bt_seen[i].pid = (uint32_t)ioc->pid;
+	i = ++r->noted_next % BT_NOTED;
+	r->noted[i] = pid;
 }
 
 /*
- * This thread's ring of the trace @gen names, kept beside the names
- * above: the event then touches no line of the trace's ring table.
+ * This thread's ring of the trace @gen names, kept beside the block
+ * layer's thread-local state: the event then touches no line of the
+ * trace's ring table.
  */
 static _Thread_local struct {
 	uint64_t gen;
@@ -311,20 +312,10 @@ __blk_add_trace(struct blk_trace *bt, sector_t sector, unsigned int bytes,
 	r = bt_this_ring(bt, ts);
 	if (unlikely(!r))
 		return;
-	/*
-	 * The pid this thread named last is kept in its ring's header, a
-	 * line the event writes anyway: under a load that enters the kernel
-	 * between events, another line of thread-local state read per event
-	 * is another cache miss (10-25% of the event's time, timed in place
-	 * under the uring load of bench/blktrace.sh).
-	 */
-	if (ioc && (unlikely(ts->shared) || r->noted_pid != pid)) {
-		bt_check_comm(bt, ioc);
-		if (!ts->shared)
-			r->noted_pid = pid;
-	}
 	if (unlikely(ts->shared))
 		pthread_spin_lock(&r->lock);
+	if (ioc)
+		bt_check_comm(bt, r, ioc);
 	ev = bt_reserve(r);
 	if (likely(ev)) {
 		unsigned int cpu = raw_smp_processor_id();

@@ -23,6 +23,7 @@
 
 #include "block/blk.h"
 #include "block/blk-trace.h"
+#include "lib/thread-slot.h"
 #include "testlib.h"
 
 #define BLK 4096
@@ -308,7 +309,7 @@ static void test_record_format(void)
 /*
  * One thread issuing for two processes in turn (A, B, A, B) names each
  * of them once per trace, and a second trace on the same device names
- * them again: the pid a thread named last is kept per ring, and a new
+ * them again: the pids named are kept per ring, and a new
  * trace has new rings.
  */
 static void test_process_notes(void)
@@ -366,6 +367,95 @@ static void test_process_notes(void)
 	}
 	put_io_context(ioc[0]);
 	put_io_context(ioc[1]);
+	test_dev_del(disk);
+	rmdir_all(dir);
+}
+
+/*
+ * More live threads than thread slots: the last ones share a slot and
+ * its ring, under the ring's lock, and each still names its process.
+ */
+#define SHARED_THREADS (THREAD_SLOTS + 6)
+
+struct shared_issuer {
+	struct gendisk *disk;
+	pthread_barrier_t *all_alive;
+	struct io_context *ioc;
+	int i, err;
+};
+
+static void *shared_issuer_fn(void *arg)
+{
+	struct shared_issuer *s = arg;
+	char b[BLK];
+
+	/* everyone holds a slot before anyone issues or exits */
+	this_thread_slot();
+	pthread_barrier_wait(s->all_alive);
+	blk_set_current_ioc(s->ioc);
+	for (int k = 0; k < 2 && !s->err; k++)
+		s->err = test_bio_sync(s->disk, REQ_OP_READ, 8 * (s->i % 16), b,
+				       BLK);
+	blk_set_current_ioc(NULL);
+	pthread_barrier_wait(s->all_alive);
+	return NULL;
+}
+
+static void test_process_notes_shared_slot(void)
+{
+	static struct shared_issuer s[SHARED_THREADS];
+	pthread_t th[SHARED_THREADS];
+	pthread_barrier_t all_alive;
+	struct gendisk *disk;
+	struct recs rs = { 0 };
+	unsigned int named = 0, twice = 0;
+	char dir[64];
+
+	test_begin("process notes, threads sharing a slot", 30);
+	tmpdir(dir, sizeof(dir));
+	disk = test_null_add("bt0", "size=64,irqmode=0");
+	MUST(disk);
+	MUST(setup_dir(disk, dir, 0) == 0);
+	MUST(blk_trace_start(disk) == 0);
+	pthread_barrier_init(&all_alive, NULL, SHARED_THREADS);
+	for (int i = 0; i < SHARED_THREADS; i++) {
+		char comm[16];
+
+		snprintf(comm, sizeof(comm), "p%d", i);
+		s[i] = (struct shared_issuer){ .disk = disk,
+					       .all_alive = &all_alive,
+					       .i = i };
+		s[i].ioc = ioc_create(7000 + i, IOPRIO_DEFAULT, 0, comm);
+		MUST(s[i].ioc);
+		MUST(pthread_create(&th[i], NULL, shared_issuer_fn, &s[i]) ==
+		     0);
+	}
+	for (int i = 0; i < SHARED_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_MSG(!s[i].err, "thread %d: I/O error %d", i, s[i].err);
+	}
+	pthread_barrier_destroy(&all_alive);
+	CHECK(blk_trace_teardown(disk) == 0);
+	recs_read_dir(&rs, dir, "bt0");
+	for (int i = 0; i < SHARED_THREADS; i++) {
+		const struct rec *p = recs_note_pid(&rs, 7000 + i);
+		char comm[16];
+		unsigned int n = 0;
+
+		snprintf(comm, sizeof(comm), "p%d", i);
+		if (p && !strcmp((const char *)p->pdu, comm))
+			named++;
+		for (unsigned int k = 0; k < rs.n; k++)
+			n += rs.r[k].t.action == BLK_TN_PROCESS &&
+			     rs.r[k].t.pid == (uint32_t)(7000 + i);
+		twice += n > 1;
+	}
+	CHECK_MSG(named == SHARED_THREADS, "%u of %d pids named", named,
+		  SHARED_THREADS);
+	CHECK_MSG(!twice, "%u pids named more than once", twice);
+	recs_free(&rs);
+	for (int i = 0; i < SHARED_THREADS; i++)
+		put_io_context(s[i].ioc);
 	test_dev_del(disk);
 	rmdir_all(dir);
 }
@@ -1183,6 +1273,7 @@ int main(void)
 	test_init(0);
 	test_record_format();
 	test_process_notes();
+	test_process_notes_shared_slot();
 	test_categories();
 	test_filters();
 	test_plug_merge_split_remap();
