@@ -248,8 +248,8 @@ void bt_output_close(struct blk_trace *bt)
  * Room for one record in @cpu's file buffer, or NULL when there are no
  * files (or the file could not be made: the first error is kept).
  */
-static inline struct blk_io_trace *bt_out_reserve(struct blk_trace *bt,
-					   unsigned int cpu, size_t len)
+static inline struct blk_io_trace *
+bt_out_reserve(struct blk_trace *bt, unsigned int cpu, size_t len)
 {
 	struct bt_out *o = bt->cpu_out[cpu];
 
