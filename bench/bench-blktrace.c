@@ -671,13 +671,18 @@ int main(int argc, char **argv)
 			only = argv[++i];
 		else if (!strcmp(argv[i], "--aa"))
 			uring_aa = true;
+		else if (!strcmp(argv[i], "--nofiles"))
+			no_files = true;
 		else {
 			fprintf(stderr,
 				"usage: bench-blktrace [--rounds N] "
 				"[--ios N] [--seconds S] [--dir TMPFS_DIR] "
-				"[--only cost|uring|drops|sweep] [--aa]\n"
-				"  --aa  uring: trace neither window of a pair "
-				"(the method's own noise)\n");
+				"[--only cost|uring|drops|sweep] [--aa] "
+				"[--nofiles]\n"
+				"  --aa       uring: trace neither window of a "
+				"pair (the method's own noise)\n"
+				"  --nofiles  uring: trace without output files "
+				"(what writing them costs)\n");
 			return 2;
 		}
 	}

@@ -22,22 +22,38 @@ enum {
 	Blktrace_stopped,
 };
 
-#define BT_PDU_MAX 28
+/* Payload an event carries at most: one ring entry's worth. */
+#define BT_PDU_MAX 32
 /* Pids a ring remembers having named (process notes). */
 #define BT_NOTED 4
 
-/* One event as a producer records it: 64 bytes, one ring entry. */
+/*
+ * One event as a producer records it: 32 bytes, one ring entry, two to
+ * a cache line. A payload (an unplug's count, a split's sector, a
+ * remap) takes the entry after it, so the common event writes half a
+ * line and the reader reads half a line. pid_max is at most 2^22 and
+ * the CPU is below BLK_MAX_CPUS (2^10): the two share a word.
+ */
 struct bt_event {
 	uint64_t time; /* ns since trace start */
 	uint64_t sector;
 	uint32_t bytes;
 	uint32_t action;
-	uint32_t pid;
-	uint32_t cpu;
+	uint32_t pid : 22;
+	uint32_t cpu : 10;
 	uint16_t error;
-	uint16_t pdu_len;
-	uint8_t pdu[BT_PDU_MAX];
+	uint16_t pdu_len; /* bytes in the entries that follow */
 };
+
+_Static_assert(sizeof(struct bt_event) == 32, "a ring entry is 32 bytes");
+_Static_assert(BLK_MAX_CPUS <= 1 << 10, "the CPU has 10 bits");
+
+/* Ring entries an event with @pdu_len bytes of payload takes. */
+static inline unsigned int bt_event_entries(unsigned int pdu_len)
+{
+	return 1 + (pdu_len + sizeof(struct bt_event) - 1) /
+			   sizeof(struct bt_event);
+}
 
 /*
  * A relay buffer: a ring of events with one producer (the thread owning

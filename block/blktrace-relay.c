@@ -368,7 +368,8 @@ static void bt_emit_process_note(struct blk_trace *bt,
  * than the horizon) takes the time of its CPU's last record, so each
  * CPU's file stays in time order with its sequence numbers.
  */
-static void bt_emit_event(struct blk_trace *bt, const struct bt_event *ev)
+static void bt_emit_event(struct blk_trace *bt, const struct bt_event *ev,
+			  const void *pdu)
 {
 	unsigned int cpu = ev->cpu;
 	struct bt_event late;
@@ -383,7 +384,7 @@ static void bt_emit_event(struct blk_trace *bt, const struct bt_event *ev)
 	    unlikely(bt->noted[ev->pid % ARRAY_SIZE(bt->noted)] != ev->pid))
 		bt_emit_process_note(bt, ev, ev->time);
 	bt_stats_account(bt, ev);
-	bt_emit_record(bt, ev, ev->time, ++bt->sequence[cpu], ev->pdu);
+	bt_emit_record(bt, ev, ev->time, ++bt->sequence[cpu], pdu);
 }
 
 /* ---- notes from the control path (timestamp, messages) ---- */
@@ -437,7 +438,10 @@ struct bt_cursor {
 	uint64_t limit;
 };
 
-/* Give the entries read so far back to the producer, every so often. */
+/*
+ * Give the entries read so far back to the producer, every so often (a
+ * power of two: crossing a multiple of it is the signal).
+ */
 #define BT_TAIL_BATCH 256
 
 static inline bool bt_before(const struct bt_event *x,
@@ -548,13 +552,18 @@ static void bt_drain(struct blk_trace *bt, bool all)
 
 		/* a run of this ring's events, up to the others' next */
 		do {
-			ev = &c->r->ev[c->pos & c->r->mask];
+			uint64_t pos = c->pos;
+
+			ev = &c->r->ev[pos & c->r->mask];
 			for (; m < bt->nr_msgs && bt->msgs[m].time <= ev->time;
 			     m++)
 				bt_emit_note(bt, &bt->msgs[m],
 					     bt->msg_text[m]);
-			bt_emit_event(bt, ev);
-			if (!(++c->pos % BT_TAIL_BATCH))
+			/* a payload is in the entry after, maybe the first */
+			bt_emit_event(bt, ev,
+				      &c->r->ev[(pos + 1) & c->r->mask]);
+			c->pos = pos + bt_event_entries(ev->pdu_len);
+			if ((pos ^ c->pos) & ~(uint64_t)(BT_TAIL_BATCH - 1))
 				atomic_store_explicit(&c->r->tail, c->pos,
 						      memory_order_release);
 			if (c->pos == c->end)

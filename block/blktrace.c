@@ -208,15 +208,16 @@ static inline struct bt_ring *bt_this_ring(struct blk_trace *bt,
 	return r;
 }
 
-/* Take the next free entry of @r, or count a drop and return NULL. */
-static inline struct bt_event *bt_reserve(struct bt_ring *r)
+/* Take the next @n free entries of @r, or count a drop and return NULL. */
+static inline struct bt_event *bt_reserve(struct bt_ring *r, unsigned int n)
 {
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint64_t last = head + n - 1;
 
-	if (unlikely(head - r->cached_tail > r->mask)) {
+	if (unlikely(last - r->cached_tail > r->mask)) {
 		r->cached_tail =
 			atomic_load_explicit(&r->tail, memory_order_acquire);
-		if (head - r->cached_tail > r->mask) {
+		if (last - r->cached_tail > r->mask) {
 			atomic_fetch_add_explicit(&r->dropped, 1,
 						  memory_order_relaxed);
 			return NULL;
@@ -226,19 +227,20 @@ static inline struct bt_event *bt_reserve(struct bt_ring *r)
 }
 
 /*
- * Publish the entry. Every quarter ring the reader is woken, so a fast
- * producer does not wait for its next pass to find the ring full; the
- * entry a few ahead is prefetched for writing, since the ring streams
+ * Publish the @n entries. Every quarter ring the reader is woken, so a
+ * fast producer does not wait for its next pass to find the ring full;
+ * the line after next is prefetched for writing, since the ring streams
  * through memory the reader has touched.
  */
-static inline void bt_commit(struct blk_trace *bt, struct bt_ring *r)
+static inline void bt_commit(struct blk_trace *bt, struct bt_ring *r,
+			     unsigned int n)
 {
-	uint64_t head =
-		atomic_load_explicit(&r->head, memory_order_relaxed) + 1;
+	uint64_t old = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint64_t head = old + n;
 
-	__builtin_prefetch(&r->ev[(head + 4) & r->mask], 1);
+	__builtin_prefetch(&r->ev[(head + 8) & r->mask], 1);
 	atomic_store_explicit(&r->head, head, memory_order_release);
-	if (unlikely(!(head & r->kick_mask)))
+	if (unlikely((old ^ head) & ~r->kick_mask))
 		bt_consumer_kick(bt, r);
 }
 
@@ -298,6 +300,7 @@ __blk_add_trace(struct blk_trace *bt, sector_t sector, unsigned int bytes,
 	struct thread_slot *ts = this_thread_slot();
 	struct bt_ring *r;
 	struct bt_event *ev;
+	unsigned int n;
 	uint32_t pid;
 
 	if (atomic_load_explicit(&bt->trace_state, memory_order_relaxed) !=
@@ -316,23 +319,32 @@ __blk_add_trace(struct blk_trace *bt, sector_t sector, unsigned int bytes,
 		pthread_spin_lock(&r->lock);
 	if (ioc)
 		bt_check_comm(bt, r, ioc);
-	ev = bt_reserve(r);
+	if (pdu_len > BT_PDU_MAX)
+		pdu_len = BT_PDU_MAX;
+	n = bt_event_entries(pdu_len);
+	ev = bt_reserve(r, n);
 	if (likely(ev)) {
 		unsigned int cpu = raw_smp_processor_id();
 
-		ev->time = bt_now(bt);
-		ev->sector = sector;
-		ev->bytes = bytes;
-		ev->action = what;
-		ev->pid = pid;
-		ev->cpu = cpu < BLK_MAX_CPUS ? cpu : BLK_MAX_CPUS - 1;
-		ev->error = (uint16_t)error;
-		if (pdu_len > BT_PDU_MAX)
-			pdu_len = BT_PDU_MAX;
-		ev->pdu_len = (uint16_t)pdu_len;
-		if (pdu_len)
-			memcpy(ev->pdu, pdu, pdu_len);
-		bt_commit(bt, r);
+		/*
+		 * Whole, so the pid and CPU go out as one word: storing
+		 * to a bitfield alone would load the entry's line first,
+		 * a miss the plain stores do not wait for.
+		 */
+		*ev = (struct bt_event){
+			.time = bt_now(bt),
+			.sector = sector,
+			.bytes = bytes,
+			.action = what,
+			.pid = pid,
+			.cpu = cpu < BLK_MAX_CPUS ? cpu : BLK_MAX_CPUS - 1,
+			.error = (uint16_t)error,
+			.pdu_len = (uint16_t)pdu_len,
+		};
+		if (pdu_len) /* the next entry, or the ring's first */
+			memcpy(ev == &r->ev[r->mask] ? r->ev : ev + 1, pdu,
+			       pdu_len);
+		bt_commit(bt, r, n);
 	} else if (!atomic_load_explicit(&bt->kicked, memory_order_relaxed)) {
 		bt_consumer_kick(bt, r); /* full: the reader may be asleep */
 	}
@@ -520,13 +532,15 @@ static int bt_check_geometry(const struct blk_trace_setup *buts,
 	uint64_t nr = buts->buf_nr ? buts->buf_nr : 4;
 	uint64_t n = 1, want;
 
-	if (size < sizeof(struct bt_event) || size > (64U << 20) || nr > 1024)
+	/* two entries at least: an event with a payload takes two */
+	if (size < 2 * sizeof(struct bt_event) || size > (64U << 20) ||
+	    nr > 1024)
 		return blk_err(-EINVAL,
 			       "blktrace: buf_size %llu buf_nr %llu: "
 			       "valid buf_size is %zu..%u bytes and buf_nr "
 			       "1..1024",
 			       (unsigned long long)size, (unsigned long long)nr,
-			       sizeof(struct bt_event), 64U << 20);
+			       2 * sizeof(struct bt_event), 64U << 20);
 	if (size * nr > (256ULL << 20))
 		return blk_err(-EINVAL,
 			       "blktrace: buf_size x buf_nr = %llu "

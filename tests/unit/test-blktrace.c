@@ -802,6 +802,69 @@ static void test_drops(void)
 	test_dev_del(disk);
 }
 
+/*
+ * An event with a payload takes two ring entries, the payload's perhaps
+ * the ring's first: a queue and a remap in turn on a 4-entry ring start
+ * the remap at every entry in turn, the last one among them.
+ */
+static void test_payload_wrap(void)
+{
+	struct blk_trace_setup buts;
+	struct blk_trace_stats st;
+	struct gendisk *disk;
+	struct recs rs = { 0 };
+	unsigned int found = 0, bad = 0;
+	char dir[64];
+	const int n = 64;
+
+	test_begin("payloads across the ring's end", 30);
+	tmpdir(dir, sizeof(dir));
+	disk = test_null_add("bt9", "size=64,irqmode=0");
+	MUST(disk);
+	blk_trace_setup_init(&buts);
+	buts.buf_size = 64; /* two entries... */
+	buts.buf_nr = 2;    /* ...twice */
+	buts.dir = dir;
+	MUST(blk_trace_setup(disk, &buts) == 0);
+	MUST(blk_trace_start(disk) == 0);
+	for (int i = 0; i < n; i++) {
+		struct bio *bio = bio_alloc(disk, 1, REQ_OP_READ);
+
+		MUST(bio);
+		bio->bi_iter.bi_sector = 300 + (sector_t)i;
+		bio->bi_iter.bi_size = BLK;
+		trace_block_bio_queue(bio);
+		trace_block_bio_remap(bio, (9U << 20) | 3, 1000 + i);
+		bio_put(bio);
+		usleep(500); /* the reader drains the ring in between */
+	}
+	CHECK(blk_trace_teardown(disk) == 0);
+	MUST(blk_trace_get_stats(disk, &st) == 0);
+	recs_read_dir(&rs, dir, "bt9");
+	check_sequences(&rs);
+	for (int i = 0; i < n; i++) {
+		const struct rec *r = recs_find(&rs, __BLK_TA_REMAP, 300 + i);
+		struct blk_io_trace_remap rm;
+
+		if (!r)
+			continue;
+		found++;
+		memcpy(&rm, r->pdu, sizeof(rm));
+		if (r->t.pdu_len != sizeof(rm) ||
+		    __builtin_bswap64(rm.sector_from) != 1000ULL + i ||
+		    __builtin_bswap32(rm.device_from) != ((9U << 20) | 3))
+			bad++;
+	}
+	CHECK_EQ_U64(bad, 0);
+	CHECK_EQ_U64(found + recs_count(&rs, __BLK_TA_QUEUE) + st.dropped,
+		     2 * n);
+	/* most of them written: every start position came up */
+	CHECK_MSG(found > n / 2, "remaps written: %u of %d", found, n);
+	recs_free(&rs);
+	test_dev_del(disk);
+	rmdir_all(dir);
+}
+
 /* ---- stream, live text, statistics ---- */
 
 struct live {
@@ -1279,6 +1342,7 @@ int main(void)
 	test_plug_merge_split_remap();
 	test_more_actions();
 	test_drops();
+	test_payload_wrap();
 	test_stream_live_stats();
 	test_stream_stalled();
 	test_reader_priority();
