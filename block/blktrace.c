@@ -229,7 +229,7 @@ static inline struct bt_event *bt_reserve(struct bt_ring *r, unsigned int n)
 /*
  * Publish the @n entries. Every quarter ring the reader is woken, so a
  * fast producer does not wait for its next pass to find the ring full;
- * the line after next is prefetched for writing, since the ring streams
+ * the line four ahead is prefetched for writing, since the ring streams
  * through memory the reader has touched.
  */
 static inline void bt_commit(struct blk_trace *bt, struct bt_ring *r,
