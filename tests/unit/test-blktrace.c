@@ -246,6 +246,19 @@ static int setup_dir(struct gendisk *disk, const char *dir, uint16_t mask)
 	return blk_trace_setup(disk, &buts);
 }
 
+/* A fresh directory and null device @name, traced into it from now on. */
+static struct gendisk *traced_null(const char *name, char *dir, size_t len)
+{
+	struct gendisk *disk;
+
+	tmpdir(dir, len);
+	disk = test_null_add(name, "size=64,irqmode=0");
+	MUST(disk);
+	MUST(setup_dir(disk, dir, 0) == 0);
+	MUST(blk_trace_start(disk) == 0);
+	return disk;
+}
+
 /* ---- the record ---- */
 
 static void test_record_format(void)
@@ -412,11 +425,7 @@ static void test_process_notes_shared_slot(void)
 	char dir[64];
 
 	test_begin("process notes, threads sharing a slot", 30);
-	tmpdir(dir, sizeof(dir));
-	disk = test_null_add("bt0", "size=64,irqmode=0");
-	MUST(disk);
-	MUST(setup_dir(disk, dir, 0) == 0);
-	MUST(blk_trace_start(disk) == 0);
+	disk = traced_null("bt0", dir, sizeof(dir));
 	pthread_barrier_init(&all_alive, NULL, SHARED_THREADS);
 	for (int i = 0; i < SHARED_THREADS; i++) {
 		char comm[16];
@@ -606,11 +615,7 @@ static void test_plug_merge_split_remap(void)
 	struct bio *bio;
 
 	test_begin("plug merge split remap", 20);
-	tmpdir(dir, sizeof(dir));
-	disk = test_null_add("bt3", "size=64,irqmode=0");
-	MUST(disk);
-	MUST(setup_dir(disk, dir, 0) == 0);
-	MUST(blk_trace_start(disk) == 0);
+	disk = traced_null("bt3", dir, sizeof(dir));
 
 	tio_init(&t);
 	blk_start_plug(&plug);
