@@ -4,6 +4,7 @@
  * first use. Ready items are run in FIFO order; delayed items wait on a
  * list sorted by due time, and idle workers sleep until the first is due.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -23,10 +24,32 @@ static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
 static void *kblockd_thread(void *arg);
 
+/*
+ * The first thread to queue work starts the pool, and its policy would be
+ * inherited: an NBD reader runs SCHED_BATCH (it must not preempt its
+ * client), blktrace's reader SCHED_IDLE at times; the workers run queues
+ * for every thread and take neither. Leaving SCHED_IDLE needs
+ * CAP_SYS_NICE or an RLIMIT_NICE that allows it: without, the workers
+ * keep the starter's policy rather than not start.
+ */
+static void kblockd_start_worker(pthread_attr_t *tattr)
+{
+	pthread_t t;
+	int ret = pthread_create(&t, tattr, kblockd_thread, NULL);
+
+	if (ret == EPERM) {
+		pthread_attr_setinheritsched(tattr, PTHREAD_INHERIT_SCHED);
+		ret = pthread_create(&t, tattr, kblockd_thread, NULL);
+	}
+	BUG_ON(ret);
+	pthread_setname_np(t, "kblockd");
+}
+
 static void pool_start(void)
 {
 	pthread_condattr_t attr;
 	pthread_attr_t tattr;
+	int policy = sched_getscheduler(0);
 
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -35,24 +58,15 @@ static void pool_start(void)
 	pthread_condattr_destroy(&attr);
 	pthread_attr_init(&tattr);
 	pthread_attr_setdetachstate(&tattr, PTHREAD_CREATE_DETACHED);
-	/*
-	 * The first thread to queue work starts the pool, and its policy
-	 * would be inherited: an NBD reader runs SCHED_BATCH (it must not
-	 * preempt its client), which the workers have no reason to share.
-	 */
-	if (sched_getscheduler(0) == SCHED_BATCH) {
+	if (policy == SCHED_BATCH || policy == SCHED_IDLE) {
 		struct sched_param sp = { 0 };
 
 		pthread_attr_setinheritsched(&tattr, PTHREAD_EXPLICIT_SCHED);
 		pthread_attr_setschedpolicy(&tattr, SCHED_OTHER);
 		pthread_attr_setschedparam(&tattr, &sp);
 	}
-	for (int i = 0; i < KBLOCKD_THREADS; i++) {
-		pthread_t t;
-
-		BUG_ON(pthread_create(&t, &tattr, kblockd_thread, NULL));
-		pthread_setname_np(t, "kblockd");
-	}
+	for (int i = 0; i < KBLOCKD_THREADS; i++)
+		kblockd_start_worker(&tattr);
 	pthread_attr_destroy(&tattr);
 }
 
