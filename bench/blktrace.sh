@@ -8,21 +8,22 @@
 #     on in the same run, best of the rounds;
 #   - the uring driver on a tmpfs file, 4k random reads at iodepth 32
 #     from a load thread that runs throughout: IOPS lost (target <= 3%)
-#     and dropped events (target 0); 8 x rounds pairs of short windows,
-#     tracing off and on in an order swapped from pair to pair, the
-#     median loss of the pairs (the load's IOPS move by a third from
-#     second to second on two shared cores), with CPU ns per I/O off and
-#     on, for the process and for each kind of thread;
+#     and dropped events (target 0); 200 pairs (--pairs) of 0.25 s
+#     windows, tracing off and on in an order swapped from pair to pair,
+#     the median loss of the pairs (the load's IOPS move by a third from
+#     second to second on two shared cores; with neither window traced,
+#     40 pairs read -3..+3.5% and 200 read 0.1%), with CPU ns per I/O off
+#     and on, for the process and for each kind of thread;
 #   - two threads of unlimited null_blk load: drops per million events at
 #     the default buffers (512 KiB x 4) and at small ones (4 KiB x 2);
 #   - the same load paced (as blkbench's/fio's rate_iops) and stepped from
 #     10k IOPS up (or down) until drops appear, then bisected: the highest
 #     event rate traced with 0 drops, at both buffer settings (one row per
 #     step, "sweep,CONFIG@RATEiops,...", so the steps can be checked).
-# Arguments are passed to the program (--rounds N, --ios N, --seconds S,
-# --only cost|uring|drops|sweep). With --only PART the part's rows replace
-# its rows of the existing CSV, with a load row of its own
-# (loadavg_1min_PART); the other parts' rows and load stay.
+# Arguments are passed to the program (--rounds N, --pairs N, --ios N,
+# --seconds S, --only cost|uring|drops|sweep). With --only PART the
+# part's rows replace its rows of the existing CSV, with a load row of
+# its own (loadavg_1min_PART); the other parts' rows and load stay.
 # A missed target is reported, not fatal: the machine is shared and noisy.
 set -euo pipefail
 
