@@ -178,6 +178,13 @@ void bt_output_close(struct blk_trace *bt);
 void bt_queue_note(struct blk_trace *bt, uint32_t action, uint32_t pid,
 		   const void *data, unsigned int len);
 
+/* blktrace-pool.c: rings kept between traces, at most BT_POOL_RINGS */
+#define BT_POOL_RINGS 8
+struct bt_ring *bt_ring_pool_get(uint64_t entries);
+void bt_ring_pool_put(struct bt_ring *r);
+void bt_ring_pool_reap(void);
+unsigned int bt_ring_pool_count(void);
+
 /* blktrace-stream.c */
 int bt_stream_open(const char *name, int fd, size_t bytes,
 		   struct bt_stream **out);

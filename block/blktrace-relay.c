@@ -50,18 +50,31 @@
 #define BT_HUGE_PAGE (2UL << 20)
 
 /*
- * Ring memory is mapped on 2 MiB boundaries, asked to be huge pages and
- * populated at once: first-touch page faults, one per 4 KiB as the
+ * A ring kept from an earlier trace (blktrace-pool.c), its header made
+ * new; else memory starting on a 2 MiB boundary, asked to be huge pages
+ * and populated at once: first-touch page faults, one per 4 KiB as the
  * producer streams through a fresh ring, would cost far more than the
- * events themselves (tens of microseconds each in a VM).
+ * events themselves (tens of microseconds each in a VM). Only the ring's
+ * own pages are populated: rounding its end up to 2 MiB as well doubled
+ * the memory of a default ring (2 MiB of entries after its header).
  */
 static struct bt_ring *bt_ring_map(uint64_t entries)
 {
 	size_t len = ALIGN_UP(sizeof(struct bt_ring) +
 				      entries * sizeof(struct bt_event),
-			      BT_HUGE_PAGE);
+			      4096);
+	struct bt_ring *r = bt_ring_pool_get(entries);
 	char *map, *ring;
 
+	if (r) {
+		void *keep = r->map;
+		size_t keep_len = r->map_len;
+
+		memset(r, 0, sizeof(*r));
+		r->map = keep;
+		r->map_len = keep_len;
+		return r;
+	}
 	map = mmap(NULL, len + BT_HUGE_PAGE, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (map == MAP_FAILED)
@@ -110,7 +123,7 @@ void bt_rings_free(struct blk_trace *bt)
 
 		if (r) {
 			pthread_spin_destroy(&r->lock);
-			munmap(r->map, r->map_len);
+			bt_ring_pool_put(r);
 		}
 	}
 }

@@ -371,7 +371,11 @@ void blk_add_trace_bio_queue(struct request_queue *q, struct bio *bio)
 {
 	if (bio_flagged(bio, BIO_TRACE_COMPLETION))
 		return;
-	bio_set_flag(bio, BIO_TRACE_COMPLETION);
+	/*
+	 * First Q: only the submitter writes the bio's flags now (another
+	 * thread clears BIO_CHAIN only after the bio's own completion).
+	 */
+	__bio_set_flag(bio, BIO_TRACE_COMPLETION);
 	blk_add_trace_bio(q, bio, BLK_TA_QUEUE);
 }
 

@@ -163,6 +163,20 @@ static inline void bio_set_flag(struct bio *bio, unsigned int bit)
 			  __ATOMIC_RELAXED);
 }
 
+/*
+ * Set a flag where no other thread can write bi_flags (the kernel's plain
+ * `|=`): a locked read-modify-write waits for every store before it to
+ * reach the cache, and on a freshly built bio those are misses.
+ */
+static inline void __bio_set_flag(struct bio *bio, unsigned int bit)
+{
+	__atomic_store_n(&bio->bi_flags,
+			 (unsigned short)(__atomic_load_n(&bio->bi_flags,
+							  __ATOMIC_RELAXED) |
+					  (1U << bit)),
+			 __ATOMIC_RELAXED);
+}
+
 static inline void bio_clear_flag(struct bio *bio, unsigned int bit)
 {
 	__atomic_fetch_and(&bio->bi_flags, (unsigned short)~(1U << bit),

@@ -23,6 +23,7 @@
 
 #include "block/blk.h"
 #include "block/blk-trace.h"
+#include "block/blktrace-priv.h"
 #include "lib/thread-slot.h"
 #include "testlib.h"
 
@@ -1336,6 +1337,110 @@ static void test_reader_priority(void)
 	test_dev_del(disk);
 }
 
+static int run_setup_start(struct gendisk *disk)
+{
+	struct blk_trace_setup buts;
+
+	blk_trace_setup_init(&buts);
+	return blk_trace_setup(disk, &buts) ?: blk_trace_start(disk);
+}
+
+static pthread_barrier_t pool_barrier;
+
+/*
+ * Reads on @arg's disk from a thread of its own, a ring of its own: the
+ * threads wait for each other before they end, so none leaves its slot
+ * (and ring) to the next.
+ */
+static void *pool_reader(void *arg)
+{
+	static char tbuf[BLK];
+
+	for (int i = 0; i < 20; i++)
+		test_bio_sync(arg, REQ_OP_READ, (sector_t)i * 8, tbuf, BLK);
+	pthread_barrier_wait(&pool_barrier);
+	return NULL;
+}
+
+/*
+ * Rings outlive their trace (blktrace-pool.c): the next trace with the
+ * same buffers takes one, its positions new, and records exactly what a
+ * fresh ring does (every Q completed, sequences unbroken, nothing
+ * dropped); a trace with other buffers leaves it; no more than
+ * BT_POOL_RINGS are kept; a reap gives every one back.
+ */
+static void test_ring_pool(void)
+{
+	struct recs rs = { 0 };
+	struct gendisk *disk;
+	uint64_t first, again, other;
+	pthread_t t[BT_POOL_RINGS + 2];
+	char dir[64];
+
+	test_begin("rings kept between traces", 60);
+	bt_ring_pool_reap();
+	CHECK_EQ_U64(bt_ring_pool_count(), 0);
+	disk = test_null_add("bt11", "size=64,irqmode=0");
+	MUST(disk);
+	CHECK_EQ_U64(run_load(disk, 0, 0, &first), 0);
+	CHECK_EQ_U64(bt_ring_pool_count(), 1);
+	CHECK_EQ_U64(run_load(disk, 0, 0, &again), 0);
+	CHECK_EQ_U64(again, first);
+	CHECK_EQ_U64(bt_ring_pool_count(), 1);
+	CHECK_EQ_U64(run_load(disk, 1 << 20, 1, &other), 0);
+	CHECK_EQ_U64(other, first);
+	CHECK_EQ_U64(bt_ring_pool_count(), 2);
+	/* a kept ring that dropped counts nothing for the next trace */
+	CHECK(run_load(disk, 4096, 1, &other) > 0);
+	CHECK_EQ_U64(bt_ring_pool_count(), 3);
+	{
+		struct blk_trace_setup buts;
+		struct blk_trace_stats st;
+
+		blk_trace_setup_init(&buts);
+		buts.buf_size = 4096;
+		buts.buf_nr = 1;
+		MUST(blk_trace_setup(disk, &buts) == 0);
+		MUST(blk_trace_start(disk) == 0);
+		CHECK_EQ_U64(bt_ring_pool_count(), 3);
+		test_bio_sync(disk, REQ_OP_READ, 0, buf, BLK);
+		CHECK_EQ_U64(bt_ring_pool_count(), 2);
+		CHECK(blk_trace_teardown(disk) == 0);
+		MUST(blk_trace_get_stats(disk, &st) == 0);
+		CHECK_EQ_U64(st.dropped, 0);
+		CHECK_EQ_U64(st.events, 4);
+	}
+
+	tmpdir(dir, sizeof(dir));
+	MUST(setup_dir(disk, dir, 0) == 0);
+	MUST(blk_trace_start(disk) == 0);
+	for (int i = 0; i < 500; i++)
+		test_bio_sync(disk, REQ_OP_READ, (sector_t)(i % 64) * 8, buf,
+			      BLK);
+	CHECK(blk_trace_teardown(disk) == 0);
+	CHECK_EQ_U64(bt_ring_pool_count(), 3);
+	recs_read_dir(&rs, dir, "bt11");
+	CHECK(recs_note_pid(&rs, (uint32_t)gettid()));
+	CHECK_EQ_INT(recs_count(&rs, __BLK_TA_QUEUE), 500);
+	CHECK_EQ_INT(recs_count(&rs, __BLK_TA_COMPLETE), 500);
+	check_sequences(&rs);
+	recs_free(&rs);
+	rmdir_all(dir);
+
+	MUST(run_setup_start(disk) == 0);
+	pthread_barrier_init(&pool_barrier, NULL, ARRAY_SIZE(t));
+	for (unsigned int i = 0; i < ARRAY_SIZE(t); i++)
+		MUST(pthread_create(&t[i], NULL, pool_reader, disk) == 0);
+	for (unsigned int i = 0; i < ARRAY_SIZE(t); i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&pool_barrier);
+	CHECK(blk_trace_teardown(disk) == 0);
+	CHECK_EQ_U64(bt_ring_pool_count(), BT_POOL_RINGS);
+	test_dev_del(disk);
+	bt_ring_pool_reap();
+	CHECK_EQ_U64(bt_ring_pool_count(), 0);
+}
+
 int main(void)
 {
 	test_init(0);
@@ -1348,6 +1453,7 @@ int main(void)
 	test_more_actions();
 	test_drops();
 	test_payload_wrap();
+	test_ring_pool();
 	test_stream_live_stats();
 	test_stream_stalled();
 	test_reader_priority();
