@@ -305,6 +305,15 @@ static double median(double *v, unsigned int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+static double sum(const double *v, unsigned int n)
+{
+	double s = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		s += v[i];
+	return s;
+}
+
 #define URING_MAX_PAIRS 256
 
 /* Who spends the process's CPU, by thread name (/proc/self/task). */
@@ -476,6 +485,8 @@ static void bench_uring(void)
 	       median(iops[1], n));
 	printf("uring,tmpfs-4k-randread-qd32,iops_lost_pct,%.2f\n",
 	       median(lost, n));
+	printf("uring,tmpfs-4k-randread-qd32,iops_lost_pct_all,%.2f\n",
+	       100.0 * (1 - sum(iops[1], n) / sum(iops[0], n)));
 	printf("uring,tmpfs-4k-randread-qd32,cpu_ns_per_io_off,%.0f\n",
 	       median(cpu[0], n));
 	printf("uring,tmpfs-4k-randread-qd32,cpu_ns_per_io_on,%.0f\n",
