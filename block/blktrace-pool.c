@@ -16,6 +16,7 @@
  * in.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -24,6 +25,9 @@
 
 #define BT_POOL_BYTES (64UL << 20)
 #define BT_POOL_KEEP_MS 10000
+
+/* how long kept rings wait for a trace: BT_POOL_KEEP_MS but in tests */
+static _Atomic unsigned long bt_pool_keep_ms = BT_POOL_KEEP_MS;
 
 static struct {
 	pthread_mutex_t lock;
@@ -91,11 +95,17 @@ void bt_ring_pool_put(struct bt_ring *r)
 			INIT_DELAYED_WORK(&bt_pool.reap, bt_pool_reap_work);
 			bt_pool.reap_ready = true;
 		}
-		kblockd_mod_delayed_work(&bt_pool.reap, BT_POOL_KEEP_MS);
+		kblockd_mod_delayed_work(&bt_pool.reap,
+					 atomic_load(&bt_pool_keep_ms));
 	}
 	pthread_mutex_unlock(&bt_pool.lock);
 	if (!kept)
 		bt_ring_unmap(r);
+}
+
+void bt_ring_pool_set_keep(unsigned long msecs)
+{
+	atomic_store(&bt_pool_keep_ms, msecs ? msecs : BT_POOL_KEEP_MS);
 }
 
 unsigned int bt_ring_pool_count(void)

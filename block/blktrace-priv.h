@@ -184,6 +184,7 @@ struct bt_ring *bt_ring_pool_get(uint64_t entries);
 void bt_ring_pool_put(struct bt_ring *r);
 void bt_ring_pool_reap(void);
 unsigned int bt_ring_pool_count(void);
+void bt_ring_pool_set_keep(unsigned long msecs); /* tests; 0: default */
 
 /* blktrace-stream.c */
 int bt_stream_open(const char *name, int fd, size_t bytes,

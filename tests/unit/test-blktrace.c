@@ -1367,7 +1367,8 @@ static void *pool_reader(void *arg)
  * same buffers takes one, its positions new, and records exactly what a
  * fresh ring does (every Q completed, sequences unbroken, nothing
  * dropped); a trace with other buffers leaves it; no more than
- * BT_POOL_RINGS are kept; a reap gives every one back.
+ * BT_POOL_RINGS are kept; a reap gives every one back, and one comes by
+ * itself when none has been claimed for a while.
  */
 static void test_ring_pool(void)
 {
@@ -1436,9 +1437,18 @@ static void test_ring_pool(void)
 	pthread_barrier_destroy(&pool_barrier);
 	CHECK(blk_trace_teardown(disk) == 0);
 	CHECK_EQ_U64(bt_ring_pool_count(), BT_POOL_RINGS);
-	test_dev_del(disk);
 	bt_ring_pool_reap();
 	CHECK_EQ_U64(bt_ring_pool_count(), 0);
+
+	/* unclaimed, they go back by themselves (10 s; 50 ms here) */
+	bt_ring_pool_set_keep(50);
+	CHECK_EQ_U64(run_load(disk, 0, 0, &again), 0);
+	CHECK_EQ_U64(bt_ring_pool_count(), 1);
+	for (int i = 0; i < 200 && bt_ring_pool_count(); i++)
+		usleep(10000);
+	CHECK_EQ_U64(bt_ring_pool_count(), 0);
+	bt_ring_pool_set_keep(0);
+	test_dev_del(disk);
 }
 
 int main(void)
