@@ -43,9 +43,15 @@ static void bt_ring_unmap(struct bt_ring *r)
 	munmap(r->map, r->map_len);
 }
 
+/*
+ * A kept ring of @entries, its header as a fresh mapping's (all zero but
+ * the mapping it lives in), or NULL.
+ */
 struct bt_ring *bt_ring_pool_get(uint64_t entries)
 {
 	struct bt_ring *r = NULL;
+	void *map;
+	size_t map_len;
 
 	pthread_mutex_lock(&bt_pool.lock);
 	for (unsigned int i = 0; i < bt_pool.nr; i++) {
@@ -57,6 +63,13 @@ struct bt_ring *bt_ring_pool_get(uint64_t entries)
 		break;
 	}
 	pthread_mutex_unlock(&bt_pool.lock);
+	if (!r)
+		return NULL;
+	map = r->map;
+	map_len = r->map_len;
+	memset(r, 0, sizeof(*r));
+	r->map = map;
+	r->map_len = map_len;
 	return r;
 }
 

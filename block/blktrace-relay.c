@@ -60,21 +60,15 @@
  */
 static struct bt_ring *bt_ring_map(uint64_t entries)
 {
-	size_t len = ALIGN_UP(sizeof(struct bt_ring) +
-				      entries * sizeof(struct bt_event),
-			      4096);
 	struct bt_ring *r = bt_ring_pool_get(entries);
+	size_t len;
 	char *map, *ring;
 
-	if (r) {
-		void *keep = r->map;
-		size_t keep_len = r->map_len;
-
-		memset(r, 0, sizeof(*r));
-		r->map = keep;
-		r->map_len = keep_len;
+	if (r)
 		return r;
-	}
+	len = ALIGN_UP(sizeof(struct bt_ring) +
+			       entries * sizeof(struct bt_event),
+		       4096);
 	map = mmap(NULL, len + BT_HUGE_PAGE, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (map == MAP_FAILED)
